@@ -1,0 +1,18 @@
+//! The applications synod replicates, as deterministic state machines.
+//!
+//! Each application has a typed operation and result (`BankOp`/`BankResult`,
+//! `InventoryOp`/`InventoryResult`, `KvOp`/`KvResult`). A synod node runs
+//! [`Services`], which hosts all three side by side: a command is a
+//! [`Command`] encoded with [`encode_command`], and its result an [`Outcome`]
+//! decoded with [`decode_outcome`]. Users who bring their own application
+//! implement [`synod_core::StateMachine`] directly.
+
+pub mod bank;
+pub mod inventory;
+pub mod kv;
+pub mod services;
+
+pub use bank::{Bank, BankOp, BankResult};
+pub use inventory::{Inventory, InventoryOp, InventoryResult};
+pub use kv::{Kv, KvOp, KvResult};
+pub use services::{Command, Outcome, Services, decode_command, decode_outcome, encode_command, encode_outcome};

@@ -1,0 +1,1 @@
+//! All three applications behind one state machine.

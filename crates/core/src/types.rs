@@ -1,0 +1,149 @@
+//! The vocabulary every part of synod shares: node and client ids, ballots,
+//! slots, client requests and the values the log holds.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A node of the cluster, numbered from 1 (`n1`, `n2`, ...).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct NodeId(pub u32);
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// A client of the replicated service. Each client has at most one request
+/// outstanding; its requests carry growing timestamps.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct ClientId(pub u64);
+
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// A log position. Slot 0 is never used: "nothing chosen yet" is commit 0.
+pub type Slot = u64;
+
+/// Time in microseconds, as given by the caller (virtual in the simulator,
+/// monotonic since start in the runtime). The core never reads a clock.
+pub type Time = u64;
+
+/// Microseconds per millisecond, for readable timer arithmetic.
+pub const MS: Time = 1_000;
+
+/// A ballot: (round, node). Ordered by round, then node id, so that two
+/// nodes never own the same ballot. `Ballot::ZERO` is below every real one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Ballot {
+    pub round: u64,
+    pub node: NodeId,
+}
+
+impl Ballot {
+    pub const ZERO: Ballot = Ballot {
+        round: 0,
+        node: NodeId(0),
+    };
+
+    pub fn new(round: u64, node: NodeId) -> Self {
+        Ballot { round, node }
+    }
+
+    /// The node that leads (or tried to lead) with this ballot, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        (self.round > 0).then_some(self.node)
+    }
+}
+
+impl fmt::Debug for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({},{})", self.round, self.node)
+    }
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {})", self.round, self.node)
+    }
+}
+
+/// One client command, stamped for exactly-once execution.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Request {
+    pub client: ClientId,
+    pub timestamp: u64,
+    /// Opaque to the protocol; the state machine decodes it.
+    pub command: Bytes,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{}[{}B]", self.client, self.timestamp, self.command.len())
+    }
+}
+
+/// What one log slot holds once chosen: a batch of requests, or a no-op
+/// that a new leader writes into a hole no promise reported a value for.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Value {
+    Noop,
+    Batch(Vec<Request>),
+}
+
+impl Value {
+    pub fn requests(&self) -> &[Request] {
+        match self {
+            Value::Noop => &[],
+            Value::Batch(requests) => requests,
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Noop => write!(f, "noop"),
+            Value::Batch(requests) => f.debug_list().entries(requests).finish(),
+        }
+    }
+}
+
+/// The answer to a client: REPLY(b, timestamp, client, result). The ballot
+/// names the leader the replying node knows, so the client can follow it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub ballot: Ballot,
+    pub timestamp: u64,
+    pub client: ClientId,
+    pub result: Bytes,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Reply{{b={:?} {:?}@{} [{}B]}}",
+            self.ballot,
+            self.client,
+            self.timestamp,
+            self.result.len()
+        )
+    }
+}
