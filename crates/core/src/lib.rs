@@ -1,6 +1,38 @@
 //! synod-core: Multi-Paxos as a pure, deterministic state machine.
+//!
+//! A [`Replica`] is one node: proposer ([`proposer`]), acceptor
+//! ([`acceptor`]), learner ([`learner`]) and executor ([`executor`]), with
+//! failure detection and the candidate order in [`election`]. It takes
+//! inputs (a peer's [`Message`], a client's [`Request`], the time) and hands
+//! back a [`Ready`]: messages to send, [`PersistOp`]s to make durable, the
+//! messages that may only leave after that, replies, and events. It never
+//! reads a clock, opens a socket, spawns a thread or draws a random number,
+//! so the simulator can run whole clusters deterministically and the tokio
+//! runtime can drive the very same code over TCP. The contract between a
+//! replica and its host is documented on [`replica`].
+//!
+//! The client's side ([`Client`]) is sans-IO too.
+
+pub mod acceptor;
+pub mod client;
+pub mod config;
+pub mod durable;
+pub mod election;
+pub mod executor;
+pub mod learner;
+pub mod message;
+pub mod proposer;
+pub mod replica;
 pub mod state_machine;
 pub mod types;
 
+pub use client::{Busy, Client, ClientAction, ClientConfig, Outcome};
+#[cfg(feature = "planted-bugs")]
+pub use config::PlantedBug;
+pub use config::{Config, ConfigError};
+pub use durable::{DurableState, PersistOp};
+pub use executor::Execution;
+pub use message::{AcceptedEntry, Envelope, Message};
+pub use replica::{Event, Ready, Replica, Role, Status};
 pub use state_machine::{SnapshotError, StateMachine};
 pub use types::*;

@@ -95,7 +95,13 @@ pub struct Request {
 
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}@{}[{}B]", self.client, self.timestamp, self.command.len())
+        write!(
+            f,
+            "{:?}@{}[{}B]",
+            self.client,
+            self.timestamp,
+            self.command.len()
+        )
     }
 }
 

@@ -1,0 +1,268 @@
+//! The client's side of the protocol, sans-IO: the same logic drives the
+//! simulator's clients and the real client library.
+//!
+//! A client has one request outstanding at a time, stamped with a timestamp
+//! that grows per client. It sends to the node it believes leads (node 1 at
+//! first, then whichever leader the last reply's ballot named). If no reply
+//! comes before its timer expires, it broadcasts the request to every node:
+//! a node that already executed it resends the cached reply, the others pass
+//! it on to their leader. After `max_attempts` broadcasts it gives up and
+//! reports the outcome as unknown: the request may still execute, exactly
+//! once, or never (a later request of the same client makes it stale).
+
+use crate::types::{ClientId, NodeId, Reply, Request, Time};
+use bytes::Bytes;
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub id: ClientId,
+    /// Every node of the cluster; the first is contacted first.
+    pub nodes: Vec<NodeId>,
+    /// How long to wait for a reply before (re)broadcasting.
+    pub timeout: Time,
+    /// Broadcasts before giving up with an unknown outcome.
+    pub max_attempts: u32,
+}
+
+/// What the host must do for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAction {
+    Send {
+        to: NodeId,
+        request: Request,
+    },
+    /// The outstanding request finished.
+    Done {
+        timestamp: u64,
+        outcome: Outcome,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request executed (exactly once); the application's result.
+    Replied(Bytes),
+    /// No reply after every retry: it may have executed once, or never.
+    Unknown,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    request: Request,
+    deadline: Time,
+    attempts: u32,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    leader: NodeId,
+    last_timestamp: u64,
+    in_flight: Option<InFlight>,
+}
+
+/// `submit` was called while a request was outstanding.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Self {
+        Self::resume(config, 0)
+    }
+
+    /// A client whose earlier incarnation used timestamps up to
+    /// `last_timestamp`: its next request must go above them.
+    pub fn resume(config: ClientConfig, last_timestamp: u64) -> Self {
+        let leader = config.nodes.first().copied().unwrap_or(NodeId(1));
+        Client {
+            config,
+            leader,
+            last_timestamp,
+            in_flight: None,
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.config.id
+    }
+
+    /// The node this client will contact first.
+    pub fn leader(&self) -> NodeId {
+        self.leader
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// When `tick` next needs calling.
+    pub fn deadline(&self) -> Option<Time> {
+        self.in_flight.as_ref().map(|f| f.deadline)
+    }
+
+    /// Sends a new command to the believed leader.
+    pub fn submit(&mut self, now: Time, command: Bytes) -> Result<Vec<ClientAction>, Busy> {
+        if self.in_flight.is_some() {
+            return Err(Busy);
+        }
+        self.last_timestamp += 1;
+        let request = Request {
+            client: self.config.id,
+            timestamp: self.last_timestamp,
+            command,
+        };
+        let send = ClientAction::Send {
+            to: self.leader,
+            request: request.clone(),
+        };
+        self.in_flight = Some(InFlight {
+            request,
+            deadline: now + self.config.timeout,
+            attempts: 0,
+        });
+        Ok(vec![send])
+    }
+
+    /// A reply arrived. Follows its leader hint; completes the outstanding
+    /// request if the reply is for it.
+    pub fn on_reply(&mut self, reply: &Reply) -> Vec<ClientAction> {
+        if reply.client != self.config.id {
+            return Vec::new();
+        }
+        if let Some(leader) = reply.ballot.leader()
+            && self.config.nodes.contains(&leader)
+        {
+            self.leader = leader;
+        }
+        match &self.in_flight {
+            Some(f) if f.request.timestamp == reply.timestamp => {
+                self.in_flight = None;
+                vec![ClientAction::Done {
+                    timestamp: reply.timestamp,
+                    outcome: Outcome::Replied(reply.result.clone()),
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Time passed: broadcast a request whose timer expired, or give up.
+    pub fn tick(&mut self, now: Time) -> Vec<ClientAction> {
+        let Some(f) = &mut self.in_flight else {
+            return Vec::new();
+        };
+        if now < f.deadline {
+            return Vec::new();
+        }
+        if f.attempts >= self.config.max_attempts {
+            let timestamp = f.request.timestamp;
+            self.in_flight = None;
+            // The leader we believed in did not answer; start elsewhere next.
+            self.rotate_leader();
+            return vec![ClientAction::Done {
+                timestamp,
+                outcome: Outcome::Unknown,
+            }];
+        }
+        f.attempts += 1;
+        f.deadline = now + self.config.timeout;
+        let request = f.request.clone();
+        self.config
+            .nodes
+            .iter()
+            .map(|&to| ClientAction::Send {
+                to,
+                request: request.clone(),
+            })
+            .collect()
+    }
+
+    fn rotate_leader(&mut self) {
+        let nodes = &self.config.nodes;
+        if let Some(i) = nodes.iter().position(|&n| n == self.leader) {
+            self.leader = nodes[(i + 1) % nodes.len()];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Ballot;
+
+    fn client() -> Client {
+        Client::new(ClientConfig {
+            id: ClientId(7),
+            nodes: (1..=3).map(NodeId).collect(),
+            timeout: 100,
+            max_attempts: 2,
+        })
+    }
+
+    fn reply(ts: u64, leader: u32) -> Reply {
+        Reply {
+            ballot: Ballot::new(1, NodeId(leader)),
+            timestamp: ts,
+            client: ClientId(7),
+            result: Bytes::from_static(b"ok"),
+        }
+    }
+
+    #[test]
+    fn first_contact_is_node_1_and_timestamps_grow() {
+        let mut c = client();
+        let out = c.submit(0, Bytes::new()).unwrap();
+        assert!(
+            matches!(&out[0], ClientAction::Send { to: NodeId(1), request } if request.timestamp == 1)
+        );
+        assert_eq!(c.submit(0, Bytes::new()), Err(Busy));
+        c.on_reply(&reply(1, 1));
+        let out = c.submit(0, Bytes::new()).unwrap();
+        assert!(matches!(&out[0], ClientAction::Send { request, .. } if request.timestamp == 2));
+    }
+
+    #[test]
+    fn follows_the_leader_named_in_a_reply() {
+        let mut c = client();
+        c.submit(0, Bytes::new()).unwrap();
+        let done = c.on_reply(&reply(1, 3));
+        assert!(matches!(
+            &done[0],
+            ClientAction::Done {
+                timestamp: 1,
+                outcome: Outcome::Replied(_)
+            }
+        ));
+        assert_eq!(c.leader(), NodeId(3));
+        let out = c.submit(0, Bytes::new()).unwrap();
+        assert!(matches!(&out[0], ClientAction::Send { to: NodeId(3), .. }));
+    }
+
+    #[test]
+    fn broadcasts_after_its_timer_expires_then_reports_unknown() {
+        let mut c = client();
+        c.submit(0, Bytes::new()).unwrap();
+        assert!(c.tick(99).is_empty());
+        let out = c.tick(100);
+        assert_eq!(out.len(), 3, "broadcast to every node");
+        assert_eq!(c.tick(200).len(), 3);
+        let out = c.tick(300);
+        assert_eq!(
+            out,
+            vec![ClientAction::Done {
+                timestamp: 1,
+                outcome: Outcome::Unknown
+            }]
+        );
+        assert!(!c.is_busy());
+    }
+
+    #[test]
+    fn a_reply_for_an_older_request_completes_nothing() {
+        let mut c = client();
+        c.submit(0, Bytes::new()).unwrap();
+        assert!(c.on_reply(&reply(0, 2)).is_empty());
+        assert!(c.is_busy());
+        assert_eq!(c.leader(), NodeId(2), "the hint is still useful");
+    }
+}

@@ -1,0 +1,201 @@
+//! The protocol's knobs: membership, timers, batching and pipelining.
+//!
+//! Every duration is in microseconds of the caller's clock. The defaults suit
+//! a cluster on one machine or a LAN; the failover bound they give is derived
+//! in docs/liveness.md and computed by [`Config::failover_bound`].
+
+use crate::types::{MS, NodeId, Time};
+use thiserror::Error;
+
+/// A protocol bug compiled in only for the simulator's own tests, so they can
+/// show that the simulator catches it. Never part of a shipped build.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The acceptor accepts an ACCEPT whose ballot is below its promise.
+    AcceptLowerBallot,
+    /// NEW-VIEW ignores the accept logs in the promises and fills every
+    /// unknown slot with a no-op.
+    NewViewIgnoresPromises,
+    /// The leader declares a slot chosen on f acknowledgements, not f+1.
+    CommitOnF,
+    /// Duplicate suppression uses a leader-local cache instead of the
+    /// replicated reply table, so a retry after a leader change is applied
+    /// again.
+    LocalReplyCache,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// Every member, this node included.
+    pub nodes: Vec<NodeId>,
+    /// How often a leader sends HEARTBEAT (it carries the commit point).
+    pub heartbeat_interval: Time,
+    /// A follower suspects its leader after this long without hearing from
+    /// it, or without progress while it holds a client's request.
+    pub election_timeout: Time,
+    /// Extra wait per place in the candidate order: the node right after the
+    /// suspected leader stands at once, the next one this much later, ...
+    pub candidate_stagger: Time,
+    /// tp: a node sends PREPARE at most once per tp, and not within tp of a
+    /// PREPARE it received from another node.
+    pub prepare_throttle: Time,
+    /// How long a candidate waits for a quorum of promises before giving up.
+    pub candidacy_timeout: Time,
+    /// Resend ACCEPTs that lack acknowledgements, and catch-up requests, this often.
+    pub retransmit_interval: Time,
+    /// At most this many proposed-but-not-chosen slots at a time.
+    pub window: usize,
+    /// At most this many client requests per slot.
+    pub max_batch_size: usize,
+    /// Wait up to this long to fill a batch when slots are already in flight
+    /// (0: propose whenever the window has room; batches then form on their
+    /// own under load, and a lone client pays no delay).
+    pub max_batch_delay: Time,
+    /// At most this many chosen entries in one catch-up reply.
+    pub catchup_batch: usize,
+    /// At most this many client requests queued at a leader (beyond it new
+    /// ones are dropped; their clients retry).
+    pub max_pending: usize,
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<PlantedBug>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("nodes: the cluster has no members")]
+    NoMembers,
+    #[error("nodes: node ids must be unique and non-zero, got {0:?}")]
+    BadIds(Vec<NodeId>),
+    #[error("id: node {0} is not one of the members {1:?}")]
+    NotAMember(NodeId, Vec<NodeId>),
+    #[error("nodes: at most 64 members are supported, got {0}")]
+    TooMany(usize),
+    #[error("{field}: {why}")]
+    BadValue { field: &'static str, why: String },
+}
+
+impl Config {
+    /// A configuration with default timers for `id` in a cluster of `nodes`.
+    pub fn new(id: NodeId, nodes: Vec<NodeId>) -> Self {
+        Config {
+            id,
+            nodes,
+            heartbeat_interval: 20 * MS,
+            election_timeout: 150 * MS,
+            candidate_stagger: 40 * MS,
+            prepare_throttle: 60 * MS,
+            candidacy_timeout: 100 * MS,
+            retransmit_interval: 40 * MS,
+            window: 256,
+            max_batch_size: 512,
+            max_batch_delay: 0,
+            catchup_batch: 256,
+            max_pending: 100_000,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+        }
+    }
+
+    /// A cluster of `n` nodes numbered 1..=n, seen from `id`.
+    pub fn cluster(id: u32, n: u32) -> Self {
+        Config::new(NodeId(id), (1..=n).map(NodeId).collect())
+    }
+
+    /// Checks the configuration, naming the offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.nodes.is_empty() {
+            return Err(ConfigError::NoMembers);
+        }
+        if self.nodes.len() > 64 {
+            return Err(ConfigError::TooMany(self.nodes.len()));
+        }
+        let mut sorted = self.nodes.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != self.nodes.len() || sorted.contains(&NodeId(0)) {
+            return Err(ConfigError::BadIds(self.nodes.clone()));
+        }
+        if !self.nodes.contains(&self.id) {
+            return Err(ConfigError::NotAMember(self.id, self.nodes.clone()));
+        }
+        let positive = [
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("election_timeout", self.election_timeout),
+            ("prepare_throttle", self.prepare_throttle),
+            ("candidacy_timeout", self.candidacy_timeout),
+            ("retransmit_interval", self.retransmit_interval),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::BadValue {
+                    field,
+                    why: "must be greater than zero".into(),
+                });
+            }
+        }
+        if self.election_timeout <= self.heartbeat_interval {
+            return Err(ConfigError::BadValue {
+                field: "election_timeout",
+                why: format!(
+                    "must exceed heartbeat_interval ({} us), or a healthy leader looks dead",
+                    self.heartbeat_interval
+                ),
+            });
+        }
+        for (field, value) in [
+            ("window", self.window),
+            ("max_batch_size", self.max_batch_size),
+            ("catchup_batch", self.catchup_batch),
+            ("max_pending", self.max_pending),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::BadValue {
+                    field,
+                    why: "must be at least 1".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// f: how many nodes may fail while the cluster still makes progress.
+    pub fn max_failures(&self) -> usize {
+        (self.nodes.len() - 1) / 2
+    }
+
+    /// f+1: the size of every quorum.
+    pub fn quorum(&self) -> usize {
+        self.nodes.len() / 2 + 1
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn has_bug(&self, bug: PlantedBug) -> bool {
+        self.planted_bug == Some(bug)
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    #[inline(always)]
+    pub(crate) fn has_bug(&self, _bug: PlantedBugStub) -> bool {
+        false
+    }
+}
+
+/// Without the `planted-bugs` feature the bug names still exist so that the
+/// protocol code reads the same, but `has_bug` is constantly false and the
+/// compiler removes every planted branch.
+#[cfg(not(feature = "planted-bugs"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PlantedBugStub {
+    AcceptLowerBallot,
+    NewViewIgnoresPromises,
+    CommitOnF,
+    LocalReplyCache,
+}
+
+#[cfg(feature = "planted-bugs")]
+pub(crate) use PlantedBug as Bug;
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) use PlantedBugStub as Bug;

@@ -1,0 +1,269 @@
+//! Failure detection and the candidate order: when a node suspects its
+//! leader, when it may promise a new ballot, and when it stands itself.
+//!
+//! The rules (DESIGN.md section 1, seed C, with our choice of order):
+//! - A follower's timer expires when it has not heard from its leader for
+//!   `election_timeout`, or when it has held a client's request that long
+//!   without any slot executing. It then *suspects* the leader until it hears
+//!   from a leader again.
+//! - A node promises a PREPARE only while it suspects (or when the PREPARE
+//!   comes from its own leader raising its ballot, or from itself). A PREPARE
+//!   that arrives earlier is remembered, and the highest remembered one is
+//!   answered when the timer expires. So one impatient node cannot depose a
+//!   leader that the others still hear.
+//! - Candidate order: the nodes after the suspected leader, in id order
+//!   (cyclically), stand one after another: rank r waits `r *
+//!   candidate_stagger` after its timer expired. With no leader yet, n1 goes
+//!   first. This is seed A's Bully idea (a fixed priority decides who stands
+//!   first) without its extra messages, and it makes failover predictable.
+//! - Throttle tp: a node sends PREPARE at most once per tp, and not within tp
+//!   of a PREPARE from another node (that candidate deserves a chance).
+//! - A failed candidacy doubles the wait before the next (capped at 8x, as
+//!   IronRSL doubles its view timeout), so duelling candidates separate.
+
+use crate::config::Config;
+use crate::types::{Ballot, NodeId, Slot, Time};
+
+/// A PREPARE received before this node's timer expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeferredPrepare {
+    pub ballot: Ballot,
+    pub from: NodeId,
+    pub from_slot: Slot,
+    pub at: Time,
+}
+
+#[derive(Debug)]
+pub struct Election {
+    last_leader_contact: Time,
+    /// Since when a local client request has waited without any progress.
+    work_waiting_since: Option<Time>,
+    /// When the timer expired; `None` while the leader looks healthy.
+    suspect_since: Option<Time>,
+    deferred: Option<DeferredPrepare>,
+    last_prepare_seen: Option<Time>,
+    last_prepare_sent: Option<Time>,
+    failed_candidacies: u32,
+}
+
+impl Election {
+    pub fn new(now: Time) -> Self {
+        Election {
+            last_leader_contact: now,
+            work_waiting_since: None,
+            suspect_since: None,
+            deferred: None,
+            last_prepare_seen: None,
+            last_prepare_sent: None,
+            failed_candidacies: 0,
+        }
+    }
+
+    pub fn suspecting(&self) -> bool {
+        self.suspect_since.is_some()
+    }
+
+    /// A message from the current leader (or a new one) arrived.
+    pub fn heard_from_leader(&mut self, now: Time) {
+        self.last_leader_contact = now;
+        self.suspect_since = None;
+        self.failed_candidacies = 0;
+    }
+
+    /// A client request arrived here; starts the work timer if it is idle.
+    pub fn work_arrived(&mut self, now: Time) {
+        self.work_waiting_since.get_or_insert(now);
+    }
+
+    /// A slot executed: restart the work timer if requests still wait here.
+    pub fn progressed(&mut self, now: Time, still_waiting: bool) {
+        self.work_waiting_since = still_waiting.then_some(now);
+    }
+
+    /// Checks the timer. Returns true when it has just expired.
+    pub fn tick(&mut self, now: Time, config: &Config) -> bool {
+        if self.suspect_since.is_some() {
+            return false;
+        }
+        let silent = now >= self.last_leader_contact + config.election_timeout;
+        let stalled = self
+            .work_waiting_since
+            .is_some_and(|since| now >= since + config.election_timeout);
+        if silent || stalled {
+            self.suspect_since = Some(now);
+            return true;
+        }
+        false
+    }
+
+    /// Suspect at once (a leader that lost its quorum steps down this way).
+    pub fn suspect(&mut self, now: Time) {
+        self.suspect_since.get_or_insert(now);
+    }
+
+    /// Remembers the highest PREPARE that arrived before the timer expired.
+    pub fn defer(&mut self, prepare: DeferredPrepare) {
+        if self.deferred.is_none_or(|d| prepare.ballot > d.ballot) {
+            self.deferred = Some(prepare);
+        }
+    }
+
+    /// The remembered PREPARE to answer now that the timer expired, if it is
+    /// recent enough that its candidate may still be waiting.
+    pub fn take_deferred(&mut self, now: Time, config: &Config) -> Option<DeferredPrepare> {
+        self.deferred
+            .take()
+            .filter(|d| now < d.at + config.election_timeout)
+    }
+
+    pub fn saw_prepare(&mut self, now: Time) {
+        self.last_prepare_seen = Some(now);
+    }
+
+    /// This node's place in the candidate order after `suspected` (the leader
+    /// it followed, or none yet): 0 stands first.
+    pub fn rank(config: &Config, suspected: Option<NodeId>) -> u64 {
+        let n = config.nodes.len() as u64;
+        let mut sorted = config.nodes.clone();
+        sorted.sort();
+        let me = sorted.iter().position(|&x| x == config.id).unwrap_or(0) as u64;
+        let after = match suspected.and_then(|l| sorted.iter().position(|&x| x == l)) {
+            Some(leader) => leader as u64,
+            // No leader yet: as if the last node led, so n1 is first.
+            None => n - 1,
+        };
+        (me + n - after - 1) % n
+    }
+
+    /// Whether this node should send PREPARE now.
+    pub fn should_stand(&self, now: Time, config: &Config, rank: u64) -> bool {
+        let Some(since) = self.suspect_since else {
+            return false;
+        };
+        let backoff = config.prepare_throttle * ((1u64 << self.failed_candidacies.min(3)) - 1);
+        if now < since + rank * config.candidate_stagger + backoff {
+            return false;
+        }
+        let throttled = |t: Option<Time>| t.is_some_and(|t| now < t + config.prepare_throttle);
+        !throttled(self.last_prepare_seen) && !throttled(self.last_prepare_sent)
+    }
+
+    pub fn stood(&mut self, now: Time) {
+        self.last_prepare_sent = Some(now);
+    }
+
+    /// A candidacy of ours failed; wait longer before the next.
+    pub fn candidacy_failed(&mut self, now: Time) {
+        self.failed_candidacies = self.failed_candidacies.saturating_add(1);
+        self.suspect_since = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::MS;
+
+    #[test]
+    fn timer_expires_after_leader_silence() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        assert!(!e.tick(cfg.election_timeout - 1, &cfg));
+        e.heard_from_leader(100 * MS);
+        assert!(!e.tick(100 * MS + cfg.election_timeout - 1, &cfg));
+        assert!(e.tick(100 * MS + cfg.election_timeout, &cfg));
+        assert!(e.suspecting());
+        e.heard_from_leader(400 * MS);
+        assert!(!e.suspecting());
+    }
+
+    #[test]
+    fn timer_expires_when_held_work_makes_no_progress() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        e.work_arrived(10 * MS);
+        // The leader keeps heartbeating, but nothing executes.
+        for t in (0..cfg.election_timeout).step_by(20_000) {
+            e.heard_from_leader(10 * MS + t);
+            assert!(!e.tick(10 * MS + t, &cfg));
+        }
+        e.last_leader_contact = 10 * MS + cfg.election_timeout;
+        assert!(e.tick(10 * MS + cfg.election_timeout, &cfg));
+    }
+
+    #[test]
+    fn progress_restarts_the_work_timer() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        e.work_arrived(0);
+        e.heard_from_leader(cfg.election_timeout - 1);
+        e.progressed(cfg.election_timeout - 1, true);
+        assert!(!e.tick(cfg.election_timeout + 1, &cfg));
+    }
+
+    #[test]
+    fn candidate_order_starts_after_the_suspected_leader() {
+        let ranks = |leader: Option<u32>| {
+            (1..=5)
+                .map(|id| Election::rank(&Config::cluster(id, 5), leader.map(NodeId)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ranks(None), vec![0, 1, 2, 3, 4], "n1 stands first at start");
+        assert_eq!(
+            ranks(Some(1)),
+            vec![4, 0, 1, 2, 3],
+            "n2 follows a failed n1"
+        );
+        assert_eq!(ranks(Some(4)), vec![1, 2, 3, 4, 0]);
+    }
+
+    #[test]
+    fn prepare_throttle_tp_holds_back_after_a_prepare_seen_or_sent() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        e.suspect(0);
+        assert!(e.should_stand(0, &cfg, 0));
+        e.saw_prepare(5 * MS);
+        assert!(!e.should_stand(5 * MS + cfg.prepare_throttle - 1, &cfg, 0));
+        assert!(e.should_stand(5 * MS + cfg.prepare_throttle, &cfg, 0));
+        e.stood(100 * MS);
+        assert!(!e.should_stand(100 * MS + cfg.prepare_throttle - 1, &cfg, 0));
+    }
+
+    #[test]
+    fn later_ranks_wait_their_stagger() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        e.suspect(0);
+        assert!(!e.should_stand(2 * cfg.candidate_stagger - 1, &cfg, 2));
+        assert!(e.should_stand(2 * cfg.candidate_stagger, &cfg, 2));
+    }
+
+    #[test]
+    fn deferred_prepare_keeps_the_highest_and_expires() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        let p = |round, at| DeferredPrepare {
+            ballot: Ballot::new(round, NodeId(2)),
+            from: NodeId(2),
+            from_slot: 1,
+            at,
+        };
+        e.defer(p(3, 0));
+        e.defer(p(2, 1));
+        assert_eq!(e.take_deferred(1, &cfg).map(|d| d.ballot.round), Some(3));
+        e.defer(p(4, 0));
+        assert_eq!(e.take_deferred(cfg.election_timeout, &cfg), None);
+    }
+
+    #[test]
+    fn failed_candidacies_back_off() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        e.candidacy_failed(0);
+        e.candidacy_failed(0);
+        // 2 failures: wait 3 tp (plus the throttle on our own last PREPARE).
+        assert!(!e.should_stand(3 * cfg.prepare_throttle - 1, &cfg, 0));
+        assert!(e.should_stand(3 * cfg.prepare_throttle, &cfg, 0));
+    }
+}

@@ -1,0 +1,198 @@
+//! The executor: applies chosen slots strictly in order to the application,
+//! and keeps the client reply table that makes execution exactly-once.
+//!
+//! The reply table (per client: the timestamp and result of its last
+//! executed request) is part of the replicated state: every replica updates
+//! it identically as it executes, it is in every snapshot and digest, and so
+//! it survives leader changes, restarts and state transfer. A request whose
+//! timestamp is not above its client's entry is never applied again.
+
+use crate::config::{Bug, Config};
+use crate::state_machine::StateMachine;
+use crate::types::{ClientId, Request, Slot, Value};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What happened to one request of an executed batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Execution {
+    /// Applied now, with this result.
+    Applied {
+        client: ClientId,
+        timestamp: u64,
+        result: Bytes,
+    },
+    /// Already applied earlier (a retry chosen twice): not applied again.
+    Duplicate { client: ClientId, timestamp: u64 },
+    /// Older than the client's last executed request: discarded.
+    Stale { client: ClientId, timestamp: u64 },
+}
+
+pub struct Executor<S> {
+    app: S,
+    replies: BTreeMap<ClientId, (u64, Bytes)>,
+    executed: Slot,
+}
+
+impl<S: StateMachine> Executor<S> {
+    pub fn new(app: S) -> Self {
+        Executor {
+            app,
+            replies: BTreeMap::new(),
+            executed: 0,
+        }
+    }
+
+    pub fn executed(&self) -> Slot {
+        self.executed
+    }
+
+    pub fn app(&self) -> &S {
+        &self.app
+    }
+
+    /// The last executed request of `client`: its timestamp and result.
+    pub fn last_reply(&self, client: ClientId) -> Option<(u64, &Bytes)> {
+        self.replies.get(&client).map(|(ts, r)| (*ts, r))
+    }
+
+    /// Executes the next slot. The caller guarantees `slot == executed + 1`.
+    pub fn execute(&mut self, config: &Config, slot: Slot, value: &Value) -> Vec<Execution> {
+        debug_assert_eq!(slot, self.executed + 1, "slots execute strictly in order");
+        self.executed = slot;
+        value
+            .requests()
+            .iter()
+            .map(|r| self.execute_request(config, r))
+            .collect()
+    }
+
+    fn execute_request(&mut self, config: &Config, request: &Request) -> Execution {
+        let (client, timestamp) = (request.client, request.timestamp);
+        let last = self.replies.get(&client).map(|(ts, _)| *ts).unwrap_or(0);
+        // The planted bug trusts the leader's local de-duplication instead.
+        if !config.has_bug(Bug::LocalReplyCache) {
+            if timestamp == last {
+                return Execution::Duplicate { client, timestamp };
+            }
+            if timestamp < last {
+                return Execution::Stale { client, timestamp };
+            }
+        }
+        let result = Bytes::from(self.app.apply(&request.command));
+        self.replies
+            .insert(client, (timestamp.max(last), result.clone()));
+        Execution::Applied {
+            client,
+            timestamp,
+            result,
+        }
+    }
+
+    /// SHA-256 over the executed slot, the reply table and the application's
+    /// snapshot: equal at equal executed slots on every correct replica.
+    pub fn state_digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.executed.to_le_bytes());
+        hasher.update((self.replies.len() as u64).to_le_bytes());
+        for (client, (ts, result)) in &self.replies {
+            hasher.update(client.0.to_le_bytes());
+            hasher.update(ts.to_le_bytes());
+            hasher.update((result.len() as u64).to_le_bytes());
+            hasher.update(result);
+        }
+        hasher.update(self.app.snapshot());
+        hasher.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state_machine::SnapshotError;
+
+    /// Appends every command to a list; the result is the list's length.
+    #[derive(Default)]
+    struct Log(Vec<Vec<u8>>);
+    impl StateMachine for Log {
+        fn apply(&mut self, command: &[u8]) -> Vec<u8> {
+            self.0.push(command.to_vec());
+            vec![self.0.len() as u8]
+        }
+        fn snapshot(&self) -> Vec<u8> {
+            self.0.concat()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), SnapshotError> {
+            Ok(())
+        }
+    }
+
+    fn req(client: u64, timestamp: u64) -> Request {
+        Request {
+            client: ClientId(client),
+            timestamp,
+            command: Bytes::from(vec![client as u8, timestamp as u8]),
+        }
+    }
+
+    #[test]
+    fn a_request_is_applied_once_even_if_chosen_twice() {
+        let cfg = Config::cluster(1, 3);
+        let mut ex = Executor::new(Log::default());
+        let out = ex.execute(&cfg, 1, &Value::Batch(vec![req(7, 1)]));
+        assert!(matches!(out[0], Execution::Applied { .. }));
+        let out = ex.execute(&cfg, 2, &Value::Batch(vec![req(7, 1)]));
+        assert_eq!(
+            out[0],
+            Execution::Duplicate {
+                client: ClientId(7),
+                timestamp: 1
+            }
+        );
+        assert_eq!(ex.app().0.len(), 1);
+    }
+
+    #[test]
+    fn a_request_older_than_the_clients_last_is_discarded() {
+        let cfg = Config::cluster(1, 3);
+        let mut ex = Executor::new(Log::default());
+        ex.execute(&cfg, 1, &Value::Batch(vec![req(7, 5)]));
+        let out = ex.execute(&cfg, 2, &Value::Batch(vec![req(7, 3)]));
+        assert_eq!(
+            out[0],
+            Execution::Stale {
+                client: ClientId(7),
+                timestamp: 3
+            }
+        );
+        assert_eq!(ex.last_reply(ClientId(7)).map(|(ts, _)| ts), Some(5));
+    }
+
+    #[test]
+    fn noop_changes_nothing_but_the_executed_slot() {
+        let cfg = Config::cluster(1, 3);
+        let mut a = Executor::new(Log::default());
+        let mut b = Executor::new(Log::default());
+        a.execute(&cfg, 1, &Value::Noop);
+        b.execute(&cfg, 1, &Value::Batch(vec![]));
+        assert_eq!(a.state_digest(), b.state_digest());
+        assert!(a.app().0.is_empty());
+    }
+
+    #[test]
+    fn the_reply_table_is_part_of_the_digest() {
+        let cfg = Config::cluster(1, 3);
+        let same_command = |client| Request {
+            client: ClientId(client),
+            timestamp: 1,
+            command: Bytes::from_static(b"x"),
+        };
+        let mut a = Executor::new(Log::default());
+        let mut b = Executor::new(Log::default());
+        a.execute(&cfg, 1, &Value::Batch(vec![same_command(1)]));
+        b.execute(&cfg, 1, &Value::Batch(vec![same_command(2)]));
+        assert_eq!(a.app().snapshot(), b.app().snapshot());
+        assert_ne!(a.state_digest(), b.state_digest());
+    }
+}

@@ -1,0 +1,99 @@
+//! The messages nodes exchange. This is the protocol's vocabulary; how the
+//! bytes look on a wire is the runtime's business (see synod-node's `wire`).
+//!
+//! Every message carries the sender's ballot, so a receiver can always tell
+//! whether the sender is ahead of it, behind it, or in its view.
+
+use crate::types::{Ballot, NodeId, Request, Slot, Value};
+use serde::{Deserialize, Serialize};
+
+/// One entry of an acceptor's accept log, as a PROMISE reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedEntry {
+    pub slot: Slot,
+    pub ballot: Ballot,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// PREPARE(b): phase 1a. `from` is the first slot the candidate does not
+    /// know to be chosen; acceptors report their accept log from there on.
+    Prepare { ballot: Ballot, from: Slot },
+    /// PROMISE(b, log): phase 1b. `commit` is the promiser's commit point.
+    Promise {
+        ballot: Ballot,
+        accepted: Vec<AcceptedEntry>,
+        commit: Slot,
+    },
+    /// A refusal: `ballot` was below `promised`. Lets a deposed leader or a
+    /// losing candidate learn of the higher ballot at once.
+    Nack { ballot: Ballot, promised: Ballot },
+    /// ACCEPT(b, s, v): phase 2a, carrying the leader's commit point.
+    Accept {
+        ballot: Ballot,
+        slot: Slot,
+        value: Value,
+        commit: Slot,
+    },
+    /// ACCEPTED(b, s) for every slot in `first..=last`: phase 2b.
+    Accepted {
+        ballot: Ballot,
+        first: Slot,
+        last: Slot,
+    },
+    /// NEW-VIEW(b, log): the new leader's proposals for `start..`, one value
+    /// per slot (`entries[i]` is for slot `start + i`).
+    NewView {
+        ballot: Ballot,
+        start: Slot,
+        entries: Vec<Value>,
+        commit: Slot,
+    },
+    /// COMMIT: every slot up to `commit` is chosen. A slot a follower
+    /// accepted with this same ballot is chosen with the value it holds.
+    Commit { ballot: Ballot, commit: Slot },
+    /// The leader's periodic sign of life; also a COMMIT.
+    Heartbeat { ballot: Ballot, commit: Slot },
+    /// A follower's answer to a heartbeat, so the leader knows it still
+    /// reaches a quorum.
+    HeartbeatAck { ballot: Ballot, commit: Slot },
+    /// A lagging node asks for the chosen values of `from..=to`.
+    CatchUp { from: Slot, to: Slot },
+    /// Chosen values, in slot order, and the sender's commit point.
+    CatchUpReply {
+        entries: Vec<(Slot, Value)>,
+        commit: Slot,
+    },
+    /// A client request passed on to the leader by the node it reached.
+    Forward { request: Request },
+}
+
+impl Message {
+    /// A short name for logs and traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "PREPARE",
+            Message::Promise { .. } => "PROMISE",
+            Message::Nack { .. } => "NACK",
+            Message::Accept { .. } => "ACCEPT",
+            Message::Accepted { .. } => "ACCEPTED",
+            Message::NewView { .. } => "NEW-VIEW",
+            Message::Commit { .. } => "COMMIT",
+            Message::Heartbeat { .. } => "HEARTBEAT",
+            Message::HeartbeatAck { .. } => "HEARTBEAT-ACK",
+            Message::CatchUp { .. } => "CATCH-UP",
+            Message::CatchUpReply { .. } => "CATCH-UP-REPLY",
+            Message::Forward { .. } => "FORWARD",
+        }
+    }
+}
+
+/// A message and where it goes. A message to oneself is delivered back to
+/// the same node by its host (the acceptor answering its own proposer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub msg: Message,
+}

@@ -1,0 +1,396 @@
+//! The proposer: a candidate gathering promises (phase 1), and a leader
+//! proposing values (phase 2).
+//!
+//! Candidate: it sends PREPARE(b) to the others and promises b itself only
+//! once f of them have promised (so a candidacy that goes nowhere leaves its
+//! own acceptor untouched and cannot make it refuse the leader everyone else
+//! still follows). With f+1 promises it builds NEW-VIEW(b): for every slot
+//! from the first one it does not know chosen up to the highest one any
+//! promise reported, the value accepted with the highest ballot, or a no-op
+//! where no promise reported one.
+//!
+//! Leader: it queues client requests, cuts them into batches (at most
+//! `max_batch_size`), and proposes each batch in the next slot without
+//! waiting for earlier slots, keeping at most `window` slots in flight. A
+//! slot is chosen when f+1 acceptors (itself included) acknowledged it in the
+//! leader's ballot. Unacknowledged proposals are resent.
+
+use crate::config::{Bug, Config};
+use crate::message::AcceptedEntry;
+use crate::types::{Ballot, ClientId, NodeId, Request, Slot, Time, Value};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A bit set of node indices (positions in `Config::nodes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeSet(u64);
+
+impl NodeSet {
+    pub fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+    pub fn contains(&self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+#[derive(Debug)]
+pub struct Candidacy {
+    pub ballot: Ballot,
+    pub started: Time,
+    /// The first slot this candidate does not know to be chosen.
+    pub from: Slot,
+    pub promises: BTreeMap<NodeId, Vec<AcceptedEntry>>,
+    /// Whether this node has asked its own acceptor for a promise yet.
+    pub self_prepared: bool,
+    pub last_sent: Time,
+}
+
+impl Candidacy {
+    pub fn new(ballot: Ballot, from: Slot, now: Time) -> Self {
+        Candidacy {
+            ballot,
+            started: now,
+            from,
+            promises: BTreeMap::new(),
+            self_prepared: false,
+            last_sent: now,
+        }
+    }
+
+    /// Promises from nodes other than `me`.
+    pub fn others(&self, me: NodeId) -> usize {
+        self.promises.keys().filter(|&&n| n != me).count()
+    }
+
+    /// The NEW-VIEW proposals for `start..`: per slot, a value known chosen
+    /// here, else the value of the highest-ballot entry any promise reported,
+    /// else a no-op.
+    pub fn new_view(
+        &self,
+        config: &Config,
+        start: Slot,
+        known_chosen: impl Fn(Slot) -> Option<Value>,
+        highest_known: Slot,
+    ) -> Vec<Value> {
+        let mut best: BTreeMap<Slot, (Ballot, &Value)> = BTreeMap::new();
+        if !config.has_bug(Bug::NewViewIgnoresPromises) {
+            for entry in self.promises.values().flatten() {
+                if entry.slot < start {
+                    continue;
+                }
+                let slot = best
+                    .entry(entry.slot)
+                    .or_insert((entry.ballot, &entry.value));
+                if entry.ballot > slot.0 {
+                    *slot = (entry.ballot, &entry.value);
+                }
+            }
+        }
+        let end = best
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(highest_known);
+        (start..=end)
+            .map(|slot| {
+                known_chosen(slot)
+                    .or_else(|| best.get(&slot).map(|(_, v)| (*v).clone()))
+                    .unwrap_or(Value::Noop)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Proposal {
+    pub value: Value,
+    pub acks: NodeSet,
+    pub sent_at: Time,
+}
+
+#[derive(Debug)]
+pub struct Leadership {
+    pub ballot: Ballot,
+    pub since: Time,
+    pub next_slot: Slot,
+    /// Proposed in this ballot and not yet chosen.
+    pub proposals: BTreeMap<Slot, Proposal>,
+    pending: VecDeque<Request>,
+    oldest_pending: Option<Time>,
+    /// Per client, the highest timestamp queued or proposed in this ballot,
+    /// so that a broadcast retry is not proposed again while in flight.
+    queued: BTreeMap<ClientId, u64>,
+    /// When each node (by index) last answered us.
+    pub last_contact: Vec<Time>,
+    pub last_heartbeat: Option<Time>,
+    /// The commit point last sent to followers.
+    pub commit_sent: Slot,
+}
+
+impl Leadership {
+    pub fn new(config: &Config, ballot: Ballot, start: Slot, entries: &[Value], now: Time) -> Self {
+        let proposals = entries
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let proposal = Proposal {
+                    value: value.clone(),
+                    acks: NodeSet::default(),
+                    sent_at: now,
+                };
+                (start + i as u64, proposal)
+            })
+            .collect();
+        Leadership {
+            ballot,
+            since: now,
+            next_slot: start + entries.len() as u64,
+            proposals,
+            pending: VecDeque::new(),
+            oldest_pending: None,
+            queued: BTreeMap::new(),
+            last_contact: vec![now; config.nodes.len()],
+            last_heartbeat: None,
+            commit_sent: 0,
+        }
+    }
+
+    /// Queues a client request, unless it is already queued or in flight in
+    /// this ballot. Returns false if it was dropped.
+    pub fn enqueue(&mut self, config: &Config, request: Request, now: Time) -> bool {
+        let last = self.queued.get(&request.client).copied().unwrap_or(0);
+        if request.timestamp <= last || self.pending.len() >= config.max_pending {
+            return false;
+        }
+        self.queued.insert(request.client, request.timestamp);
+        self.pending.push_back(request);
+        self.oldest_pending.get_or_insert(now);
+        true
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Hands back the requests not yet proposed (when stepping down).
+    pub fn drain_pending(&mut self) -> impl Iterator<Item = Request> + '_ {
+        self.oldest_pending = None;
+        self.pending.drain(..)
+    }
+
+    /// The next batch to propose, if the window has room and batching does
+    /// not ask to wait. Assigns it the next slot.
+    pub fn next_batch(&mut self, config: &Config, now: Time) -> Option<(Slot, Value)> {
+        if self.pending.is_empty() || self.proposals.len() >= config.window {
+            return None;
+        }
+        let full = self.pending.len() >= config.max_batch_size;
+        let waited = self
+            .oldest_pending
+            .is_some_and(|t| now >= t + config.max_batch_delay);
+        if !full && !waited && !self.proposals.is_empty() {
+            return None;
+        }
+        let n = self.pending.len().min(config.max_batch_size);
+        let batch: Vec<Request> = self.pending.drain(..n).collect();
+        self.oldest_pending = (!self.pending.is_empty()).then_some(now);
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let value = Value::Batch(batch);
+        self.proposals.insert(
+            slot,
+            Proposal {
+                value: value.clone(),
+                acks: NodeSet::default(),
+                sent_at: now,
+            },
+        );
+        Some((slot, value))
+    }
+
+    /// Records ACCEPTED(b, s) from node `index` for `first..=last`; returns
+    /// the slots that became chosen, with their values.
+    pub fn accepted(
+        &mut self,
+        config: &Config,
+        index: usize,
+        first: Slot,
+        last: Slot,
+    ) -> Vec<(Slot, Value)> {
+        let needed = if config.has_bug(Bug::CommitOnF) {
+            config.max_failures().max(1)
+        } else {
+            config.quorum()
+        };
+        let mut chosen = Vec::new();
+        for (&slot, proposal) in self.proposals.range_mut(first..=last) {
+            proposal.acks.insert(index);
+            if proposal.acks.len() >= needed {
+                chosen.push(slot);
+            }
+        }
+        chosen
+            .into_iter()
+            .filter_map(|slot| self.proposals.remove(&slot).map(|p| (slot, p.value)))
+            .collect()
+    }
+
+    /// Proposals that still lack acknowledgements and were last sent at
+    /// least `interval` ago; marks them as sent now.
+    pub fn due_for_resend(&mut self, now: Time, interval: Time) -> Vec<(Slot, Value, NodeSet)> {
+        let mut due = Vec::new();
+        for (&slot, proposal) in self.proposals.iter_mut() {
+            if now >= proposal.sent_at + interval {
+                proposal.sent_at = now;
+                due.push((slot, proposal.value.clone(), proposal.acks));
+            }
+        }
+        due
+    }
+
+    /// Whether a quorum (this node included) answered within `window`.
+    pub fn reaches_quorum(&self, config: &Config, now: Time, window: Time) -> bool {
+        let me = config.nodes.iter().position(|&n| n == config.id);
+        let live = self
+            .last_contact
+            .iter()
+            .enumerate()
+            .filter(|&(i, &t)| Some(i) == me || now < t + window)
+            .count();
+        live >= config.quorum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot::new(round, NodeId(node))
+    }
+
+    fn req(client: u64, ts: u64) -> Request {
+        Request {
+            client: ClientId(client),
+            timestamp: ts,
+            command: Bytes::new(),
+        }
+    }
+
+    fn batch(client: u64) -> Value {
+        Value::Batch(vec![req(client, 1)])
+    }
+
+    fn entry(slot: Slot, ballot: Ballot, value: Value) -> AcceptedEntry {
+        AcceptedEntry {
+            slot,
+            ballot,
+            value,
+        }
+    }
+
+    #[test]
+    fn new_view_takes_the_highest_ballot_value_and_fills_holes_with_noops() {
+        let cfg = Config::cluster(1, 5);
+        let mut c = Candidacy::new(b(5, 1), 1, 0);
+        c.promises.insert(
+            NodeId(2),
+            vec![entry(1, b(1, 1), batch(1)), entry(3, b(2, 2), batch(3))],
+        );
+        c.promises
+            .insert(NodeId(3), vec![entry(1, b(3, 3), batch(9))]);
+        c.promises.insert(NodeId(1), vec![]);
+        let view = c.new_view(&cfg, 1, |_| None, 0);
+        assert_eq!(view, vec![batch(9), Value::Noop, batch(3)]);
+    }
+
+    #[test]
+    fn new_view_prefers_values_known_chosen_and_starts_at_the_first_unknown() {
+        let cfg = Config::cluster(1, 5);
+        let mut c = Candidacy::new(b(5, 1), 4, 0);
+        c.promises.insert(
+            NodeId(2),
+            vec![entry(3, b(1, 1), batch(1)), entry(5, b(1, 1), batch(5))],
+        );
+        let view = c.new_view(&cfg, 4, |s| (s == 6).then(|| batch(6)), 6);
+        assert_eq!(view, vec![Value::Noop, batch(5), batch(6)]);
+    }
+
+    #[test]
+    fn a_slot_is_chosen_on_f_plus_one_acks_not_f() {
+        let cfg = Config::cluster(1, 5);
+        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        l.enqueue(&cfg, req(1, 1), 0);
+        let (slot, _) = l.next_batch(&cfg, 0).unwrap();
+        assert!(l.accepted(&cfg, 0, slot, slot).is_empty());
+        assert!(
+            l.accepted(&cfg, 1, slot, slot).is_empty(),
+            "f = 2 acks are not enough"
+        );
+        assert!(
+            l.accepted(&cfg, 1, slot, slot).is_empty(),
+            "the same node counts once"
+        );
+        assert_eq!(l.accepted(&cfg, 3, slot, slot).len(), 1);
+    }
+
+    #[test]
+    fn pipelining_is_bounded_by_the_window() {
+        let mut cfg = Config::cluster(1, 3);
+        cfg.window = 2;
+        cfg.max_batch_size = 1;
+        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        for ts in 1..=3 {
+            l.enqueue(&cfg, req(ts, 1), 0);
+        }
+        assert_eq!(l.next_batch(&cfg, 0).map(|(s, _)| s), Some(1));
+        assert_eq!(
+            l.next_batch(&cfg, 0).map(|(s, _)| s),
+            Some(2),
+            "no wait for slot 1"
+        );
+        assert!(l.next_batch(&cfg, 0).is_none(), "window full");
+        l.accepted(&cfg, 0, 1, 1);
+        l.accepted(&cfg, 1, 1, 1);
+        assert_eq!(l.next_batch(&cfg, 0).map(|(s, _)| s), Some(3));
+    }
+
+    #[test]
+    fn batches_hold_at_most_max_batch_size_and_wait_at_most_max_batch_delay() {
+        let mut cfg = Config::cluster(1, 3);
+        cfg.max_batch_size = 2;
+        cfg.max_batch_delay = 10;
+        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        l.enqueue(&cfg, req(1, 1), 0);
+        // Nothing in flight: a lone request goes at once.
+        assert!(l.next_batch(&cfg, 0).is_some());
+        l.enqueue(&cfg, req(2, 1), 1);
+        assert!(
+            l.next_batch(&cfg, 5).is_none(),
+            "a slot is in flight: wait to fill"
+        );
+        assert!(l.next_batch(&cfg, 11).is_some(), "waited max_batch_delay");
+        for c in 3..=5 {
+            l.enqueue(&cfg, req(c, 1), 12);
+        }
+        let (_, v) = l.next_batch(&cfg, 12).unwrap();
+        assert_eq!(v.requests().len(), 2, "full batch goes without waiting");
+    }
+
+    #[test]
+    fn a_retry_in_flight_is_not_queued_twice() {
+        let cfg = Config::cluster(1, 3);
+        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        assert!(l.enqueue(&cfg, req(1, 1), 0));
+        assert!(!l.enqueue(&cfg, req(1, 1), 0));
+        assert!(l.enqueue(&cfg, req(1, 2), 0));
+    }
+}
