@@ -2,15 +2,39 @@
 //! linearizability checks.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KvOp {
-    Put { key: String, value: Vec<u8> },
-    Get { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    Get {
+        key: String,
+    },
     /// Sets `key` to `new` only if its current value equals `expected`
     /// (`None` meaning "absent").
-    Cas { key: String, expected: Option<Vec<u8>>, new: Vec<u8> },
-    Delete { key: String },
+    Cas {
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+impl KvOp {
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Put { key, .. }
+            | KvOp::Get { key }
+            | KvOp::Cas { key, .. }
+            | KvOp::Delete { key } => key,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,4 +47,102 @@ pub enum KvResult {
     Swapped(bool),
     /// Whether a delete removed an existing key.
     Deleted(bool),
+}
+
+impl fmt::Display for KvResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvResult::Stored => write!(f, "OK"),
+            KvResult::Value(Some(v)) => write!(f, "{}", String::from_utf8_lossy(v)),
+            KvResult::Value(None) => write!(f, "(absent)"),
+            KvResult::Swapped(true) => write!(f, "swapped"),
+            KvResult::Swapped(false) => write!(f, "not swapped (value differs)"),
+            KvResult::Deleted(true) => write!(f, "deleted"),
+            KvResult::Deleted(false) => write!(f, "(absent)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kv {
+    entries: BTreeMap<String, Vec<u8>>,
+}
+
+impl Kv {
+    pub fn apply(&mut self, op: &KvOp) -> KvResult {
+        match op {
+            KvOp::Put { key, value } => {
+                self.entries.insert(key.clone(), value.clone());
+                KvResult::Stored
+            }
+            KvOp::Get { key } => KvResult::Value(self.entries.get(key).cloned()),
+            KvOp::Cas { key, expected, new } => {
+                if self.entries.get(key) == expected.as_ref() {
+                    self.entries.insert(key.clone(), new.clone());
+                    KvResult::Swapped(true)
+                } else {
+                    KvResult::Swapped(false)
+                }
+            }
+            KvOp::Delete { key } => KvResult::Deleted(self.entries.remove(key).is_some()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.entries.get(key).map(|v| v.as_slice())
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_cas_delete() {
+        let mut kv = Kv::default();
+        let get = KvOp::Get { key: "k".into() };
+        assert_eq!(kv.apply(&get), KvResult::Value(None));
+        assert_eq!(
+            kv.apply(&KvOp::Put {
+                key: "k".into(),
+                value: b"1".to_vec()
+            }),
+            KvResult::Stored
+        );
+        let cas = |e: &[u8], n: &[u8]| KvOp::Cas {
+            key: "k".into(),
+            expected: Some(e.to_vec()),
+            new: n.to_vec(),
+        };
+        assert_eq!(kv.apply(&cas(b"0", b"2")), KvResult::Swapped(false));
+        assert_eq!(kv.apply(&cas(b"1", b"2")), KvResult::Swapped(true));
+        assert_eq!(kv.apply(&get), KvResult::Value(Some(b"2".to_vec())));
+        assert_eq!(
+            kv.apply(&KvOp::Delete { key: "k".into() }),
+            KvResult::Deleted(true)
+        );
+        assert_eq!(
+            kv.apply(&KvOp::Delete { key: "k".into() }),
+            KvResult::Deleted(false)
+        );
+        let cas_absent = KvOp::Cas {
+            key: "k".into(),
+            expected: None,
+            new: b"3".to_vec(),
+        };
+        assert_eq!(kv.apply(&cas_absent), KvResult::Swapped(true));
+        assert_eq!(kv.get("k"), Some(&b"3"[..]));
+    }
 }

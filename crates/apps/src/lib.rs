@@ -15,4 +15,6 @@ pub mod services;
 pub use bank::{Bank, BankOp, BankResult};
 pub use inventory::{Inventory, InventoryOp, InventoryResult};
 pub use kv::{Kv, KvOp, KvResult};
-pub use services::{Command, Outcome, Services, decode_command, decode_outcome, encode_command, encode_outcome};
+pub use services::{
+    Command, Outcome, Services, decode_command, decode_outcome, encode_command, encode_outcome,
+};

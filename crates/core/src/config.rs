@@ -59,6 +59,9 @@ pub struct Config {
     /// At most this many client requests queued at a leader (beyond it new
     /// ones are dropped; their clients retry).
     pub max_pending: usize,
+    /// K: every K executed slots a node digests its state (application plus
+    /// reply table) so that replicas can compare.
+    pub checkpoint_interval: u64,
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
 }
@@ -94,6 +97,7 @@ impl Config {
             max_batch_delay: 0,
             catchup_batch: 256,
             max_pending: 100_000,
+            checkpoint_interval: 100,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -150,6 +154,7 @@ impl Config {
             ("max_batch_size", self.max_batch_size),
             ("catchup_batch", self.catchup_batch),
             ("max_pending", self.max_pending),
+            ("checkpoint_interval", self.checkpoint_interval as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::BadValue {

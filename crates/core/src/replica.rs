@@ -83,6 +83,10 @@ pub enum Event {
         value: Value,
         executions: Vec<Execution>,
     },
+    /// This node executed through `slot`, a multiple of the checkpoint
+    /// interval; `digest` is the SHA-256 of its state (application and reply
+    /// table) there. Equal slots must give equal digests on every replica.
+    Checkpoint { slot: Slot, digest: [u8; 32] },
 }
 
 /// A node's role, as `synod admin status` shows it.
@@ -933,6 +937,10 @@ impl<S: StateMachine> Replica<S> {
                     value,
                     executions,
                 });
+            }
+            if slot.is_multiple_of(self.config.checkpoint_interval) {
+                let digest = self.executor.state_digest();
+                self.out.events.push(Event::Checkpoint { slot, digest });
             }
         }
         if self.executor.executed() > before {

@@ -1,0 +1,322 @@
+//! The fault catalogue and the per-seed schedule drawn from it.
+//!
+//! Each seed enables a random subset of the catalogue (so some seeds are
+//! gentle and some are brutal, and every kind appears alone and in company),
+//! then draws a timeline of fault episodes over the fault phase. Every
+//! episode ends by itself, or at the latest when the healing phase begins.
+
+use crate::net::Conditions;
+use rand::Rng;
+use rand::seq::SliceRandom;
+use std::fmt;
+use synod_core::{MS, NodeId, Time};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    Loss,
+    Duplication,
+    /// Delay spikes that reorder messages.
+    Delay,
+    SymmetricPartition,
+    AsymmetricPartition,
+    OneWayPartition,
+    BridgePartition,
+    CrashStop,
+    CrashRestart,
+    Pause,
+    ClockSkew,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Loss,
+        FaultKind::Duplication,
+        FaultKind::Delay,
+        FaultKind::SymmetricPartition,
+        FaultKind::AsymmetricPartition,
+        FaultKind::OneWayPartition,
+        FaultKind::BridgePartition,
+        FaultKind::CrashStop,
+        FaultKind::CrashRestart,
+        FaultKind::Pause,
+        FaultKind::ClockSkew,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Loss => "loss",
+            FaultKind::Duplication => "duplication",
+            FaultKind::Delay => "delay",
+            FaultKind::SymmetricPartition => "partition",
+            FaultKind::AsymmetricPartition => "asymmetric-partition",
+            FaultKind::OneWayPartition => "one-way-partition",
+            FaultKind::BridgePartition => "bridge-partition",
+            FaultKind::CrashStop => "crash-stop",
+            FaultKind::CrashRestart => "crash-restart",
+            FaultKind::Pause => "pause",
+            FaultKind::ClockSkew => "clock-skew",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Whom a fault hits: a fixed node, or whichever node leads when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Node(NodeId),
+    Leader,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Node(n) => write!(f, "{n}"),
+            Target::Leader => write!(f, "leader"),
+        }
+    }
+}
+
+/// A partition's shape: directed links to cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `group` and the rest cannot talk either way.
+    Split { group: Vec<NodeId> },
+    /// `target` cannot talk to anyone, either way.
+    Isolate { target: Target },
+    /// `target` cannot send (`outbound`) or cannot receive (`!outbound`).
+    OneWay { target: Target, outbound: bool },
+    /// These directed links are cut; their reverses are not.
+    Asymmetric { links: Vec<(NodeId, NodeId)> },
+    /// `left` and `right` talk only through `bridge`.
+    Bridge {
+        left: Vec<NodeId>,
+        bridge: NodeId,
+        right: Vec<NodeId>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    Crash {
+        target: Target,
+        restart_after: Option<Time>,
+    },
+    Pause {
+        target: Target,
+        duration: Time,
+    },
+    Partition {
+        shape: Shape,
+        duration: Time,
+    },
+    Network {
+        conditions: Conditions,
+        duration: Time,
+    },
+}
+
+/// The fault plan of one seed.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub enabled: Vec<FaultKind>,
+    pub faults: Vec<(Time, Fault)>,
+    /// Per node: clock rate error in parts per million, and clock offset.
+    pub clocks: Vec<(i64, Time)>,
+}
+
+/// Draws the schedule for `fault_time` of virtual time.
+pub fn draw(
+    rng: &mut impl Rng,
+    nodes: &[NodeId],
+    allowed: &[FaultKind],
+    fault_time: Time,
+    calm: &Conditions,
+) -> Schedule {
+    let mut enabled: Vec<FaultKind> = allowed
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.6))
+        .collect();
+    if enabled.is_empty() && !allowed.is_empty() {
+        enabled.push(allowed[rng.random_range(0..allowed.len())]);
+    }
+    let clocks = nodes
+        .iter()
+        .map(|_| {
+            if enabled.contains(&FaultKind::ClockSkew) {
+                (
+                    rng.random_range(-50_000..=50_000),
+                    rng.random_range(0..=10_000 * MS),
+                )
+            } else {
+                (0, 0)
+            }
+        })
+        .collect();
+    let episodic: Vec<FaultKind> = enabled
+        .iter()
+        .copied()
+        .filter(|k| *k != FaultKind::ClockSkew)
+        .collect();
+    let mut faults = Vec::new();
+    if !episodic.is_empty() {
+        let mut t = rng.random_range(100 * MS..=400 * MS);
+        while t < fault_time {
+            let kind = episodic[rng.random_range(0..episodic.len())];
+            faults.push((t, draw_fault(rng, kind, nodes, calm)));
+            t += rng.random_range(50 * MS..=500 * MS);
+        }
+    }
+    Schedule {
+        enabled,
+        faults,
+        clocks,
+    }
+}
+
+fn target(rng: &mut impl Rng, nodes: &[NodeId]) -> Target {
+    if rng.random_bool(0.5) {
+        Target::Leader
+    } else {
+        Target::Node(nodes[rng.random_range(0..nodes.len())])
+    }
+}
+
+fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Conditions) -> Fault {
+    let duration = rng.random_range(100 * MS..=1500 * MS);
+    let mut shuffled = nodes.to_vec();
+    shuffled.shuffle(rng);
+    match kind {
+        FaultKind::Loss => Fault::Network {
+            conditions: Conditions {
+                loss: rng.random_range(0.01..0.3),
+                ..calm.clone()
+            },
+            duration,
+        },
+        FaultKind::Duplication => Fault::Network {
+            conditions: Conditions {
+                duplicate: rng.random_range(0.01..0.3),
+                ..calm.clone()
+            },
+            duration,
+        },
+        FaultKind::Delay => Fault::Network {
+            conditions: Conditions {
+                slow: rng.random_range(0.01..0.3),
+                long_delay: rng.random_range(5 * MS..=300 * MS),
+                ..calm.clone()
+            },
+            duration,
+        },
+        FaultKind::SymmetricPartition => {
+            let shape = if rng.random_bool(0.4) {
+                Shape::Isolate {
+                    target: target(rng, nodes),
+                }
+            } else {
+                let size = rng.random_range(1..=nodes.len() / 2);
+                Shape::Split {
+                    group: shuffled[..size].to_vec(),
+                }
+            };
+            Fault::Partition { shape, duration }
+        }
+        FaultKind::AsymmetricPartition => {
+            let mut links = Vec::new();
+            for &a in nodes {
+                for &b in nodes {
+                    if a < b && rng.random_bool(0.3) {
+                        links.push(if rng.random_bool(0.5) { (a, b) } else { (b, a) });
+                    }
+                }
+            }
+            Fault::Partition {
+                shape: Shape::Asymmetric { links },
+                duration,
+            }
+        }
+        FaultKind::OneWayPartition => Fault::Partition {
+            shape: Shape::OneWay {
+                target: target(rng, nodes),
+                outbound: rng.random_bool(0.5),
+            },
+            duration,
+        },
+        FaultKind::BridgePartition => {
+            let bridge = shuffled[0];
+            let rest = &shuffled[1..];
+            let half = rest.len() / 2;
+            Fault::Partition {
+                shape: Shape::Bridge {
+                    left: rest[..half].to_vec(),
+                    bridge,
+                    right: rest[half..].to_vec(),
+                },
+                duration,
+            }
+        }
+        FaultKind::CrashStop => Fault::Crash {
+            target: target(rng, nodes),
+            restart_after: None,
+        },
+        FaultKind::CrashRestart => Fault::Crash {
+            target: target(rng, nodes),
+            restart_after: Some(rng.random_range(10 * MS..=1000 * MS)),
+        },
+        FaultKind::Pause => Fault::Pause {
+            target: target(rng, nodes),
+            duration: rng.random_range(50 * MS..=1000 * MS),
+        },
+        FaultKind::ClockSkew => unreachable!("clock skew is drawn per node, not as an episode"),
+    }
+}
+
+impl Shape {
+    /// The directed links this shape cuts, with `leader` resolved.
+    pub fn links(&self, nodes: &[NodeId], leader: Option<NodeId>) -> Vec<(NodeId, NodeId)> {
+        let resolve = |t: &Target| match t {
+            Target::Node(n) => Some(*n),
+            Target::Leader => leader,
+        };
+        let mut links = Vec::new();
+        match self {
+            Shape::Split { group } => {
+                for &a in group {
+                    for &b in nodes.iter().filter(|b| !group.contains(b)) {
+                        links.push((a, b));
+                        links.push((b, a));
+                    }
+                }
+            }
+            Shape::Isolate { target } => {
+                if let Some(t) = resolve(target) {
+                    for &b in nodes.iter().filter(|&&b| b != t) {
+                        links.push((t, b));
+                        links.push((b, t));
+                    }
+                }
+            }
+            Shape::OneWay { target, outbound } => {
+                if let Some(t) = resolve(target) {
+                    for &b in nodes.iter().filter(|&&b| b != t) {
+                        links.push(if *outbound { (t, b) } else { (b, t) });
+                    }
+                }
+            }
+            Shape::Asymmetric { links: cut } => links.extend(cut.iter().copied()),
+            Shape::Bridge { left, right, .. } => {
+                for &a in left {
+                    for &b in right {
+                        links.push((a, b));
+                        links.push((b, a));
+                    }
+                }
+            }
+        }
+        links
+    }
+}

@@ -1,0 +1,111 @@
+//! Runs many seeds and sums them up. Each seed is one deterministic,
+//! single-threaded run; seeds are spread over worker threads, and reports
+//! are handed on in seed order whatever order they finish in.
+
+use crate::world::{SimOptions, SimReport, run};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+use synod_core::Time;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub seeds: u64,
+    pub violations: u64,
+    /// Client commands executed, summed over seeds.
+    pub committed: u64,
+    pub sim_events: u64,
+    pub wall_s: f64,
+    pub seeds_per_s: f64,
+    pub events_per_s: f64,
+    pub committed_per_seed: f64,
+    pub ok: u64,
+    pub unknown: u64,
+    pub leader_failovers: u64,
+    /// The longest virtual time from a leader crash, pause or isolation to
+    /// the execution of a slot proposed after it, in milliseconds.
+    pub max_failover_ms: f64,
+    pub median_failover_ms: f64,
+    /// Seeds that broke an invariant.
+    pub failed_seeds: Vec<u64>,
+}
+
+/// Runs `seeds` on `threads` workers, calling `each` with every report in
+/// seed order. With `stop_on_violation`, no seed after the first failing
+/// one is started or reported.
+pub fn run_seeds(
+    seeds: impl IntoIterator<Item = u64>,
+    options: &SimOptions,
+    threads: usize,
+    stop_on_violation: bool,
+    mut each: impl FnMut(&SimReport),
+) -> Summary {
+    let seeds: Vec<u64> = seeds.into_iter().collect();
+    let start = Instant::now();
+    let next = AtomicUsize::new(0);
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let (tx, rx) = mpsc::channel::<(usize, SimReport)>();
+    let mut summary = Summary::default();
+    let mut failovers: Vec<Time> = Vec::new();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            let tx = tx.clone();
+            let (next, first_failure, seeds) = (&next, &first_failure, &seeds);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= seeds.len() || i > first_failure.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let report = run(seeds[i], options);
+                    if stop_on_violation && !report.violations.is_empty() {
+                        first_failure.fetch_min(i, Ordering::Relaxed);
+                    }
+                    if tx.send((i, report)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting: BTreeMap<usize, SimReport> = BTreeMap::new();
+        let mut emitted = 0;
+        for (i, report) in rx {
+            waiting.insert(i, report);
+            while let Some(report) = waiting.remove(&emitted) {
+                if emitted <= first_failure.load(Ordering::Relaxed) {
+                    summary.seeds += 1;
+                    summary.committed += report.committed;
+                    summary.sim_events += report.events;
+                    summary.ok += report.ok;
+                    summary.unknown += report.unknown;
+                    failovers.extend(&report.failovers);
+                    if !report.violations.is_empty() {
+                        summary.violations += report.violations.len() as u64;
+                        summary.failed_seeds.push(report.seed);
+                    }
+                    each(&report);
+                }
+                emitted += 1;
+            }
+        }
+    });
+    let wall = start.elapsed().as_secs_f64();
+    summary.wall_s = (wall * 1000.0).round() / 1000.0;
+    summary.seeds_per_s = round1(summary.seeds as f64 / wall);
+    summary.events_per_s = round1(summary.sim_events as f64 / wall);
+    summary.committed_per_seed = round1(summary.committed as f64 / summary.seeds.max(1) as f64);
+    failovers.sort();
+    summary.leader_failovers = failovers.len() as u64;
+    summary.max_failover_ms = failovers.last().map_or(0.0, |&t| t as f64 / 1000.0);
+    summary.median_failover_ms = failovers
+        .get(failovers.len() / 2)
+        .map_or(0.0, |&t| t as f64 / 1000.0);
+    summary
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

@@ -1,0 +1,1006 @@
+//! The simulated world: nodes, clients, a network and disks on one virtual
+//! clock, driven by a single seeded event queue.
+//!
+//! Determinism: every random draw comes from generators seeded by the run's
+//! seed, every collection that is iterated is ordered, and events at the same
+//! virtual time run in the order they were scheduled. So a seed replays the
+//! same run, event for event, and `--trace` prints the same bytes.
+//!
+//! A run has two phases. During the fault phase, clients run their workloads
+//! while the seed's fault schedule strikes. Then everything heals (crashed
+//! nodes restart, paused ones resume, partitions and lossy links go) and
+//! every client sends one probe request: liveness means that every probe is
+//! answered and all replicas converge within `liveness_bound`.
+
+use crate::checks::{Checker, Violation};
+use crate::disk::Disk;
+use crate::faults::{self, Fault, FaultKind, Schedule, Target};
+use crate::net::{Conditions, Network};
+use crate::workload::{AppKind, Pending, Record, SimClient};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use synod_apps::{
+    BankOp, Command, InventoryOp, KvOp, Outcome, Services, decode_outcome, encode_command,
+};
+use synod_core::{
+    ClientAction, ClientId, Config, Envelope, Event, MS, NodeId, Outcome as ClientOutcome, Replica,
+    Reply, Request, Slot, Time,
+};
+
+/// Adjusts each node's protocol configuration (tests use it to plant bugs).
+pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct SimOptions {
+    pub nodes: usize,
+    pub kv_clients: usize,
+    pub bank_clients: usize,
+    pub inventory_clients: usize,
+    /// How long faults strike before everything heals.
+    pub fault_time: Time,
+    /// After healing, every probe must be answered and every replica must
+    /// converge within this much virtual time.
+    pub liveness_bound: Time,
+    /// The fault kinds a seed may draw from.
+    pub faults: Vec<FaultKind>,
+    /// Network delays outside fault episodes.
+    pub calm: Conditions,
+    /// Pause between a client's operations.
+    pub think: (Time, Time),
+    pub client_timeout: Time,
+    pub client_attempts: u32,
+    /// How often each node's host calls `tick`.
+    pub tick: Time,
+    /// Collect a human-readable trace of the run.
+    pub trace: bool,
+    pub configure: Option<Configure>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            nodes: 5,
+            kv_clients: 3,
+            bank_clients: 3,
+            inventory_clients: 2,
+            fault_time: 3_000 * MS,
+            liveness_bound: 10_000 * MS,
+            faults: FaultKind::ALL.to_vec(),
+            calm: Conditions::calm(200, 3 * MS),
+            think: (0, 20 * MS),
+            client_timeout: 200 * MS,
+            client_attempts: 5,
+            tick: 5 * MS,
+            trace: false,
+            configure: None,
+        }
+    }
+}
+
+impl SimOptions {
+    /// The protocol configuration of node `id`.
+    pub fn config(&self, id: u32) -> Config {
+        let mut config = Config::cluster(id, self.nodes as u32);
+        // Compare replicas often: the simulator's runs are short.
+        config.checkpoint_interval = 10;
+        if let Some(configure) = &self.configure {
+            configure(&mut config);
+        }
+        config
+    }
+}
+
+/// What one seed's run found.
+#[derive(Clone, Debug)]
+pub struct SimReport {
+    pub seed: u64,
+    pub violations: Vec<Violation>,
+    /// Client requests executed (each counted once, cluster-wide).
+    pub committed: u64,
+    /// The highest slot executed anywhere.
+    pub slots: Slot,
+    /// Events the simulator processed.
+    pub events: u64,
+    /// Virtual time the run lasted.
+    pub virtual_time: Time,
+    pub ok: u64,
+    pub unknown: u64,
+    /// Per leader crash or pause: virtual time until a newly proposed slot executed.
+    pub failovers: Vec<Time>,
+    pub enabled: Vec<FaultKind>,
+    pub trace: String,
+}
+
+pub fn run(seed: u64, options: &SimOptions) -> SimReport {
+    World::new(seed, options).run()
+}
+
+#[derive(Debug)]
+enum Ev {
+    Peer(Envelope),
+    Request {
+        to: NodeId,
+        request: Request,
+    },
+    Reply {
+        client: usize,
+        reply: Reply,
+    },
+    Tick {
+        node: usize,
+        incarnation: u64,
+    },
+    SyncDone {
+        node: usize,
+        incarnation: u64,
+        upto: usize,
+    },
+    ClientTick {
+        client: usize,
+    },
+    ClientSubmit {
+        client: usize,
+    },
+    Fault(usize),
+    Restart(usize),
+    Resume(usize),
+    Unpartition(u64),
+    Calm(u64),
+    Heal,
+    Check,
+}
+
+struct Scheduled {
+    at: Time,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct NodeHost {
+    id: NodeId,
+    replica: Option<Replica<Services>>,
+    disk: Disk,
+    incarnation: u64,
+    paused: bool,
+    /// Inputs that arrived while paused, handled on resume.
+    stash: Vec<Ev>,
+    /// Persisted messages waiting for the sync that covers `.0`.
+    held: Vec<(usize, Vec<Envelope>)>,
+    disk_free_at: Time,
+    /// Clock error in parts per million, and offset.
+    clock: (i64, Time),
+}
+
+impl NodeHost {
+    fn local_time(&self, now: Time) -> Time {
+        let (ppm, offset) = self.clock;
+        let skewed = now as i128 + now as i128 * ppm as i128 / 1_000_000;
+        offset + skewed.max(0) as Time
+    }
+}
+
+/// A leader went down at `start`; waiting for a slot above `proposed` (the
+/// highest slot proposed anywhere then) to execute.
+struct FailoverWatch {
+    start: Time,
+    proposed: Slot,
+}
+
+struct World<'a> {
+    opts: &'a SimOptions,
+    seed: u64,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    rng_net: ChaCha8Rng,
+    rng_disk: ChaCha8Rng,
+    rng_fault: ChaCha8Rng,
+    net: Network,
+    partitions: BTreeMap<u64, Vec<(NodeId, NodeId)>>,
+    episodes: BTreeMap<u64, Conditions>,
+    next_episode: u64,
+    nodes: Vec<NodeHost>,
+    clients: Vec<SimClient>,
+    /// Per client: whether its liveness probe was answered.
+    probed: Vec<bool>,
+    checker: Checker,
+    history: Vec<Record>,
+    schedule: Schedule,
+    healed: bool,
+    heal_at: Time,
+    converged: bool,
+    events: u64,
+    trace: Option<String>,
+    watch: Option<FailoverWatch>,
+    failovers: Vec<Time>,
+}
+
+impl<'a> World<'a> {
+    fn new(seed: u64, opts: &'a SimOptions) -> Self {
+        let stream = |n: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(n);
+            rng
+        };
+        let ids: Vec<NodeId> = (1..=opts.nodes as u32).map(NodeId).collect();
+        let mut rng_fault = stream(3);
+        let schedule = faults::draw(
+            &mut rng_fault,
+            &ids,
+            &opts.faults,
+            opts.fault_time,
+            &opts.calm,
+        );
+        let nodes = ids
+            .iter()
+            .zip(&schedule.clocks)
+            .map(|(&id, &clock)| NodeHost {
+                id,
+                replica: None,
+                disk: Disk::default(),
+                incarnation: 0,
+                paused: false,
+                stash: Vec::new(),
+                held: Vec::new(),
+                disk_free_at: 0,
+                clock,
+            })
+            .collect();
+        let kinds = std::iter::repeat_n(AppKind::Kv, opts.kv_clients)
+            .chain(std::iter::repeat_n(AppKind::Bank, opts.bank_clients))
+            .chain(std::iter::repeat_n(
+                AppKind::Inventory,
+                opts.inventory_clients,
+            ));
+        let clients: Vec<SimClient> = kinds
+            .enumerate()
+            .map(|(i, kind)| {
+                let client_seed = seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+                SimClient::new(
+                    ClientId(i as u64 + 1),
+                    kind,
+                    ids.clone(),
+                    opts.client_timeout,
+                    opts.client_attempts,
+                    client_seed,
+                )
+            })
+            .collect();
+        World {
+            opts,
+            seed,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng_net: stream(1),
+            rng_disk: stream(2),
+            rng_fault,
+            net: Network::new(opts.calm.clone()),
+            partitions: BTreeMap::new(),
+            episodes: BTreeMap::new(),
+            next_episode: 0,
+            probed: vec![false; clients.len()],
+            clients,
+            nodes,
+            checker: Checker::default(),
+            history: Vec::new(),
+            schedule,
+            healed: false,
+            heal_at: opts.fault_time,
+            converged: false,
+            events: 0,
+            trace: opts.trace.then(String::new),
+            watch: None,
+            failovers: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            let _ = writeln!(
+                trace,
+                "{:>8}.{:03}ms {}",
+                self.now / MS,
+                self.now % MS,
+                line()
+            );
+        }
+    }
+
+    fn run(mut self) -> SimReport {
+        let kinds: Vec<&str> = self.schedule.enabled.iter().map(|k| k.name()).collect();
+        let line = format!("seed {} faults [{}]", self.seed, kinds.join(", "));
+        self.log(|| line);
+        for i in 0..self.nodes.len() {
+            self.start_node(i);
+        }
+        for c in 0..self.clients.len() {
+            let delay = self.clients[c].think(self.opts.think);
+            self.at(delay, Ev::ClientSubmit { client: c });
+        }
+        for i in 0..self.schedule.faults.len() {
+            let at = self.schedule.faults[i].0;
+            self.at(at, Ev::Fault(i));
+        }
+        self.at(self.heal_at, Ev::Heal);
+        let deadline = self.heal_at + self.opts.liveness_bound;
+        while let Some(Reverse(next)) = self.queue.pop() {
+            if next.at > deadline || self.converged {
+                break;
+            }
+            self.now = next.at;
+            self.events += 1;
+            self.handle(next.ev);
+        }
+        self.finish()
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Peer(env) => {
+                let i = env.to.0 as usize - 1;
+                if self.accepts_input(i, || Ev::Peer(env.clone())) {
+                    self.log(|| format!("{} <- {} {:?}", env.to, env.from, env.msg));
+                    let now = self.nodes[i].local_time(self.now);
+                    if let Some(r) = &mut self.nodes[i].replica {
+                        r.on_message(now, env.from, env.msg);
+                    }
+                    self.drive(i);
+                }
+            }
+            Ev::Request { to, request } => {
+                let i = to.0 as usize - 1;
+                if self.accepts_input(i, || Ev::Request {
+                    to,
+                    request: request.clone(),
+                }) {
+                    self.log(|| format!("{to} <- client {request:?}"));
+                    let now = self.nodes[i].local_time(self.now);
+                    if let Some(r) = &mut self.nodes[i].replica {
+                        r.on_client_request(now, request);
+                    }
+                    self.drive(i);
+                }
+            }
+            Ev::Reply { client, reply } => {
+                self.log(|| format!("client {} <- {reply:?}", client + 1));
+                let actions = self.clients[client].core.on_reply(&reply);
+                self.client_actions(client, actions);
+            }
+            Ev::Tick { node, incarnation } => {
+                let host = &self.nodes[node];
+                if host.incarnation != incarnation || host.replica.is_none() || host.paused {
+                    return; // restart or resume schedules a fresh tick
+                }
+                let now = host.local_time(self.now);
+                if let Some(r) = &mut self.nodes[node].replica {
+                    r.tick(now);
+                }
+                self.drive(node);
+                self.at(self.now + self.opts.tick, Ev::Tick { node, incarnation });
+            }
+            Ev::SyncDone {
+                node,
+                incarnation,
+                upto,
+            } => {
+                if self.nodes[node].incarnation != incarnation {
+                    return; // the crash already decided what survived
+                }
+                if self.accepts_input(node, || Ev::SyncDone {
+                    node,
+                    incarnation,
+                    upto,
+                }) {
+                    self.nodes[node].disk.complete_sync(upto);
+                    self.release_held(node);
+                }
+            }
+            Ev::ClientTick { client } => {
+                let actions = self.clients[client].core.tick(self.now);
+                self.client_actions(client, actions);
+            }
+            Ev::ClientSubmit { client } => self.submit(client),
+            Ev::Fault(i) => {
+                let fault = self.schedule.faults[i].1.clone();
+                self.strike(fault);
+            }
+            Ev::Restart(i) => self.restart(i),
+            Ev::Resume(i) => self.resume(i),
+            Ev::Unpartition(id) => {
+                if self.partitions.remove(&id).is_some() {
+                    self.log(|| format!("fault: partition {id} heals"));
+                    self.apply_partitions();
+                }
+            }
+            Ev::Calm(id) => {
+                if self.episodes.remove(&id).is_some() {
+                    self.log(|| format!("fault: network episode {id} ends"));
+                    self.apply_conditions();
+                }
+            }
+            Ev::Heal => self.heal(),
+            Ev::Check => {
+                self.converged = self.check_converged();
+                if !self.converged {
+                    self.at(self.now + 50 * MS, Ev::Check);
+                }
+            }
+        }
+    }
+
+    /// Whether node `i` can take an input now: a crashed node drops it, a
+    /// paused one keeps it for later.
+    fn accepts_input(&mut self, i: usize, ev: impl FnOnce() -> Ev) -> bool {
+        let host = &mut self.nodes[i];
+        if host.replica.is_none() {
+            return false;
+        }
+        if host.paused {
+            host.stash.push(ev());
+            return false;
+        }
+        true
+    }
+
+    /// Carries out a replica's outputs in the order its contract demands.
+    fn drive(&mut self, i: usize) {
+        let Some(replica) = &mut self.nodes[i].replica else {
+            return;
+        };
+        let ready = replica.ready();
+        let id = self.nodes[i].id;
+        let incarnation = self.nodes[i].incarnation;
+        let mut executed = false;
+        for event in ready.events {
+            match event {
+                Event::Executed {
+                    slot,
+                    value,
+                    executions,
+                } => {
+                    executed = true;
+                    self.checker
+                        .on_executed(self.now, id, incarnation, slot, &value, &executions);
+                    if let Some(w) = &self.watch
+                        && slot > w.proposed
+                    {
+                        self.failovers.push(self.now - w.start);
+                        self.watch = None;
+                    }
+                }
+                Event::Checkpoint { slot, digest } => {
+                    self.checker.on_checkpoint(self.now, id, slot, digest);
+                }
+                other => self.log(|| format!("{id} {other:?}")),
+            }
+        }
+        if executed {
+            self.check_state(i);
+        }
+        for env in ready.messages {
+            self.transmit(env);
+        }
+        for reply in ready.replies {
+            let client = reply.client.0 as usize - 1;
+            if client < self.clients.len() {
+                for delay in self.net.deliveries(&mut self.rng_net, None, None) {
+                    self.at(
+                        self.now + delay,
+                        Ev::Reply {
+                            client,
+                            reply: reply.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let host = &mut self.nodes[i];
+        if !ready.persist.is_empty() {
+            host.disk.write(ready.persist);
+            let upto = host.disk.written();
+            let latency = self.rng_disk.random_range(20..=500);
+            let done = (self.now + latency).max(host.disk_free_at);
+            host.disk_free_at = done;
+            self.at(
+                done,
+                Ev::SyncDone {
+                    node: i,
+                    incarnation,
+                    upto,
+                },
+            );
+        }
+        if !ready.persisted_messages.is_empty() {
+            let host = &mut self.nodes[i];
+            let target = host.disk.written();
+            if host.disk.durable() >= target {
+                for env in ready.persisted_messages {
+                    self.transmit(env);
+                }
+            } else {
+                host.held.push((target, ready.persisted_messages));
+            }
+        }
+    }
+
+    fn release_held(&mut self, i: usize) {
+        let durable = self.nodes[i].disk.durable();
+        let held = std::mem::take(&mut self.nodes[i].held);
+        let (ready, waiting): (Vec<_>, Vec<_>) = held.into_iter().partition(|(t, _)| *t <= durable);
+        self.nodes[i].held = waiting;
+        for env in ready.into_iter().flat_map(|(_, envs)| envs) {
+            self.transmit(env);
+        }
+    }
+
+    fn transmit(&mut self, env: Envelope) {
+        for delay in self
+            .net
+            .deliveries(&mut self.rng_net, Some(env.from), Some(env.to))
+        {
+            self.at(self.now + delay, Ev::Peer(env.clone()));
+        }
+    }
+
+    /// Bank money and inventory stock are conserved on every replica.
+    fn check_state(&mut self, i: usize) {
+        let Some(replica) = &self.nodes[i].replica else {
+            return;
+        };
+        let app = replica.app();
+        let id = self.nodes[i].id;
+        let total = app.bank.total();
+        let expected = synod_apps::Services::default().bank.total();
+        if total != expected {
+            let detail = format!("{id} holds {total} units in all, not {expected}");
+            self.checker.fail(self.now, "bank conservation", detail);
+        }
+        if let Err(why) = app.inventory.check_conservation() {
+            self.checker
+                .fail(self.now, "inventory stock", format!("{id}: {why}"));
+        }
+    }
+
+    // ----- nodes ---------------------------------------------------------
+
+    fn start_node(&mut self, i: usize) {
+        let config = self.opts.config(self.nodes[i].id.0);
+        let host = &mut self.nodes[i];
+        let now = host.local_time(self.now);
+        let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
+        replica.record_executions(true);
+        host.replica = Some(replica);
+        let (id, incarnation) = (host.id, host.incarnation);
+        self.checker.on_start(id, incarnation, 0);
+        let first = self.now + self.rng_fault.random_range(0..self.opts.tick);
+        self.at(
+            first,
+            Ev::Tick {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    fn crash(&mut self, i: usize) {
+        let host = &mut self.nodes[i];
+        if host.replica.is_none() {
+            return;
+        }
+        host.replica = None;
+        host.paused = false;
+        host.stash.clear();
+        host.held.clear();
+        host.incarnation += 1;
+        let lost = host.disk.crash(&mut self.rng_disk);
+        let id = host.id;
+        self.log(|| format!("fault: {id} crashes, losing {lost} unsynced writes"));
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.nodes[i].replica.is_some() {
+            return;
+        }
+        let id = self.nodes[i].id;
+        self.log(|| format!("fault: {id} restarts"));
+        self.start_node(i);
+    }
+
+    fn pause(&mut self, i: usize) {
+        let host = &mut self.nodes[i];
+        if host.replica.is_some() && !host.paused {
+            host.paused = true;
+            let id = host.id;
+            self.log(|| format!("fault: {id} pauses"));
+        }
+    }
+
+    fn resume(&mut self, i: usize) {
+        let host = &mut self.nodes[i];
+        if !host.paused {
+            return;
+        }
+        host.paused = false;
+        let id = host.id;
+        let incarnation = host.incarnation;
+        let stash = std::mem::take(&mut host.stash);
+        self.log(|| format!("fault: {id} resumes with {} inputs waiting", stash.len()));
+        for ev in stash {
+            self.handle(ev);
+        }
+        self.at(
+            self.now,
+            Ev::Tick {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    /// The live node that leads with the highest ballot, if any.
+    fn leader(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                h.replica
+                    .as_ref()
+                    .filter(|r| r.is_leader())
+                    .map(|r| (r.status().view, i))
+            })
+            .max()
+            .map(|(_, i)| i)
+    }
+
+    fn resolve(&mut self, target: Target) -> Option<usize> {
+        match target {
+            Target::Node(id) => Some(id.0 as usize - 1),
+            Target::Leader => {
+                let leader = self.leader();
+                if let Some(l) = leader
+                    && self.watch.is_none()
+                {
+                    let proposed = self
+                        .nodes
+                        .iter()
+                        .filter_map(|h| h.replica.as_ref().map(|r| r.status().highest_accepted))
+                        .max()
+                        .unwrap_or(0);
+                    self.watch = Some(FailoverWatch {
+                        start: self.now,
+                        proposed,
+                    });
+                    let _ = l;
+                }
+                leader
+            }
+        }
+    }
+
+    // ----- faults --------------------------------------------------------
+
+    fn strike(&mut self, fault: Fault) {
+        if self.healed {
+            return;
+        }
+        match fault {
+            Fault::Crash {
+                target,
+                restart_after,
+            } => {
+                let Some(i) = self.resolve(target) else {
+                    return;
+                };
+                self.crash(i);
+                if let Some(after) = restart_after {
+                    self.at(self.now + after, Ev::Restart(i));
+                }
+            }
+            Fault::Pause { target, duration } => {
+                let Some(i) = self.resolve(target) else {
+                    return;
+                };
+                self.pause(i);
+                self.at(self.now + duration, Ev::Resume(i));
+            }
+            Fault::Partition { shape, duration } => {
+                let ids: Vec<NodeId> = self.nodes.iter().map(|h| h.id).collect();
+                let leader = self.leader().map(|i| self.nodes[i].id);
+                if matches!(
+                    shape,
+                    faults::Shape::Isolate {
+                        target: Target::Leader
+                    } | faults::Shape::OneWay {
+                        target: Target::Leader,
+                        ..
+                    }
+                ) {
+                    self.resolve(Target::Leader);
+                }
+                let links = shape.links(&ids, leader);
+                let id = self.next_episode;
+                self.next_episode += 1;
+                self.log(|| {
+                    format!(
+                        "fault: partition {id} {shape:?} (leader {leader:?}) cuts {} links",
+                        links.len()
+                    )
+                });
+                self.partitions.insert(id, links);
+                self.apply_partitions();
+                self.at(self.now + duration, Ev::Unpartition(id));
+            }
+            Fault::Network {
+                conditions,
+                duration,
+            } => {
+                let id = self.next_episode;
+                self.next_episode += 1;
+                self.log(|| format!("fault: network episode {id} {conditions:?}"));
+                self.episodes.insert(id, conditions);
+                self.apply_conditions();
+                self.at(self.now + duration, Ev::Calm(id));
+            }
+        }
+    }
+
+    fn apply_partitions(&mut self) {
+        self.net.heal();
+        for links in self.partitions.values() {
+            for &(a, b) in links {
+                self.net.cut(a, b);
+            }
+        }
+    }
+
+    fn apply_conditions(&mut self) {
+        let mut c = self.opts.calm.clone();
+        for e in self.episodes.values() {
+            c.loss = c.loss.max(e.loss);
+            c.duplicate = c.duplicate.max(e.duplicate);
+            c.slow = c.slow.max(e.slow);
+            c.long_delay = c.long_delay.max(e.long_delay);
+        }
+        self.net.conditions = c;
+    }
+
+    fn heal(&mut self) {
+        self.healed = true;
+        self.log(|| "heal: faults stop; every node restarts or resumes, the network calms".into());
+        self.partitions.clear();
+        self.episodes.clear();
+        self.apply_partitions();
+        self.apply_conditions();
+        for i in 0..self.nodes.len() {
+            self.restart(i);
+            self.resume(i);
+        }
+        for c in 0..self.clients.len() {
+            if self.clients[c].pending.is_none() {
+                self.submit(c);
+            }
+        }
+        self.at(self.now + 50 * MS, Ev::Check);
+    }
+
+    /// Every probe answered, and every replica at the same executed slot
+    /// with the same state.
+    fn check_converged(&self) -> bool {
+        if !self.probed.iter().all(|&p| p) {
+            return false;
+        }
+        let mut states = self.nodes.iter().map(|h| {
+            h.replica
+                .as_ref()
+                .map(|r| (r.status().executed, r.state_digest()))
+        });
+        let Some(Some(first)) = states.next() else {
+            return false;
+        };
+        states.all(|s| s == Some(first))
+    }
+
+    // ----- clients -------------------------------------------------------
+
+    fn submit(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        if client.pending.is_some() || (self.healed && self.probed[c]) {
+            return;
+        }
+        let probe = self.healed;
+        let command = if probe {
+            match client.kind {
+                AppKind::Kv => Command::Kv(KvOp::Get { key: "k0".into() }),
+                AppKind::Bank => Command::Bank(BankOp::Balance {
+                    account: "A".into(),
+                }),
+                AppKind::Inventory => Command::Inventory(InventoryOp::Stock),
+            }
+        } else {
+            client.next_command()
+        };
+        let bytes = encode_command(&command).into();
+        let actions = match client.core.submit(self.now, bytes) {
+            Ok(actions) => actions,
+            Err(_) => return,
+        };
+        client.pending = Some(Pending {
+            command,
+            invoke: self.now,
+            probe,
+        });
+        self.client_actions(c, actions);
+    }
+
+    fn client_actions(&mut self, c: usize, actions: Vec<ClientAction>) {
+        for action in actions {
+            match action {
+                ClientAction::Send { to, request } => {
+                    self.checker.on_submit(&request);
+                    for delay in self.net.deliveries(&mut self.rng_net, None, None) {
+                        let request = request.clone();
+                        self.at(self.now + delay, Ev::Request { to, request });
+                    }
+                }
+                ClientAction::Done { timestamp, outcome } => self.complete(c, timestamp, outcome),
+            }
+        }
+        if let Some(deadline) = self.clients[c].core.deadline() {
+            self.at(deadline, Ev::ClientTick { client: c });
+        }
+    }
+
+    fn complete(&mut self, c: usize, timestamp: u64, outcome: ClientOutcome) {
+        let Some(pending) = self.clients[c].pending.take() else {
+            return;
+        };
+        let client_id = self.clients[c].id();
+        let (complete, outcome) = match outcome {
+            ClientOutcome::Replied(bytes) => {
+                self.checker
+                    .on_reply(self.now, client_id, timestamp, &bytes);
+                let outcome =
+                    decode_outcome(&bytes).unwrap_or_else(|e| Outcome::Invalid(e.to_string()));
+                self.clients[c].observe(&pending.command, &outcome);
+                (Some(self.now), Some(outcome))
+            }
+            ClientOutcome::Unknown => (None, None),
+        };
+        if pending.probe && complete.is_some() {
+            self.probed[c] = true;
+        }
+        self.history.push(Record {
+            client: client_id,
+            kind: self.clients[c].kind,
+            invoke: pending.invoke,
+            complete,
+            command: pending.command,
+            outcome,
+            probe: pending.probe,
+        });
+        if self.healed {
+            // After healing only the probe runs; an unknown probe retries.
+            if !self.probed[c] {
+                self.submit(c);
+            }
+        } else {
+            let think = self.clients[c].think(self.opts.think);
+            self.at(self.now + think, Ev::ClientSubmit { client: c });
+        }
+    }
+
+    // ----- the end -------------------------------------------------------
+
+    /// The client history, with the state of the most advanced live replica
+    /// as the final read.
+    fn final_history(&self) -> synod_check::History {
+        let ops = self
+            .history
+            .iter()
+            .map(|r| synod_check::Op {
+                client: r.client.0,
+                invoke: r.invoke,
+                complete: r.complete,
+                command: r.command.clone(),
+                outcome: r.outcome.clone(),
+            })
+            .collect();
+        let mut history = synod_check::History {
+            ops,
+            ..Default::default()
+        };
+        let freshest = self
+            .nodes
+            .iter()
+            .filter_map(|h| h.replica.as_ref())
+            .max_by_key(|r| r.status().executed);
+        if let (true, Some(replica)) = (self.converged, freshest) {
+            let app = replica.app();
+            history.final_balances = Some(app.bank.balances());
+            history.final_orders = Some(app.inventory.orders().to_vec());
+            for key in crate::workload::KV_KEYS {
+                history.ops.push(synod_check::Op {
+                    client: u64::MAX,
+                    invoke: self.now,
+                    complete: Some(self.now),
+                    command: Command::Kv(KvOp::Get {
+                        key: key.to_string(),
+                    }),
+                    outcome: Some(Outcome::Kv(synod_apps::KvResult::Value(
+                        app.kv.get(key).map(|v| v.to_vec()),
+                    ))),
+                });
+            }
+        }
+        history
+    }
+
+    fn finish(mut self) -> SimReport {
+        if !self.converged {
+            let executed: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|h| match &h.replica {
+                    Some(r) => format!("{}@{}", h.id, r.status().executed),
+                    None => format!("{} down", h.id),
+                })
+                .collect();
+            let unanswered = self.probed.iter().filter(|p| !**p).count();
+            let detail = format!(
+                "{} ms after healing: {unanswered} probe(s) unanswered; executed {}",
+                self.opts.liveness_bound / MS,
+                executed.join(" ")
+            );
+            self.checker.fail(self.now, "liveness", detail);
+        }
+        for anomaly in synod_check::check(&self.final_history()) {
+            self.checker.fail(self.now, "history", anomaly.to_string());
+        }
+        let ok = self.history.iter().filter(|r| r.complete.is_some()).count() as u64;
+        let unknown = self.history.len() as u64 - ok;
+        SimReport {
+            seed: self.seed,
+            violations: self.checker.violations().to_vec(),
+            committed: self.checker.committed(),
+            slots: self.checker.highest_slot(),
+            events: self.events,
+            virtual_time: self.now,
+            ok,
+            unknown,
+            failovers: self.failovers,
+            enabled: self.schedule.enabled.clone(),
+            trace: self.trace.unwrap_or_default(),
+        }
+    }
+}
