@@ -2,6 +2,7 @@
 //! module under `cmd/`; none of them holds protocol logic.
 
 mod cmd;
+mod local;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,6 +16,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a 5-node local cluster, load it, kill its leader, and check it survived.
+    Demo(cmd::demo::Args),
+    /// Run one node.
+    Node(cmd::node::Args),
+    /// Manage a local cluster of node processes (up, down, kill, pause, resume, restart).
+    Cluster(cmd::cluster::Args),
+    /// Run one bank, inventory or kv command.
+    Client(cmd::client::Args),
+    /// Ask the nodes what they know (status, db, log, slot, view).
+    Admin(cmd::admin::Args),
+    /// The cluster file: print an example, check one.
+    Config(cmd::config::Args),
     /// Run seeded simulations of whole clusters under faults and check every invariant.
     Sim(cmd::sim::Args),
 }
@@ -22,6 +35,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Node(args) => cmd::node::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Client(args) => cmd::client::run(args),
+        Command::Admin(args) => cmd::admin::run(args),
+        Command::Config(args) => cmd::config::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };
     match result {

@@ -1,1 +1,7 @@
+pub mod admin;
+pub mod client;
+pub mod cluster;
+pub mod config;
+pub mod demo;
+pub mod node;
 pub mod sim;

@@ -1,0 +1,208 @@
+//! `synod admin`: what each node knows (status, PrintDB, PrintLog,
+//! PrintStatus, PrintView).
+
+use anyhow::{anyhow, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use synod_apps::Services;
+use synod_apps::inventory::ITEMS;
+use synod_node::ClusterFile;
+use synod_node::admin::query;
+use synod_node::wire::{AdminReply, AdminRequest};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Every node: role, ballot, leader, commit point and executed slot.
+    Status,
+    /// One node's application state: balances, stock, orders, kv (PrintDB).
+    Db {
+        #[arg(long)]
+        node: u32,
+    },
+    /// The messages and slots one node handled recently (PrintLog).
+    Log {
+        #[arg(long)]
+        node: u32,
+    },
+    /// Slot S on every node: A accepted, C committed, E executed, X nothing (PrintStatus).
+    Slot { slot: u64 },
+    /// Every NEW-VIEW a node sent or accepted since it started (PrintView).
+    View {
+        #[arg(long, default_value_t = 0)]
+        node: u32,
+    },
+}
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Decodes a node's application state from an admin reply.
+pub fn decode_db(reply: AdminReply) -> anyhow::Result<(u64, Services)> {
+    match reply {
+        AdminReply::Db { executed, services } => {
+            let services: Services =
+                postcard::from_bytes(&services).map_err(|e| anyhow!("undecodable state: {e}"))?;
+            Ok((executed, services))
+        }
+        _ => bail!("unexpected answer"),
+    }
+}
+
+pub fn db_json(executed: u64, s: &Services) -> serde_json::Value {
+    let balances: serde_json::Map<String, serde_json::Value> = s
+        .bank
+        .balances()
+        .into_iter()
+        .map(|(a, b)| (a, json!(b)))
+        .collect();
+    let stock: serde_json::Map<String, serde_json::Value> = ITEMS
+        .iter()
+        .zip(s.inventory.stock())
+        .map(|(i, n)| (i.to_string(), json!(n)))
+        .collect();
+    let kv: serde_json::Map<String, serde_json::Value> =
+        s.kv.entries()
+            .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v))))
+            .collect();
+    json!({"executed": executed, "balances": balances, "stock": stock, "orders": s.inventory.orders(), "kv": kv})
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cluster = ClusterFile::load(&args.cluster)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match args.what {
+            What::Status => {
+                let mut rows = Vec::new();
+                for n in &cluster.nodes {
+                    rows.push((n.id, query(&cluster, n.id, AdminRequest::Status, TIMEOUT).await));
+                }
+                if args.json {
+                    let nodes: Vec<serde_json::Value> = rows
+                        .iter()
+                        .map(|(id, r)| match r {
+                            Ok(AdminReply::Status(s)) => json!({"node": id, "up": true, "role": s.role,
+                                "ballot": s.ballot.to_string(), "leader": s.leader.map(|l| l.0),
+                                "commit": s.commit, "executed": s.executed}),
+                            Ok(_) => json!({"node": id, "up": true}),
+                            Err(e) => json!({"node": id, "up": false, "error": e}),
+                        })
+                        .collect();
+                    println!("{}", json!({ "nodes": nodes }));
+                } else {
+                    println!("{:<5} {:<10} {:<10} {:<7} {:>8} {:>9}", "node", "role", "ballot", "leader", "commit", "executed");
+                    for (id, r) in rows {
+                        match r {
+                            Ok(AdminReply::Status(s)) => println!(
+                                "n{:<4} {:<10} {:<10} {:<7} {:>8} {:>9}",
+                                id,
+                                s.role,
+                                s.ballot.to_string(),
+                                s.leader.map_or("-".into(), |l| l.to_string()),
+                                s.commit,
+                                s.executed
+                            ),
+                            Ok(_) => println!("n{id:<4} (unexpected answer)"),
+                            Err(e) => println!("n{id:<4} down ({e})"),
+                        }
+                    }
+                }
+            }
+            What::Db { node } => {
+                let (executed, s) = decode_db(query(&cluster, node, AdminRequest::Db, TIMEOUT).await.map_err(|e| anyhow!(e))?)?;
+                if args.json {
+                    println!("{}", db_json(executed, &s));
+                } else {
+                    println!("n{node} (executed through slot {executed})");
+                    let balances: Vec<String> = s.bank.balances().iter().map(|(a, b)| format!("{a}={b}")).collect();
+                    println!("balances: {}", balances.join(" "));
+                    let stock: Vec<String> = ITEMS.iter().zip(s.inventory.stock()).map(|(i, n)| format!("{i}: {n}")).collect();
+                    println!("stock:    {}", stock.join(", "));
+                    println!("orders:   {}", s.inventory.orders().len());
+                    println!("kv:       {} keys", s.kv.len());
+                    for (k, v) in s.kv.entries().take(20) {
+                        println!("  {k} = {}", String::from_utf8_lossy(v));
+                    }
+                }
+            }
+            What::Log { node } => match query(&cluster, node, AdminRequest::Log, TIMEOUT).await.map_err(|e| anyhow!(e))? {
+                AdminReply::Log(lines) => {
+                    if args.json {
+                        println!("{}", json!({ "node": node, "log": lines }));
+                    } else {
+                        for l in lines {
+                            println!("{l}");
+                        }
+                    }
+                }
+                _ => bail!("unexpected answer"),
+            },
+            What::Slot { slot } => {
+                let mut out = Vec::new();
+                for n in &cluster.nodes {
+                    match query(&cluster, n.id, AdminRequest::Slot(slot), TIMEOUT).await {
+                        Ok(AdminReply::Slot(s)) => out.push((n.id, Some(s))),
+                        _ => out.push((n.id, None)),
+                    }
+                }
+                if args.json {
+                    let nodes: Vec<serde_json::Value> = out
+                        .iter()
+                        .map(|(id, s)| match s {
+                            Some(s) => json!({"node": id, "state": s.state.to_string(), "ballot": s.ballot.map(|b| b.to_string()), "value": s.value}),
+                            None => json!({"node": id, "state": "down"}),
+                        })
+                        .collect();
+                    println!("{}", json!({"slot": slot, "nodes": nodes}));
+                } else {
+                    println!("slot {slot}");
+                    for (id, s) in out {
+                        match s {
+                            Some(s) => println!("  n{id}: {} {}", s.state, s.value.unwrap_or_default()),
+                            None => println!("  n{id}: down"),
+                        }
+                    }
+                }
+            }
+            What::View { node } => {
+                let ids: Vec<u32> = if node == 0 { cluster.nodes.iter().map(|n| n.id).collect() } else { vec![node] };
+                let mut all = Vec::new();
+                for id in ids {
+                    if let Ok(AdminReply::Views(views)) = query(&cluster, id, AdminRequest::Views, TIMEOUT).await {
+                        all.push((id, views));
+                    }
+                }
+                if args.json {
+                    let nodes: Vec<serde_json::Value> = all
+                        .iter()
+                        .map(|(id, views)| json!({"node": id, "views": views.iter().map(|v| json!({"ballot": v.ballot.to_string(), "start": v.start, "entries": v.entries, "uptime_ms": v.uptime_ms})).collect::<Vec<_>>()}))
+                        .collect();
+                    println!("{}", json!({ "nodes": nodes }));
+                } else {
+                    for (id, views) in all {
+                        println!("n{id}: {} NEW-VIEW(s)", views.len());
+                        for v in views {
+                            println!("  NEW-VIEW{} from slot {}: {} entr{}", v.ballot, v.start, v.entries.len(), if v.entries.len() == 1 { "y" } else { "ies" });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,186 @@
+//! `synod client`: run one command against a cluster.
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use synod_apps::{BankOp, Command, InventoryOp, KvOp};
+use synod_node::ClusterFile;
+use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Wait this long for a reply before broadcasting again.
+    #[arg(long, default_value_t = 500)]
+    timeout_ms: u64,
+    /// Broadcasts before giving up with an unknown outcome.
+    #[arg(long, default_value_t = 6)]
+    retries: u32,
+    #[command(subcommand)]
+    app: App,
+}
+
+#[derive(Subcommand)]
+enum App {
+    #[command(subcommand)]
+    Bank(Bank),
+    #[command(subcommand)]
+    Inventory(Inventory),
+    #[command(subcommand)]
+    Kv(Kv),
+}
+
+#[derive(Subcommand)]
+enum Bank {
+    /// Move AMOUNT from account FROM to account TO.
+    Transfer {
+        from: String,
+        to: String,
+        amount: u64,
+    },
+    Balance {
+        account: String,
+    },
+    /// Every account's balance.
+    Balances,
+}
+
+#[derive(Subcommand)]
+enum Inventory {
+    /// Order COUNTS (masks,bottles,rolls,cups) for NAME.
+    Order {
+        name: String,
+        counts: String,
+    },
+    Cancel {
+        name: String,
+    },
+    Stock,
+    Orders,
+}
+
+#[derive(Subcommand)]
+enum Kv {
+    Put {
+        key: String,
+        value: String,
+    },
+    Get {
+        key: String,
+    },
+    /// Set KEY to NEW if it holds EXPECTED (`--absent` for "no value").
+    Cas {
+        key: String,
+        #[arg(required_unless_present = "absent")]
+        expected: Option<String>,
+        new: String,
+        #[arg(long)]
+        absent: bool,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+/// Parses "1,0,2,0" (spaces allowed).
+pub fn parse_counts(text: &str) -> anyhow::Result<[u64; 4]> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        bail!("expected four counts (masks,bottles,rolls,cups), got {text:?}");
+    }
+    let mut counts = [0; 4];
+    for (c, p) in counts.iter_mut().zip(parts) {
+        *c = p.parse().with_context(|| format!("{p:?} is not a count"))?;
+    }
+    Ok(counts)
+}
+
+fn command(app: App) -> anyhow::Result<Command> {
+    Ok(match app {
+        App::Bank(Bank::Transfer { from, to, amount }) => {
+            Command::Bank(BankOp::Transfer { from, to, amount })
+        }
+        App::Bank(Bank::Balance { account }) => Command::Bank(BankOp::Balance { account }),
+        App::Bank(Bank::Balances) => Command::Bank(BankOp::Balances),
+        App::Inventory(Inventory::Order { name, counts }) => {
+            Command::Inventory(InventoryOp::Order {
+                name,
+                counts: parse_counts(&counts)?,
+            })
+        }
+        App::Inventory(Inventory::Cancel { name }) => {
+            Command::Inventory(InventoryOp::Cancel { name })
+        }
+        App::Inventory(Inventory::Stock) => Command::Inventory(InventoryOp::Stock),
+        App::Inventory(Inventory::Orders) => Command::Inventory(InventoryOp::Orders),
+        App::Kv(Kv::Put { key, value }) => Command::Kv(KvOp::Put {
+            key,
+            value: value.into_bytes(),
+        }),
+        App::Kv(Kv::Get { key }) => Command::Kv(KvOp::Get { key }),
+        App::Kv(Kv::Cas {
+            key,
+            expected,
+            new,
+            absent,
+        }) => Command::Kv(KvOp::Cas {
+            key,
+            expected: if absent {
+                None
+            } else {
+                expected.map(String::into_bytes)
+            },
+            new: new.into_bytes(),
+        }),
+        App::Kv(Kv::Delete { key }) => Command::Kv(KvOp::Delete { key }),
+    })
+}
+
+/// The JSON form of a result, shared by the tools.
+pub fn result_json(result: &CommandResult) -> serde_json::Value {
+    match result {
+        CommandResult::Ok(outcome) => {
+            json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome})
+        }
+        CommandResult::Failed(why) => json!({"result": "failed", "reason": why}),
+        CommandResult::Unknown => json!({"result": "unknown"}),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cluster = ClusterFile::load(&args.cluster)?;
+    let command = command(args.app)?;
+    let options = ClientOptions {
+        timeout: Duration::from_millis(args.timeout_ms),
+        retries: args.retries,
+        id: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async { SynodClient::new(&cluster, options).execute(&command).await });
+    if args.json {
+        println!("{}", result_json(&result));
+    } else {
+        match &result {
+            CommandResult::Ok(outcome) => println!("{outcome}"),
+            CommandResult::Failed(why) => println!("failed: {why}"),
+            CommandResult::Unknown => {
+                println!(
+                    "unknown outcome: no reply after every retry (it may still commit, exactly once)"
+                )
+            }
+        }
+    }
+    Ok(match result {
+        CommandResult::Unknown => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
+}

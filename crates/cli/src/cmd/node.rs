@@ -1,0 +1,57 @@
+//! `synod node`: run one node in the foreground.
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use synod_node::ClusterFile;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The cluster file (see `synod config example`).
+    #[arg(long)]
+    config: PathBuf,
+    /// This node's id in the cluster file.
+    #[arg(long)]
+    id: u32,
+    /// Create a fresh data directory if there is none (never implied: a
+    /// node that lost its data must not silently start empty).
+    #[arg(long)]
+    init: bool,
+    /// Override the cluster file's data_dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let mut cluster = ClusterFile::load(&args.config)?;
+    if let Some(dir) = args.data_dir {
+        cluster.data_dir = dir;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match &mut term { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        synod_node::server::run(cluster, args.id, args.init, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,275 @@
+//! A local cluster of node processes on loopback, managed through a
+//! directory: `cluster.toml` (the cluster file), `n<id>.pid` and
+//! `n<id>.log` per node, and the nodes' data under `data/`.
+//! `synod cluster`, the demo, the scenario runner and the tests share it.
+
+use anyhow::{Context, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use synod_node::ClusterFile;
+use synod_node::wire::{AdminReply, AdminRequest, NodeStatus};
+
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    pub file: ClusterFile,
+    binary: PathBuf,
+}
+
+/// Asks the OS for `n` free loopback ports (bound, read, released).
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .context("finding free ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+impl LocalCluster {
+    pub fn cluster_file(dir: &Path) -> PathBuf {
+        dir.join("cluster.toml")
+    }
+
+    /// Writes a cluster file for `nodes` nodes into `dir` (which must not
+    /// hold a running cluster) and starts every node.
+    pub fn create(
+        dir: &Path,
+        nodes: usize,
+        binary: PathBuf,
+        tune: impl FnOnce(&mut ClusterFile),
+    ) -> anyhow::Result<Self> {
+        if nodes == 0 || nodes > 64 {
+            bail!("--nodes must be between 1 and 64, got {nodes}");
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        let existing = LocalCluster::cluster_file(&dir);
+        if existing.exists() {
+            if let Ok(old) = LocalCluster::open(&dir, binary.clone())
+                && (1..=old.file.nodes.len() as u32).any(|id| old.running(id))
+            {
+                bail!(
+                    "{} already holds a running cluster; run `synod cluster down --dir {}` first",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            let _ = std::fs::remove_dir_all(dir.join("data"));
+        }
+        let ports = free_ports(2 * nodes)?;
+        let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|c| (c[0], c[1])).collect();
+        let id = format!("local-{:08x}", rand::random::<u32>());
+        let mut file = ClusterFile::local(&id, PathBuf::from("data"), &pairs);
+        tune(&mut file);
+        std::fs::write(&existing, file.to_toml())?;
+        let file = ClusterFile::load(&existing)?;
+        let cluster = LocalCluster { dir, file, binary };
+        for id in 1..=nodes as u32 {
+            cluster.start(id, true)?;
+        }
+        Ok(cluster)
+    }
+
+    /// A cluster previously created in `dir`.
+    pub fn open(dir: &Path, binary: PathBuf) -> anyhow::Result<Self> {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("no cluster directory {}", dir.display()))?;
+        let file = ClusterFile::load(&LocalCluster::cluster_file(&dir))?;
+        Ok(LocalCluster { dir, file, binary })
+    }
+
+    fn pid_file(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("n{id}.pid"))
+    }
+
+    pub fn log_file(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("n{id}.log"))
+    }
+
+    fn check_id(&self, id: u32) -> anyhow::Result<()> {
+        if self.file.node(id).is_none() {
+            bail!(
+                "node {id} is not in this cluster (nodes 1..={})",
+                self.file.nodes.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts node `id` (in its own process group, so a Ctrl-C meant for
+    /// the tool does not reach it).
+    pub fn start(&self, id: u32, init: bool) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
+        self.check_id(id)?;
+        if self.running(id) {
+            bail!("n{id} is already running");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file(id))?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("node")
+            .arg("--config")
+            .arg(LocalCluster::cluster_file(&self.dir))
+            .arg("--id")
+            .arg(id.to_string());
+        if init {
+            cmd.arg("--init");
+        }
+        let child = cmd
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        std::fs::write(self.pid_file(id), child.id().to_string())?;
+        // Not waited for: the node outlives `synod cluster up`. (Dropping a
+        // Child neither kills nor waits.)
+        drop(child);
+        Ok(())
+    }
+
+    pub fn pid(&self, id: u32) -> Option<u32> {
+        std::fs::read_to_string(self.pid_file(id))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether node `id`'s process exists (stopped counts as running).
+    pub fn running(&self, id: u32) -> bool {
+        match self.pid(id) {
+            Some(pid) => {
+                // A zombie (exited, not reaped) is not running.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                !stat.is_empty()
+                    && !stat
+                        .split(") ")
+                        .nth(1)
+                        .is_some_and(|rest| rest.starts_with('Z'))
+            }
+            None => false,
+        }
+    }
+
+    fn signal(&self, id: u32, signal: &str) -> anyhow::Result<()> {
+        self.check_id(id)?;
+        let Some(pid) = self.pid(id).filter(|_| self.running(id)) else {
+            bail!("n{id} is not running")
+        };
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} {pid} (n{id}) failed");
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: the node dies at once, losing nothing it had synced.
+    pub fn kill(&self, id: u32) -> anyhow::Result<()> {
+        self.signal(id, "KILL")?;
+        self.wait_exit(id, Duration::from_secs(5));
+        let _ = std::fs::remove_file(self.pid_file(id));
+        Ok(())
+    }
+
+    pub fn pause(&self, id: u32) -> anyhow::Result<()> {
+        self.signal(id, "STOP")
+    }
+
+    pub fn resume(&self, id: u32) -> anyhow::Result<()> {
+        self.signal(id, "CONT")
+    }
+
+    /// Kills node `id` if it runs, then starts it from its data.
+    pub fn restart(&self, id: u32) -> anyhow::Result<()> {
+        if self.running(id) {
+            let _ = self.signal(id, "CONT");
+            self.kill(id)?;
+        }
+        self.start(id, false)
+    }
+
+    fn wait_exit(&self, id: u32, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if !self.running(id) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Stops every node: SIGTERM (a clean shutdown), SIGKILL after 3 s.
+    pub fn down(&self) -> anyhow::Result<()> {
+        for id in 1..=self.file.nodes.len() as u32 {
+            if self.running(id) {
+                let _ = self.signal(id, "CONT");
+                let _ = self.signal(id, "TERM");
+            }
+        }
+        for id in 1..=self.file.nodes.len() as u32 {
+            if self.running(id) && !self.wait_exit(id, Duration::from_secs(3)) {
+                let _ = self.signal(id, "KILL");
+                self.wait_exit(id, Duration::from_secs(2));
+            }
+            let _ = std::fs::remove_file(self.pid_file(id));
+        }
+        Ok(())
+    }
+
+    /// Every running node's status (unreachable ones are left out).
+    pub async fn statuses(&self) -> Vec<NodeStatus> {
+        let mut out = Vec::new();
+        for n in &self.file.nodes {
+            if let Ok(AdminReply::Status(s)) = synod_node::admin::query(
+                &self.file,
+                n.id,
+                AdminRequest::Status,
+                Duration::from_millis(300),
+            )
+            .await
+            {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Waits until a leader is elected and a majority follows it; returns its id.
+    pub async fn wait_leader(&self, limit: Duration, not: Option<u32>) -> anyhow::Result<u32> {
+        let start = Instant::now();
+        let majority = self.file.nodes.len() / 2 + 1;
+        while start.elapsed() < limit {
+            let statuses = self.statuses().await;
+            for s in &statuses {
+                if s.role == "leader" && Some(s.id.0) != not {
+                    let followers = statuses.iter().filter(|t| t.ballot == s.ballot).count();
+                    if followers >= majority {
+                        return Ok(s.id.0);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!(
+            "no leader elected within {limit:?}; see the node logs in {}",
+            self.dir.display()
+        )
+    }
+}

@@ -1,0 +1,193 @@
+//! The client library: the sans-IO client of synod-core behind a tokio
+//! transport.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use synod_apps::{BankOp, Command};
+//! use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+//! let cluster = synod_node::ClusterFile::load("cluster.toml".as_ref())?;
+//! let mut client = SynodClient::new(&cluster, ClientOptions::default());
+//! let op = Command::Bank(BankOp::Transfer { from: "A".into(), to: "B".into(), amount: 3 });
+//! match client.execute(&op).await {
+//!     CommandResult::Ok(outcome) => println!("{outcome}"),
+//!     CommandResult::Failed(why) => println!("failed: {why}"),
+//!     CommandResult::Unknown => println!("unknown outcome: it may still commit, once"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! One request is outstanding at a time per client (open several clients for
+//! concurrency). Retries keep the same timestamp, so a request is applied at
+//! most once however often it is resent; after the last retry the result is
+//! [`CommandResult::Unknown`], never a failure. Each client picks a random
+//! 64-bit id: a fresh process never collides with an earlier one's
+//! exactly-once record.
+
+use crate::config::ClusterFile;
+use crate::net::{LINK_QUEUE, run_link};
+use crate::wire::{Caller, Frame, encode};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use synod_apps::{BankResult, Command, InventoryResult, Outcome, decode_outcome, encode_command};
+use synod_core::{Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
+use tokio::sync::mpsc;
+
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Wait this long for a reply before broadcasting the request again.
+    pub timeout: Duration,
+    /// Broadcasts before reporting an unknown outcome.
+    pub retries: u32,
+    /// A fixed client id (default: random).
+    pub id: Option<u64>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_millis(500),
+            retries: 6,
+            id: None,
+        }
+    }
+}
+
+/// What became of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandResult {
+    /// Executed; the application's answer.
+    Ok(Outcome),
+    /// Executed, and the application refused it (an overdraft, an order
+    /// beyond stock): the reason. Retrying would not help.
+    Failed(String),
+    /// No answer after every retry: it may have executed (once) or not.
+    Unknown,
+}
+
+impl CommandResult {
+    fn from_outcome(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Bank(BankResult::Failed(why)) => CommandResult::Failed(why),
+            Outcome::Inventory(InventoryResult::Rejected { reason, .. }) => {
+                CommandResult::Failed(reason)
+            }
+            Outcome::Invalid(why) => CommandResult::Failed(why),
+            other => CommandResult::Ok(other),
+        }
+    }
+}
+
+pub struct SynodClient {
+    core: Client,
+    links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    incoming: mpsc::UnboundedReceiver<Frame>,
+    start: Instant,
+}
+
+impl SynodClient {
+    /// A client of `cluster`. Connections open on first use, in the
+    /// background; a node that is down costs nothing but its retry.
+    pub fn new(cluster: &ClusterFile, options: ClientOptions) -> Self {
+        let id = ClientId(options.id.unwrap_or_else(|| rand::random::<u64>() | 1));
+        let (in_tx, incoming) = mpsc::unbounded_channel();
+        let mut links = BTreeMap::new();
+        for node in &cluster.nodes {
+            let (tx, rx) = mpsc::channel(LINK_QUEUE);
+            links.insert(NodeId(node.id), tx);
+            tokio::spawn(run_link(
+                node.client_addr,
+                cluster.cluster_id.clone(),
+                Caller::Client(id),
+                cluster.max_frame_bytes,
+                rx,
+                Some(in_tx.clone()),
+            ));
+        }
+        let core = Client::new(ClientConfig {
+            id,
+            nodes: cluster.node_ids(),
+            timeout: options.timeout.as_micros() as Time,
+            max_attempts: options.retries,
+        });
+        SynodClient {
+            core,
+            links,
+            incoming,
+            start: Instant::now(),
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.core.id()
+    }
+
+    /// The node this client believes leads.
+    pub fn leader(&self) -> NodeId {
+        self.core.leader()
+    }
+
+    fn now(&self) -> Time {
+        self.start.elapsed().as_micros() as Time
+    }
+
+    /// Runs one command to its end.
+    pub async fn execute(&mut self, command: &Command) -> CommandResult {
+        match self.execute_raw(Bytes::from(encode_command(command))).await {
+            Some(bytes) => match decode_outcome(&bytes) {
+                Ok(outcome) => CommandResult::from_outcome(outcome),
+                Err(why) => CommandResult::Failed(why),
+            },
+            None => CommandResult::Unknown,
+        }
+    }
+
+    /// Runs opaque command bytes; `None` is an unknown outcome.
+    pub async fn execute_raw(&mut self, command: Bytes) -> Option<Bytes> {
+        // Drop replies to earlier, abandoned requests.
+        while self.incoming.try_recv().is_ok() {}
+        let actions = match self.core.submit(self.now(), command) {
+            Ok(actions) => actions,
+            Err(_) => return None,
+        };
+        if let Some(done) = self.perform(actions) {
+            return done;
+        }
+        loop {
+            let deadline = self.core.deadline().unwrap_or(self.now());
+            let wait = Duration::from_micros(deadline.saturating_sub(self.now()));
+            let actions = tokio::select! {
+                frame = self.incoming.recv() => match frame {
+                    Some(Frame::Reply(reply)) => self.core.on_reply(&reply),
+                    Some(_) => continue,
+                    None => return None,
+                },
+                _ = tokio::time::sleep(wait) => self.core.tick(self.now()),
+            };
+            if let Some(done) = self.perform(actions) {
+                return done;
+            }
+        }
+    }
+
+    /// Sends what the core asks; returns the result once it is done.
+    fn perform(&mut self, actions: Vec<ClientAction>) -> Option<Option<Bytes>> {
+        let mut done = None;
+        for action in actions {
+            match action {
+                ClientAction::Send { to, request } => {
+                    if let Some(link) = self.links.get(&to) {
+                        let _ = link.try_send(encode(&Frame::Request(request)));
+                    }
+                }
+                ClientAction::Done { outcome, .. } => {
+                    done = Some(match outcome {
+                        synod_core::Outcome::Replied(bytes) => Some(bytes),
+                        synod_core::Outcome::Unknown => None,
+                    });
+                }
+            }
+        }
+        done
+    }
+}

@@ -1,0 +1,363 @@
+//! The cluster file: one TOML document shared by every node and client of a
+//! cluster. Validation names the offending field; unknown fields are errors
+//! (a typo must not silently fall back to a default).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use synod_core::{Config, MS, NodeId};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigFileError {
+    #[error("cannot read cluster file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cluster file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cluster file {path}: {field}: {why}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        why: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Checked at every handshake: nodes and clients of another cluster are refused.
+    pub cluster_id: String,
+    /// Each node keeps its log under `<data_dir>/n<id>`. Relative paths are
+    /// relative to the cluster file.
+    pub data_dir: PathBuf,
+    #[serde(default = "default_max_frame")]
+    pub max_frame_bytes: usize,
+    #[serde(default)]
+    pub timers: Timers,
+    #[serde(default)]
+    pub batching: Batching,
+    #[serde(default)]
+    pub checkpoints: Checkpoints,
+    pub nodes: Vec<NodeEntry>,
+}
+
+fn default_max_frame() -> usize {
+    crate::wire::DEFAULT_MAX_FRAME
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub id: u32,
+    /// Where peers connect.
+    pub addr: SocketAddr,
+    /// Where clients and admin tools connect.
+    pub client_addr: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    pub tick_ms: u64,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    pub candidate_stagger_ms: u64,
+    pub prepare_throttle_ms: u64,
+    pub candidacy_timeout_ms: u64,
+    pub retransmit_ms: u64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        let c = Config::cluster(1, 1);
+        Timers {
+            tick_ms: 5,
+            heartbeat_ms: c.heartbeat_interval / MS,
+            election_timeout_ms: c.election_timeout / MS,
+            candidate_stagger_ms: c.candidate_stagger / MS,
+            prepare_throttle_ms: c.prepare_throttle / MS,
+            candidacy_timeout_ms: c.candidacy_timeout / MS,
+            retransmit_ms: c.retransmit_interval / MS,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Batching {
+    pub window: usize,
+    pub max_batch_size: usize,
+    pub max_batch_delay_us: u64,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        let c = Config::cluster(1, 1);
+        Batching {
+            window: c.window,
+            max_batch_size: c.max_batch_size,
+            max_batch_delay_us: c.max_batch_delay,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checkpoints {
+    pub interval: u64,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Checkpoints {
+            interval: Config::cluster(1, 1).checkpoint_interval,
+        }
+    }
+}
+
+/// A commented example, printed by `synod config example`.
+pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
+# Run a node with: synod node --config cluster.toml --id 1 [--init]
+
+# Checked at every handshake: a node or client of another cluster is refused.
+cluster_id = "example"
+# Each node keeps its write-ahead log under <data_dir>/n<id>
+# (relative to this file).
+data_dir = "data"
+# The largest frame a node accepts (bytes).
+max_frame_bytes = 16777216
+
+[timers]
+tick_ms = 5                 # how often the node's timers are checked
+heartbeat_ms = 20           # leader heartbeat period
+election_timeout_ms = 150   # silence before a follower suspects its leader
+candidate_stagger_ms = 40   # wait per place in the candidate order
+prepare_throttle_ms = 60    # tp: at most one PREPARE per tp
+candidacy_timeout_ms = 100  # a candidate gives up without a quorum of promises
+retransmit_ms = 40          # resend unacknowledged ACCEPTs and catch-up requests
+
+[batching]
+window = 256                # slots in flight (pipelining)
+max_batch_size = 512        # requests per slot
+max_batch_delay_us = 0      # wait to fill a batch (0: adaptive, no added latency)
+
+[checkpoints]
+interval = 100              # K: digest the state every K executed slots
+
+[[nodes]]
+id = 1
+addr = "127.0.0.1:7001"           # peers connect here
+client_addr = "127.0.0.1:7101"    # clients and admin tools connect here
+
+[[nodes]]
+id = 2
+addr = "127.0.0.1:7002"
+client_addr = "127.0.0.1:7102"
+
+[[nodes]]
+id = 3
+addr = "127.0.0.1:7003"
+client_addr = "127.0.0.1:7103"
+"#;
+
+impl ClusterFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut file = Self::parse(&text).map_err(|e| match e {
+            ConfigFileError::Parse { message, .. } => ConfigFileError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            ConfigFileError::Invalid { field, why, .. } => ConfigFileError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                why,
+            },
+            other => other,
+        })?;
+        if file.data_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            file.data_dir = base.join(&file.data_dir);
+        }
+        Ok(file)
+    }
+
+    /// Parses and validates (paths in errors are left empty).
+    pub fn parse(text: &str) -> Result<Self, ConfigFileError> {
+        let file: ClusterFile = toml::from_str(text).map_err(|e| ConfigFileError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a cluster file always serialises")
+    }
+
+    fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigFileError {
+        ConfigFileError::Invalid {
+            path: PathBuf::new(),
+            field: field.into(),
+            why: why.into(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigFileError> {
+        if self.cluster_id.trim().is_empty() {
+            return Err(Self::invalid("cluster_id", "must not be empty"));
+        }
+        if self.nodes.is_empty() {
+            return Err(Self::invalid("nodes", "the cluster has no members"));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.id == 0 {
+                return Err(Self::invalid(
+                    format!("nodes[{i}].id"),
+                    "node ids start at 1",
+                ));
+            }
+            if let Some(j) = self.nodes[..i].iter().position(|m| m.id == n.id) {
+                return Err(Self::invalid(
+                    format!("nodes[{i}].id"),
+                    format!("id {} is also nodes[{j}]'s", n.id),
+                ));
+            }
+            for (field, addr) in [("addr", n.addr), ("client_addr", n.client_addr)] {
+                let clash = self.nodes[..i]
+                    .iter()
+                    .any(|m| m.addr == addr || m.client_addr == addr)
+                    || (field == "client_addr" && n.addr == addr);
+                if clash {
+                    return Err(Self::invalid(
+                        format!("nodes[{i}].{field}"),
+                        format!("address {addr} is used twice"),
+                    ));
+                }
+                if addr.port() == 0 {
+                    return Err(Self::invalid(
+                        format!("nodes[{i}].{field}"),
+                        "port 0 is not a fixed address",
+                    ));
+                }
+            }
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err(Self::invalid("max_frame_bytes", "must be at least 1024"));
+        }
+        if self.timers.tick_ms == 0 {
+            return Err(Self::invalid("timers.tick_ms", "must be greater than zero"));
+        }
+        let first = self.nodes[0].id;
+        self.core_config(first).validate().map_err(|e| {
+            let text = e.to_string();
+            let (field, why) = text.split_once(": ").unwrap_or(("config", text.as_str()));
+            let field = match field {
+                "heartbeat_interval" => "timers.heartbeat_ms",
+                "election_timeout" => "timers.election_timeout_ms",
+                "prepare_throttle" => "timers.prepare_throttle_ms",
+                "candidacy_timeout" => "timers.candidacy_timeout_ms",
+                "retransmit_interval" => "timers.retransmit_ms",
+                "window" => "batching.window",
+                "max_batch_size" => "batching.max_batch_size",
+                "checkpoint_interval" => "checkpoints.interval",
+                other => other,
+            };
+            Self::invalid(field, why)
+        })?;
+        Ok(())
+    }
+
+    pub fn node(&self, id: u32) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| NodeId(n.id)).collect()
+    }
+
+    /// The protocol configuration of node `id`.
+    pub fn core_config(&self, id: u32) -> Config {
+        let mut c = Config::new(NodeId(id), self.node_ids());
+        let t = &self.timers;
+        c.heartbeat_interval = t.heartbeat_ms * MS;
+        c.election_timeout = t.election_timeout_ms * MS;
+        c.candidate_stagger = t.candidate_stagger_ms * MS;
+        c.prepare_throttle = t.prepare_throttle_ms * MS;
+        c.candidacy_timeout = t.candidacy_timeout_ms * MS;
+        c.retransmit_interval = t.retransmit_ms * MS;
+        c.window = self.batching.window;
+        c.max_batch_size = self.batching.max_batch_size;
+        c.max_batch_delay = self.batching.max_batch_delay_us;
+        c.checkpoint_interval = self.checkpoints.interval;
+        c
+    }
+
+    pub fn node_dir(&self, id: u32) -> PathBuf {
+        self.data_dir.join(format!("n{id}"))
+    }
+
+    /// A cluster of `n` nodes on loopback with the given ports.
+    pub fn local(cluster_id: &str, data_dir: PathBuf, ports: &[(u16, u16)]) -> Self {
+        ClusterFile {
+            cluster_id: cluster_id.to_string(),
+            data_dir,
+            max_frame_bytes: default_max_frame(),
+            timers: Timers::default(),
+            batching: Batching::default(),
+            checkpoints: Checkpoints::default(),
+            nodes: ports
+                .iter()
+                .enumerate()
+                .map(|(i, (peer, client))| NodeEntry {
+                    id: i as u32 + 1,
+                    addr: SocketAddr::from(([127, 0, 0, 1], *peer)),
+                    client_addr: SocketAddr::from(([127, 0, 0, 1], *client)),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        ClusterFile::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_example_parses_and_round_trips() {
+        let file = ClusterFile::parse(EXAMPLE).unwrap();
+        assert_eq!(file.nodes.len(), 3);
+        assert_eq!(file.core_config(2).election_timeout, 150 * MS);
+        assert_eq!(ClusterFile::parse(&file.to_toml()).unwrap(), file);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let e = err(&EXAMPLE.replace("addr = \"127.0.0.1:7002\"", "addr = \"nowhere\""));
+        assert!(
+            e.contains("addr") && e.contains("nowhere") || e.contains("invalid socket address"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("election_timeout_ms = 150", "election_timeout_ms = 10"));
+        assert!(e.contains("timers.election_timeout_ms"), "{e}");
+        let e = err(&EXAMPLE.replace("id = 3", "id = 2"));
+        assert!(e.contains("nodes[2].id"), "{e}");
+        let e = err(&EXAMPLE.replace("window = 256", "windw = 256"));
+        assert!(e.contains("windw"), "{e}");
+        let e = err(&EXAMPLE.replace("window = 256", "window = 0"));
+        assert!(e.contains("batching.window"), "{e}");
+        let e = err(&EXAMPLE.replace("\"127.0.0.1:7103\"", "\"127.0.0.1:7001\""));
+        assert!(e.contains("nodes[2].client_addr"), "{e}");
+    }
+}

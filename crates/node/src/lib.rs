@@ -1,0 +1,17 @@
+//! synod-node: a synod node over TCP, and the client side of the wire.
+//!
+//! - [`wire`]: the frame format and every message type that crosses a socket.
+//! - [`config`]: the TOML cluster file.
+//! - [`store`]: durable storage of the acceptor's state.
+//! - [`server`]: the runtime that drives the sans-IO core of synod-core.
+//! - [`client`]: the async client library; [`admin`]: admin queries.
+
+pub mod admin;
+pub mod client;
+pub mod config;
+pub mod net;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+pub use config::ClusterFile;

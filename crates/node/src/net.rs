@@ -1,0 +1,168 @@
+//! Connections: reading frames off a socket, and links that keep an
+//! outgoing connection up (reconnecting with backoff) and pump a bounded
+//! queue of frames into it, many frames per write.
+
+use crate::wire::{Caller, Decoder, Frame, WireError, encode};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+
+/// Frames waiting to go out on one link. A full queue drops new frames: the
+/// protocol retransmits, and a dead peer must not grow our memory.
+pub const LINK_QUEUE: usize = 16 * 1024;
+/// Bytes gathered into one write.
+const MAX_WRITE: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("connection closed")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+}
+
+/// Reads frames from one socket.
+pub struct FrameReader {
+    read: OwnedReadHalf,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+impl FrameReader {
+    pub fn new(read: OwnedReadHalf, max_frame: usize) -> Self {
+        FrameReader {
+            read,
+            buf: BytesMut::with_capacity(64 * 1024),
+            decoder: Decoder::new(max_frame),
+        }
+    }
+
+    pub async fn next(&mut self) -> Result<Frame, ReadError> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                return Ok(frame);
+            }
+            if self.read.read_buf(&mut self.buf).await? == 0 {
+                return Err(ReadError::Closed);
+            }
+        }
+    }
+
+    /// A frame that is already buffered, without waiting.
+    pub fn buffered(&mut self) -> Result<Option<Frame>, ReadError> {
+        Ok(self.decoder.decode(&mut self.buf)?)
+    }
+}
+
+/// Writes every queued frame to `write`, gathering many into one syscall.
+pub async fn pump(
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    first: Bytes,
+    queue: &mut mpsc::Receiver<Bytes>,
+) -> std::io::Result<()> {
+    let mut batch = BytesMut::with_capacity(first.len());
+    batch.extend_from_slice(&first);
+    while batch.len() < MAX_WRITE {
+        match queue.try_recv() {
+            Ok(frame) => batch.extend_from_slice(&frame),
+            Err(_) => break,
+        }
+    }
+    write.write_all(&batch).await
+}
+
+/// Keeps a connection to `addr` as `caller` up for as long as `queue` has
+/// senders, writing every frame queued; frames that arrive from the other
+/// side (after the handshake) go to `incoming`.
+pub async fn run_link(
+    addr: SocketAddr,
+    cluster: String,
+    caller: Caller,
+    max_frame: usize,
+    mut queue: mpsc::Receiver<Bytes>,
+    incoming: Option<mpsc::UnboundedSender<Frame>>,
+) {
+    let mut backoff = Duration::from_millis(10);
+    let mut logged_down = false;
+    loop {
+        // Wait for something to send before (re)connecting: an idle link to
+        // a dead node costs nothing.
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                if !logged_down {
+                    tracing::debug!(%addr, "cannot connect: {e}; retrying with backoff");
+                    logged_down = true;
+                }
+                // Drop what piled up meanwhile: stale protocol messages are
+                // retransmitted, and a client retries on its own timer.
+                while queue.try_recv().is_ok() {}
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let hello = encode(&Frame::Hello {
+            cluster: cluster.clone(),
+            caller,
+        });
+        if write.write_all(&hello).await.is_err() {
+            continue;
+        }
+        logged_down = false;
+        backoff = Duration::from_millis(10);
+        let mut reader = FrameReader::new(read, max_frame);
+        // Dropped when the reader stops: the link then reconnects.
+        let (reader_alive, mut reader_done) = tokio::sync::oneshot::channel::<()>();
+        let reader_task = tokio::spawn({
+            let incoming = incoming.clone();
+            async move {
+                let _alive = reader_alive;
+                loop {
+                    match reader.next().await {
+                        Ok(Frame::Refused { reason }) => {
+                            tracing::warn!(%addr, "connection refused by the node: {reason}");
+                            return;
+                        }
+                        Ok(frame) => {
+                            if let Some(tx) = &incoming
+                                && tx.send(frame).is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+        let mut next = Some(first);
+        loop {
+            let frame = match next.take() {
+                Some(f) => f,
+                None => tokio::select! {
+                    f = queue.recv() => match f {
+                        Some(f) => f,
+                        None => { reader_task.abort(); return; }
+                    },
+                    _ = &mut reader_done => break,
+                },
+            };
+            if pump(&mut write, frame, &mut queue).await.is_err() {
+                break;
+            }
+        }
+        reader_task.abort();
+    }
+}

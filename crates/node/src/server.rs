@@ -1,0 +1,566 @@
+//! The node runtime: one synod node as an OS process.
+//!
+//! Threads and tasks:
+//! - the core thread owns the [`Replica`] and the write-ahead log. Each turn
+//!   it takes every input that has arrived (peer messages, client requests,
+//!   admin queries, the clock), feeds them all to the replica, then carries
+//!   out its `Ready` in the order the core demands: send `messages` and
+//!   `replies`, append `persist` and fsync once (group commit: one sync per
+//!   turn, however many inputs), and only then send `persisted_messages`.
+//!   While it syncs, new inputs queue up and form the next turn's batch.
+//! - tokio tasks own the sockets: a listener per address, a reader per
+//!   inbound connection (handshake first: strangers are refused with a
+//!   logged reason), and an outgoing link per peer that reconnects with
+//!   backoff and drains a bounded queue.
+
+use crate::config::ClusterFile;
+use crate::net::{FrameReader, LINK_QUEUE, ReadError, run_link};
+use crate::store::Wal;
+use crate::wire::{
+    AdminReply, AdminRequest, Caller, Frame, NodeStatus, SlotStatus, ViewRecord, encode,
+};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use synod_apps::Services;
+use synod_core::{ClientId, Envelope, Event, Message, NodeId, Replica, Request, Role, Time};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a new connection has to introduce itself.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Lines kept for `synod admin log`.
+const LOG_LINES: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("node {0} is not in the cluster file")]
+    NotAMember(u32),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Storage(String),
+    #[error("storage failed, stopping so nothing unpersisted is acknowledged: {0}")]
+    StorageFailed(String),
+}
+
+enum Input {
+    Peer(NodeId, Message),
+    ClientConnected {
+        client: ClientId,
+        conn: u64,
+        replies: mpsc::Sender<Bytes>,
+    },
+    ClientGone {
+        client: ClientId,
+        conn: u64,
+    },
+    Request(Request),
+    Admin(AdminRequest, oneshot::Sender<AdminReply>),
+    Shutdown,
+}
+
+/// Runs node `id` until `shutdown` resolves or storage fails.
+pub async fn run(
+    cluster: ClusterFile,
+    id: u32,
+    init: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
+    let dir = cluster.node_dir(id);
+    let (wal, recovery) = Wal::open(&dir, init).map_err(NodeError::Storage)?;
+    tracing::info!(
+        node = id,
+        records = recovery.records,
+        promised = %recovery.state.promised,
+        accepted = recovery.state.accepted.len(),
+        "recovered from {}",
+        dir.display()
+    );
+    let peer_listener = TcpListener::bind(me.addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: me.addr,
+            what: "peers",
+            source,
+        })?;
+    let client_listener =
+        TcpListener::bind(me.client_addr)
+            .await
+            .map_err(|source| NodeError::Bind {
+                addr: me.client_addr,
+                what: "clients",
+                source,
+            })?;
+
+    let (input_tx, input_rx) = std_mpsc::channel::<Input>();
+    let mut links = BTreeMap::new();
+    for peer in cluster.nodes.iter().filter(|n| n.id != id) {
+        let (tx, rx) = mpsc::channel(LINK_QUEUE);
+        links.insert(NodeId(peer.id), tx);
+        tokio::spawn(run_link(
+            peer.addr,
+            cluster.cluster_id.clone(),
+            Caller::Peer(NodeId(id)),
+            cluster.max_frame_bytes,
+            rx,
+            None,
+        ));
+    }
+    let context = Context {
+        cluster: cluster.clone(),
+        me: NodeId(id),
+        inputs: input_tx.clone(),
+    };
+    tokio::spawn(accept_loop(peer_listener, context.clone()));
+    tokio::spawn(accept_loop(client_listener, context));
+
+    let replica = Replica::restore(
+        cluster.core_config(id),
+        Services::default(),
+        recovery.state,
+        0,
+    );
+    let tick = Duration::from_millis(cluster.timers.tick_ms);
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("synod-core-n{id}"))
+        .spawn(move || {
+            let core = Core::new(replica, wal, links);
+            let _ = done_tx.send(core.run(input_rx, tick));
+        })
+        .map_err(|e| NodeError::Storage(format!("cannot start the core thread: {e}")))?;
+    tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
+    tokio::pin!(done_rx);
+    tokio::select! {
+        _ = shutdown => {
+            tracing::info!(node = id, "shutting down");
+            let _ = input_tx.send(Input::Shutdown);
+            done_rx.await.unwrap_or(Ok(()))
+        }
+        result = &mut done_rx => result.unwrap_or(Ok(())),
+    }
+}
+
+#[derive(Clone)]
+struct Context {
+    cluster: ClusterFile,
+    me: NodeId,
+    inputs: std_mpsc::Sender<Input>,
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Context) {
+    let mut next_conn = 0u64;
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        next_conn += 1;
+        let ctx = ctx.clone();
+        let conn = next_conn;
+        tokio::spawn(async move {
+            if let Err(reason) = serve_connection(stream, ctx, conn).await {
+                tracing::warn!(%from, "connection closed: {reason}");
+            }
+        });
+    }
+}
+
+/// Handles one inbound connection from handshake to close. Returns why it
+/// ended abnormally (for the log); the node is unaffected either way.
+async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut reader = FrameReader::new(read, ctx.cluster.max_frame_bytes);
+    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
+        Err(_) => return Err("no handshake within 5 s".into()),
+        Ok(Err(ReadError::Closed)) => return Ok(()),
+        Ok(Err(e)) => return refuse(&mut write, format!("bad handshake: {e}")).await,
+        Ok(Ok(frame)) => frame,
+    };
+    let caller = match first {
+        Frame::Hello { cluster, .. } if cluster != ctx.cluster.cluster_id => {
+            let reason = format!(
+                "cluster id {cluster:?} is not ours ({:?})",
+                ctx.cluster.cluster_id
+            );
+            return refuse(&mut write, reason).await;
+        }
+        Frame::Hello {
+            caller: Caller::Peer(p),
+            ..
+        } if p == ctx.me || ctx.cluster.node(p.0).is_none() => {
+            return refuse(&mut write, format!("{p} is not a peer of {}", ctx.me)).await;
+        }
+        Frame::Hello { caller, .. } => caller,
+        other => {
+            return refuse(
+                &mut write,
+                format!("expected a handshake, got {}", frame_name(&other)),
+            )
+            .await;
+        }
+    };
+    use tokio::io::AsyncWriteExt;
+    write
+        .write_all(&encode(&Frame::Welcome { node: ctx.me }))
+        .await
+        .map_err(|e| e.to_string())?;
+    match caller {
+        Caller::Peer(peer) => loop {
+            match reader.next().await {
+                Ok(Frame::Peer(msg)) => {
+                    if ctx.inputs.send(Input::Peer(peer, msg)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(other) => {
+                    return Err(format!(
+                        "{peer} sent a {} frame on a peer link",
+                        frame_name(&other)
+                    ));
+                }
+                Err(ReadError::Closed) => return Ok(()),
+                Err(e) => return Err(format!("{peer}: {e}")),
+            }
+        },
+        Caller::Client(client) => {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+            let _ = ctx.inputs.send(Input::ClientConnected {
+                client,
+                conn,
+                replies: tx,
+            });
+            let writer = tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    if crate::net::pump(&mut write, first, &mut rx).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let result = loop {
+                match reader.next().await {
+                    Ok(Frame::Request(r)) if r.client == client => {
+                        if ctx.inputs.send(Input::Request(r)).is_err() {
+                            break Ok(());
+                        }
+                    }
+                    Ok(Frame::Request(r)) => {
+                        break Err(format!("{client} sent a request stamped as {}", r.client));
+                    }
+                    Ok(other) => {
+                        break Err(format!("{client} sent a {} frame", frame_name(&other)));
+                    }
+                    Err(ReadError::Closed) => break Ok(()),
+                    Err(e) => break Err(format!("{client}: {e}")),
+                }
+            };
+            let _ = ctx.inputs.send(Input::ClientGone { client, conn });
+            writer.abort();
+            result
+        }
+        Caller::Admin => loop {
+            match reader.next().await {
+                Ok(Frame::Admin(request)) => {
+                    let (tx, rx) = oneshot::channel();
+                    if ctx.inputs.send(Input::Admin(request, tx)).is_err() {
+                        return Ok(());
+                    }
+                    let Ok(reply) = rx.await else { return Ok(()) };
+                    write
+                        .write_all(&encode(&Frame::AdminReply(reply)))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(other) => return Err(format!("admin sent a {} frame", frame_name(&other))),
+                Err(ReadError::Closed) => return Ok(()),
+                Err(e) => return Err(format!("admin: {e}")),
+            }
+        },
+    }
+}
+
+async fn refuse(write: &mut tokio::net::tcp::OwnedWriteHalf, reason: String) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let _ = write
+        .write_all(&encode(&Frame::Refused {
+            reason: reason.clone(),
+        }))
+        .await;
+    Err(format!("refused: {reason}"))
+}
+
+fn frame_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Hello { .. } => "HELLO",
+        Frame::Welcome { .. } => "WELCOME",
+        Frame::Refused { .. } => "REFUSED",
+        Frame::Peer(_) => "PEER",
+        Frame::Request(_) => "REQUEST",
+        Frame::Reply(_) => "REPLY",
+        Frame::Admin(_) => "ADMIN",
+        Frame::AdminReply(_) => "ADMIN-REPLY",
+    }
+}
+
+/// The core thread's state.
+struct Core {
+    replica: Replica<Services>,
+    wal: Wal,
+    links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
+    start: Instant,
+    local: VecDeque<Message>,
+    log: VecDeque<(Time, String)>,
+    views: Vec<ViewRecord>,
+    dropped: u64,
+}
+
+impl Core {
+    fn new(
+        replica: Replica<Services>,
+        wal: Wal,
+        links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    ) -> Self {
+        Core {
+            replica,
+            wal,
+            links,
+            clients: BTreeMap::new(),
+            start: Instant::now(),
+            local: VecDeque::new(),
+            log: VecDeque::new(),
+            views: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn now(&self) -> Time {
+        self.start.elapsed().as_micros() as Time
+    }
+
+    fn run(mut self, inputs: std_mpsc::Receiver<Input>, tick: Duration) -> Result<(), NodeError> {
+        let tick_us = tick.as_micros() as Time;
+        let mut next_tick = self.now() + tick_us;
+        loop {
+            let now = self.now();
+            let wait = Duration::from_micros(next_tick.saturating_sub(now));
+            let first = if self.local.is_empty() {
+                match inputs.recv_timeout(wait) {
+                    Ok(input) => Some(input),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            } else {
+                None
+            };
+            let now = self.now();
+            let mut batch: Vec<Input> = first.into_iter().collect();
+            while batch.len() < 8192 {
+                match inputs.try_recv() {
+                    Ok(input) => batch.push(input),
+                    Err(_) => break,
+                }
+            }
+            let me = self.replica.id();
+            while let Some(msg) = self.local.pop_front() {
+                self.replica.on_message(now, me, msg);
+            }
+            for input in batch {
+                match input {
+                    Input::Peer(from, msg) => {
+                        self.note(now, || {
+                            format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
+                        });
+                        self.replica.on_message(now, from, msg);
+                    }
+                    Input::Request(request) => self.replica.on_client_request(now, request),
+                    Input::ClientConnected {
+                        client,
+                        conn,
+                        replies,
+                    } => {
+                        self.clients.insert(client, (conn, replies));
+                    }
+                    Input::ClientGone { client, conn } => {
+                        if self.clients.get(&client).is_some_and(|(c, _)| *c == conn) {
+                            self.clients.remove(&client);
+                        }
+                    }
+                    Input::Admin(request, reply) => {
+                        let _ = reply.send(self.admin(request));
+                    }
+                    Input::Shutdown => {
+                        self.flush(now)?;
+                        return Ok(());
+                    }
+                }
+            }
+            if now >= next_tick {
+                self.replica.tick(now);
+                next_tick = now + tick_us;
+            }
+            self.flush(now)?;
+        }
+    }
+
+    /// Carries out everything the replica produced, in the contract's order.
+    fn flush(&mut self, now: Time) -> Result<(), NodeError> {
+        let ready = self.replica.ready();
+        for event in ready.events {
+            self.on_event(now, event);
+        }
+        for env in ready.messages {
+            self.send(now, env);
+        }
+        for reply in ready.replies {
+            if let Some((_, tx)) = self.clients.get(&reply.client) {
+                let _ = tx.try_send(encode(&Frame::Reply(reply)));
+            }
+        }
+        if !ready.persist.is_empty() {
+            self.wal
+                .append(&ready.persist)
+                .map_err(NodeError::StorageFailed)?;
+            self.wal.sync().map_err(NodeError::StorageFailed)?;
+        }
+        for env in ready.persisted_messages {
+            self.send(now, env);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, now: Time, env: Envelope) {
+        if env.to == self.replica.id() {
+            self.local.push_back(env.msg);
+            return;
+        }
+        self.note(now, || {
+            format!("send {} to {}{}", env.msg.kind(), env.to, slot_of(&env.msg))
+        });
+        if let Some(link) = self.links.get(&env.to)
+            && link.try_send(encode(&Frame::Peer(env.msg))).is_err()
+        {
+            self.dropped += 1;
+        }
+    }
+
+    /// Records a line for `synod admin log`; routine heartbeats are left out.
+    fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
+        let line = line();
+        if line.contains("HEARTBEAT") {
+            return;
+        }
+        if self.log.len() >= LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back((now, line));
+    }
+
+    fn on_event(&mut self, now: Time, event: Event) {
+        let id = self.replica.id();
+        match &event {
+            Event::Elected { ballot } => tracing::info!(node = %id, %ballot, "elected leader"),
+            Event::SteppedDown { ballot, why } => {
+                tracing::info!(node = %id, %ballot, "stepped down: {why}")
+            }
+            Event::Suspected { leader } => {
+                tracing::info!(node = %id, ?leader, "suspects the leader")
+            }
+            Event::NewView {
+                ballot,
+                start,
+                entries,
+            } => {
+                tracing::info!(node = %id, %ballot, start, entries = entries.len(), "new view");
+                self.views.push(ViewRecord {
+                    ballot: *ballot,
+                    start: *start,
+                    entries: entries.iter().map(|v| format!("{v:?}")).collect(),
+                    uptime_ms: now / 1000,
+                });
+            }
+            _ => {}
+        }
+        self.note(now, || format!("{event:?}"));
+    }
+
+    fn admin(&mut self, request: AdminRequest) -> AdminReply {
+        let now = self.now();
+        match request {
+            AdminRequest::Status => {
+                let s = self.replica.status();
+                let role = match s.role {
+                    Role::Leader => "leader",
+                    Role::Candidate => "candidate",
+                    Role::Follower => "follower",
+                };
+                AdminReply::Status(NodeStatus {
+                    id: s.id,
+                    role: role.into(),
+                    ballot: s.view,
+                    promised: s.promised,
+                    leader: s.leader,
+                    commit: s.commit,
+                    executed: s.executed,
+                    uptime_ms: now / 1000,
+                })
+            }
+            AdminRequest::Db => AdminReply::Db {
+                executed: self.replica.status().executed,
+                services: postcard::to_stdvec(self.replica.app()).unwrap_or_default(),
+            },
+            AdminRequest::Log => AdminReply::Log(
+                self.log
+                    .iter()
+                    .map(|(t, line)| format!("{:>8}.{:03} {line}", t / 1000, t % 1000))
+                    .collect(),
+            ),
+            AdminRequest::Slot(slot) => {
+                let executed = self.replica.status().executed;
+                let accepted = self.replica.accepted(slot).cloned();
+                let chosen = self.replica.chosen(slot).cloned();
+                let state = if slot <= executed && slot > 0 {
+                    'E'
+                } else if chosen.is_some() {
+                    'C'
+                } else if accepted.is_some() {
+                    'A'
+                } else {
+                    'X'
+                };
+                let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
+                AdminReply::Slot(SlotStatus {
+                    slot,
+                    state,
+                    ballot: accepted.map(|(b, _)| b),
+                    value: value.map(|v| format!("{v:?}")),
+                })
+            }
+            AdminRequest::Views => AdminReply::Views(self.views.clone()),
+        }
+    }
+}
+
+fn slot_of(msg: &Message) -> String {
+    match msg {
+        Message::Accept { slot, .. } => format!(" slot {slot}"),
+        Message::Accepted { first, last, .. } if first == last => format!(" slot {first}"),
+        Message::Accepted { first, last, .. } => format!(" slots {first}..={last}"),
+        Message::NewView { start, entries, .. } => format!(" slots {start}..+{}", entries.len()),
+        Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => format!(" {ballot}"),
+        _ => String::new(),
+    }
+}

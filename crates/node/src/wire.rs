@@ -1,0 +1,279 @@
+//! The wire format, in one place.
+//!
+//! Every connection carries frames:
+//!
+//! ```text
+//! +--------+---------+----------------+---------------------------+
+//! | "SYND" | version | length (u32 BE)| payload: postcard(Frame)  |
+//! +--------+---------+----------------+---------------------------+
+//!    4 B       1 B          4 B            `length` bytes
+//! ```
+//!
+//! The first frame on a connection is a [`Frame::Hello`] naming the cluster
+//! and who is calling (a peer node, a client, an admin tool). A node refuses,
+//! with a [`Frame::Refused`] and a logged reason, a stranger: a wrong magic
+//! (not our protocol), another version, another cluster id, a frame above
+//! the size limit, or a payload that does not decode. A refused connection
+//! is closed; the node goes on serving everyone else.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use synod_core::{Ballot, ClientId, Message, NodeId, Reply, Request, Slot};
+use thiserror::Error;
+
+pub const MAGIC: [u8; 4] = *b"SYND";
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 9;
+/// The default limit on one frame's payload.
+pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+
+/// Who opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Caller {
+    Peer(NodeId),
+    Client(ClientId),
+    Admin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    Hello {
+        cluster: String,
+        caller: Caller,
+    },
+    /// The handshake was accepted.
+    Welcome {
+        node: NodeId,
+    },
+    /// The connection is refused; the reason is for the log.
+    Refused {
+        reason: String,
+    },
+    /// Node to node: one protocol message.
+    Peer(Message),
+    Request(Request),
+    Reply(Reply),
+    Admin(AdminRequest),
+    AdminReply(AdminReply),
+}
+
+/// What `synod admin` asks a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    Status,
+    /// The application state (PrintDB).
+    Db,
+    /// The messages and slots the node handled recently (PrintLog).
+    Log,
+    /// What the node knows of one slot (PrintStatus).
+    Slot(Slot),
+    /// Every NEW-VIEW this node sent or accepted (PrintView).
+    Views,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub role: String,
+    pub ballot: Ballot,
+    pub promised: Ballot,
+    pub leader: Option<NodeId>,
+    pub commit: Slot,
+    pub executed: Slot,
+    pub uptime_ms: u64,
+}
+
+/// A slot as one node sees it: A (accepted), C (committed: known chosen),
+/// E (executed), or X (nothing known).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotStatus {
+    pub slot: Slot,
+    pub state: char,
+    pub ballot: Option<Ballot>,
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRecord {
+    pub ballot: Ballot,
+    pub start: Slot,
+    pub entries: Vec<String>,
+    pub uptime_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminReply {
+    Status(NodeStatus),
+    /// Postcard bytes of the node's `synod_apps::Services`.
+    Db {
+        executed: Slot,
+        services: Vec<u8>,
+    },
+    Log(Vec<String>),
+    Slot(SlotStatus),
+    Views(Vec<ViewRecord>),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("not a synod frame (magic {0:02x?}, expected \"SYND\")")]
+    BadMagic([u8; 4]),
+    #[error("unsupported protocol version {0} (this node speaks {VERSION})")]
+    BadVersion(u8),
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("undecodable frame payload: {0}")]
+    Decode(String),
+}
+
+/// Encodes one frame, header included.
+pub fn encode(frame: &Frame) -> Bytes {
+    let mut buf = BytesMut::with_capacity(64);
+    encode_into(frame, &mut buf);
+    buf.freeze()
+}
+
+/// Appends one encoded frame to `buf` (for writing many with one syscall).
+pub fn encode_into(frame: &Frame, buf: &mut BytesMut) {
+    // Frames are plain data; serialising into memory cannot fail.
+    let payload = postcard::to_stdvec(frame).expect("frames always serialise");
+    buf.reserve(HEADER_LEN + payload.len());
+    buf.put_slice(&MAGIC);
+    buf.put_u8(VERSION);
+    buf.put_u32(payload.len() as u32);
+    buf.put_slice(&payload);
+}
+
+/// Decodes frames from a byte stream.
+#[derive(Debug)]
+pub struct Decoder {
+    max_frame: usize,
+}
+
+impl Decoder {
+    pub fn new(max_frame: usize) -> Self {
+        Decoder { max_frame }
+    }
+
+    /// Takes one whole frame off the front of `buf`, or returns `Ok(None)`
+    /// if more bytes are needed. Checks the header before waiting for the
+    /// payload, so a stranger is refused after 9 bytes, not 16 MiB.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        if buf.len() < HEADER_LEN {
+            // Refuse a wrong magic as soon as it shows.
+            let n = buf.len().min(4);
+            if buf[..n] != MAGIC[..n] {
+                let mut magic = [0; 4];
+                magic[..n].copy_from_slice(&buf[..n]);
+                return Err(WireError::BadMagic(magic));
+            }
+            return Ok(None);
+        }
+        let magic = [buf[0], buf[1], buf[2], buf[3]];
+        if magic != MAGIC {
+            return Err(WireError::BadMagic(magic));
+        }
+        if buf[4] != VERSION {
+            return Err(WireError::BadVersion(buf[4]));
+        }
+        let len = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
+        if len > self.max_frame {
+            return Err(WireError::TooLarge {
+                size: len,
+                limit: self.max_frame,
+            });
+        }
+        if buf.len() < HEADER_LEN + len {
+            buf.reserve(HEADER_LEN + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(HEADER_LEN);
+        let payload = buf.split_to(len);
+        postcard::from_bytes(&payload)
+            .map(Some)
+            .map_err(|e| WireError::Decode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello() -> Frame {
+        Frame::Hello {
+            cluster: "c".into(),
+            caller: Caller::Peer(NodeId(2)),
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_across_split_reads() {
+        let frames = vec![
+            hello(),
+            Frame::Peer(Message::Heartbeat {
+                ballot: Ballot::default(),
+                commit: 7,
+            }),
+            Frame::Request(Request {
+                client: ClientId(9),
+                timestamp: 3,
+                command: Bytes::from_static(b"x"),
+            }),
+        ];
+        let mut wire = BytesMut::new();
+        for f in &frames {
+            encode_into(f, &mut wire);
+        }
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        // Feed one byte at a time: every split point must work.
+        for b in wire.iter() {
+            buf.put_u8(*b);
+            while let Some(f) = d.decode(&mut buf).unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, frames);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_refused_at_once() {
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+        assert!(matches!(d.decode(&mut buf), Err(WireError::BadMagic(_))));
+        let mut buf = BytesMut::from(&b"SX"[..]);
+        assert!(matches!(d.decode(&mut buf), Err(WireError::BadMagic(_))));
+    }
+
+    #[test]
+    fn oversized_frames_and_other_versions_are_refused_before_the_payload() {
+        let d = Decoder::new(1024);
+        let mut buf = BytesMut::new();
+        buf.put_slice(&MAGIC);
+        buf.put_u8(VERSION);
+        buf.put_u32(1 << 30);
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(WireError::TooLarge {
+                size: 1 << 30,
+                limit: 1024
+            })
+        );
+        let mut buf = BytesMut::from(&encode(&hello())[..]);
+        buf[4] = 99;
+        assert_eq!(d.decode(&mut buf), Err(WireError::BadVersion(99)));
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_is_an_error() {
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        buf.put_slice(&MAGIC);
+        buf.put_u8(VERSION);
+        buf.put_u32(3);
+        buf.put_slice(&[0xff, 0xff, 0xff]);
+        assert!(matches!(d.decode(&mut buf), Err(WireError::Decode(_))));
+    }
+}
