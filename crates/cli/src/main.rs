@@ -26,6 +26,8 @@ enum Command {
     Client(cmd::client::Args),
     /// Ask the nodes what they know (status, db, log, slot, view).
     Admin(cmd::admin::Args),
+    /// Closed-loop load with latency percentiles.
+    Bench(cmd::bench::Args),
     /// The cluster file: print an example, check one.
     Config(cmd::config::Args),
     /// Run seeded simulations of whole clusters under faults and check every invariant.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Admin(args) => cmd::admin::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };

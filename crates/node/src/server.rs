@@ -381,9 +381,11 @@ impl Core {
             for input in batch {
                 match input {
                     Input::Peer(from, msg) => {
-                        self.note(now, || {
-                            format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
-                        });
+                        if !routine(&msg) {
+                            self.note(now, || {
+                                format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
+                            });
+                        }
                         self.replica.on_message(now, from, msg);
                     }
                     Input::Request(request) => self.replica.on_client_request(now, request),
@@ -447,9 +449,11 @@ impl Core {
             self.local.push_back(env.msg);
             return;
         }
-        self.note(now, || {
-            format!("send {} to {}{}", env.msg.kind(), env.to, slot_of(&env.msg))
-        });
+        if !routine(&env.msg) {
+            self.note(now, || {
+                format!("send {} to {}{}", env.msg.kind(), env.to, slot_of(&env.msg))
+            });
+        }
         if let Some(link) = self.links.get(&env.to)
             && link.try_send(encode(&Frame::Peer(env.msg))).is_err()
         {
@@ -457,12 +461,9 @@ impl Core {
         }
     }
 
-    /// Records a line for `synod admin log`; routine heartbeats are left out.
+    /// Records a line for `synod admin log`.
     fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
         let line = line();
-        if line.contains("HEARTBEAT") {
-            return;
-        }
         if self.log.len() >= LOG_LINES {
             self.log.pop_front();
         }
@@ -552,6 +553,14 @@ impl Core {
             AdminRequest::Views => AdminReply::Views(self.views.clone()),
         }
     }
+}
+
+/// Heartbeats are left out of `synod admin log`: they would drown the rest.
+fn routine(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::Heartbeat { .. } | Message::HeartbeatAck { .. }
+    )
 }
 
 fn slot_of(msg: &Message) -> String {

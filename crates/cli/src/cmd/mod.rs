@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -1,0 +1,302 @@
+//! Real node processes on loopback, driven through the `synod` binary.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use synod_node::ClusterFile;
+use synod_node::wire::{self, Caller, Frame};
+
+fn synod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .output()
+        .expect("the synod binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// A local cluster that is stopped when the test ends, pass or fail.
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn up(nodes: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = synod(&[
+            "cluster",
+            "up",
+            "--nodes",
+            &nodes.to_string(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "cluster up failed: {}", text(&out));
+        Cluster { dir }
+    }
+    fn file(&self) -> String {
+        self.dir
+            .path()
+            .join("cluster.toml")
+            .to_string_lossy()
+            .into_owned()
+    }
+    fn dir(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+    fn client(&self, args: &[&str]) -> serde_json::Value {
+        let file = self.file();
+        let mut all = vec!["client", "--cluster", &file, "--json"];
+        all.extend_from_slice(args);
+        json(&synod(&all))
+    }
+    fn status(&self) -> serde_json::Value {
+        json(&synod(&[
+            "admin",
+            "--cluster",
+            &self.file(),
+            "--json",
+            "status",
+        ]))
+    }
+    fn leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let s = self.status();
+            if let Some(l) = s["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["role"] == "leader")
+            {
+                return l["node"].as_u64().unwrap();
+            }
+        }
+        panic!("no leader: {}", self.status());
+    }
+    fn log(&self, node: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{node}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = synod(&["cluster", "down", "--dir", self.dir()]);
+    }
+}
+
+#[test]
+fn the_demo_survives_a_leader_kill() {
+    let out = synod(&["demo", "--phase-seconds", "2"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("took over"), "{t}");
+    assert!(t.contains("all replicas agree"), "{t}");
+}
+
+#[test]
+fn commands_commit_the_leader_fails_over_and_a_restarted_node_catches_up() {
+    let c = Cluster::up(3);
+    assert_eq!(c.client(&["kv", "put", "k1", "v1"])["result"], "ok");
+    assert_eq!(
+        c.client(&["bank", "transfer", "A", "B", "3"])["result"],
+        "ok"
+    );
+    let r = c.client(&["bank", "transfer", "A", "B", "30"]);
+    assert_eq!(r["result"], "failed", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("insufficient"),
+        "{r}"
+    );
+
+    let old = c.leader();
+    let out = synod(&[
+        "cluster",
+        "kill",
+        "--dir",
+        c.dir(),
+        "--node",
+        &old.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(c.client(&["kv", "put", "k2", "v2"])["result"], "ok");
+    let new = c.leader();
+    assert_ne!(new, old);
+
+    let out = synod(&[
+        "cluster",
+        "restart",
+        "--dir",
+        c.dir(),
+        "--node",
+        &old.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(c.client(&["kv", "put", "k3", "v3"])["result"], "ok");
+    // The restarted node relearns everything it missed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let db = json(&synod(&[
+            "admin",
+            "--cluster",
+            &c.file(),
+            "--json",
+            "db",
+            "--node",
+            &old.to_string(),
+        ]));
+        if db["kv"]["k3"] == "v3" {
+            assert_eq!(db["kv"]["k1"], "v1");
+            assert_eq!(db["kv"]["k2"], "v2");
+            assert_eq!(db["balances"]["A"], 7);
+            assert_eq!(db["balances"]["B"], 13);
+            break;
+        }
+        assert!(Instant::now() < deadline, "n{old} did not catch up: {db}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let get = c.client(&["kv", "get", "k2"]);
+    assert_eq!(get["text"], "v2", "{get}");
+}
+
+/// Opens a raw connection to node 1's client port, sends `bytes`, and
+/// returns what the node answered before closing.
+fn poke(file: &ClusterFile, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(file.nodes[0].client_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    answer
+}
+
+fn refused_reason(answer: &[u8]) -> String {
+    let mut buf = bytes::BytesMut::from(answer);
+    match wire::Decoder::new(1 << 20).decode(&mut buf) {
+        Ok(Some(Frame::Refused { reason })) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn strangers_and_bad_frames_are_refused_while_the_node_keeps_serving() {
+    let c = Cluster::up(3);
+    let file = ClusterFile::load(Path::new(&c.file())).unwrap();
+
+    let reason = refused_reason(&poke(&file, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert!(reason.contains("not a synod frame"), "{reason}");
+
+    let mut oversized = Vec::from(wire::MAGIC);
+    oversized.push(wire::VERSION);
+    oversized.extend_from_slice(&(1u32 << 30).to_be_bytes());
+    let reason = refused_reason(&poke(&file, &oversized));
+    assert!(reason.contains("exceeds the limit"), "{reason}");
+
+    let stranger = wire::encode(&Frame::Hello {
+        cluster: "someone-else".into(),
+        caller: Caller::Admin,
+    });
+    let reason = refused_reason(&poke(&file, &stranger));
+    assert!(reason.contains("not ours"), "{reason}");
+
+    let impostor = wire::encode(&Frame::Hello {
+        cluster: file.cluster_id.clone(),
+        caller: Caller::Peer(synod_core::NodeId(9)),
+    });
+    let reason = refused_reason(&poke(&file, &impostor));
+    assert!(reason.contains("not a peer"), "{reason}");
+
+    // A truncated frame: a valid header promising more than ever comes.
+    let mut s = TcpStream::connect(file.nodes[0].client_addr).unwrap();
+    s.write_all(
+        &wire::encode(&Frame::Hello {
+            cluster: file.cluster_id.clone(),
+            caller: Caller::Admin,
+        })[..6],
+    )
+    .unwrap();
+    drop(s);
+
+    // Node 1 still serves, and says why it refused each one.
+    assert_eq!(c.client(&["kv", "put", "after", "garbage"])["result"], "ok");
+    let status = c.status();
+    assert!(
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["up"] == true),
+        "{status}"
+    );
+    let log = c.log(1);
+    for expected in [
+        "not a synod frame",
+        "exceeds the limit",
+        "not ours",
+        "not a peer",
+    ] {
+        assert!(
+            log.contains(expected),
+            "n1's log lacks {expected:?}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_cluster_file_is_rejected_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = text(&synod(&["config", "example"]));
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &example).unwrap();
+    assert!(
+        synod(&["config", "check", good.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        example.replace("election_timeout_ms = 150", "election_timeout_ms = 5"),
+    )
+    .unwrap();
+    for args in [
+        vec!["config", "check", bad.to_str().unwrap()],
+        vec!["node", "--config", bad.to_str().unwrap(), "--id", "1"],
+    ] {
+        let out = synod(&args);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("timers.election_timeout_ms"),
+            "{}",
+            text(&out)
+        );
+    }
+    std::fs::write(
+        &bad,
+        example.replace("addr = \"127.0.0.1:7002\"", "adr = \"127.0.0.1:7002\""),
+    )
+    .unwrap();
+    let out = synod(&["config", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("adr"), "{}", text(&out));
+
+    // A node whose data directory is missing refuses to start empty.
+    let out = synod(&["node", "--config", good.to_str().unwrap(), "--id", "1"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--init"), "{}", text(&out));
+}
