@@ -26,6 +26,10 @@ enum Command {
     Client(cmd::client::Args),
     /// Ask the nodes what they know (status, db, log, slot, view).
     Admin(cmd::admin::Args),
+    /// The interactive order desk (seed A) on the replicated inventory.
+    Desk(cmd::desk::Args),
+    /// Run bank test sets (seed C) against a local cluster.
+    Scenario(cmd::scenario::Args),
     /// Closed-loop load with latency percentiles.
     Bench(cmd::bench::Args),
     /// The cluster file: print an example, check one.
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Admin(args) => cmd::admin::run(args),
+        Command::Desk(args) => cmd::desk::run(args),
+        Command::Scenario(args) => cmd::scenario::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Sim(args) => cmd::sim::run(args),

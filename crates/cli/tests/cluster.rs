@@ -3,101 +3,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
 use synod_node::wire::{self, Caller, Frame};
 
-fn synod(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(args)
-        .output()
-        .expect("the synod binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
-}
-
-/// A local cluster that is stopped when the test ends, pass or fail.
-struct Cluster {
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn up(nodes: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = synod(&[
-            "cluster",
-            "up",
-            "--nodes",
-            &nodes.to_string(),
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "cluster up failed: {}", text(&out));
-        Cluster { dir }
-    }
-    fn file(&self) -> String {
-        self.dir
-            .path()
-            .join("cluster.toml")
-            .to_string_lossy()
-            .into_owned()
-    }
-    fn dir(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
-    fn client(&self, args: &[&str]) -> serde_json::Value {
-        let file = self.file();
-        let mut all = vec!["client", "--cluster", &file, "--json"];
-        all.extend_from_slice(args);
-        json(&synod(&all))
-    }
-    fn status(&self) -> serde_json::Value {
-        json(&synod(&[
-            "admin",
-            "--cluster",
-            &self.file(),
-            "--json",
-            "status",
-        ]))
-    }
-    fn leader(&self) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let s = self.status();
-            if let Some(l) = s["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|n| n["role"] == "leader")
-            {
-                return l["node"].as_u64().unwrap();
-            }
-        }
-        panic!("no leader: {}", self.status());
-    }
-    fn log(&self, node: u32) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("n{node}.log"))).unwrap_or_default()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = synod(&["cluster", "down", "--dir", self.dir()]);
-    }
-}
+mod common;
+use common::{Cluster, json, synod, text};
 
 #[test]
 fn the_demo_survives_a_leader_kill() {

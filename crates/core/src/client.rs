@@ -59,6 +59,9 @@ pub struct Client {
     leader: NodeId,
     last_timestamp: u64,
     in_flight: Option<InFlight>,
+    /// The last request whose outcome was unknown, kept so that it can be
+    /// tried again with its own timestamp (never doubling it).
+    unknown: Option<Request>,
 }
 
 /// `submit` was called while a request was outstanding.
@@ -79,6 +82,7 @@ impl Client {
             leader,
             last_timestamp,
             in_flight: None,
+            unknown: None,
         }
     }
 
@@ -100,11 +104,38 @@ impl Client {
         self.in_flight.as_ref().map(|f| f.deadline)
     }
 
+    /// Whether the last request ended with an unknown outcome (and nothing
+    /// was submitted since).
+    pub fn has_unknown(&self) -> bool {
+        self.unknown.is_some()
+    }
+
+    /// Tries the request whose outcome was unknown again, with the same
+    /// timestamp: if it executed meanwhile the cached reply comes back,
+    /// otherwise it may execute now; either way at most once.
+    pub fn retry_unknown(&mut self, now: Time) -> Option<Vec<ClientAction>> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let request = self.unknown.take()?;
+        let send = ClientAction::Send {
+            to: self.leader,
+            request: request.clone(),
+        };
+        self.in_flight = Some(InFlight {
+            request,
+            deadline: now + self.config.timeout,
+            attempts: 0,
+        });
+        Some(vec![send])
+    }
+
     /// Sends a new command to the believed leader.
     pub fn submit(&mut self, now: Time, command: Bytes) -> Result<Vec<ClientAction>, Busy> {
         if self.in_flight.is_some() {
             return Err(Busy);
         }
+        self.unknown = None;
         self.last_timestamp += 1;
         let request = Request {
             client: self.config.id,
@@ -156,7 +187,7 @@ impl Client {
         }
         if f.attempts >= self.config.max_attempts {
             let timestamp = f.request.timestamp;
-            self.in_flight = None;
+            self.unknown = self.in_flight.take().map(|f| f.request);
             // The leader we believed in did not answer; start elsewhere next.
             self.rotate_leader();
             return vec![ClientAction::Done {
@@ -189,6 +220,36 @@ impl Client {
 mod tests {
     use super::*;
     use crate::types::Ballot;
+
+    #[test]
+    fn an_unknown_request_is_retried_with_its_own_timestamp() {
+        let mut c = client();
+        c.submit(0, Bytes::from_static(b"x")).unwrap();
+        let mut now = 0;
+        let mut done = false;
+        while !done {
+            now += 100;
+            done = c.tick(now).iter().any(|a| {
+                matches!(
+                    a,
+                    ClientAction::Done {
+                        outcome: Outcome::Unknown,
+                        ..
+                    }
+                )
+            });
+        }
+        assert!(c.has_unknown());
+        let actions = c.retry_unknown(now).unwrap();
+        match &actions[..] {
+            [ClientAction::Send { request, .. }] => assert_eq!(request.timestamp, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            c.retry_unknown(now).is_none(),
+            "one retry in flight at a time"
+        );
+    }
 
     fn client() -> Client {
         Client::new(ClientConfig {

@@ -41,6 +41,8 @@ pub struct ClientOptions {
     pub retries: u32,
     /// A fixed client id (default: random).
     pub id: Option<u64>,
+    /// The node to contact first (default: the first in the cluster file).
+    pub first_contact: Option<u32>,
 }
 
 impl Default for ClientOptions {
@@ -49,6 +51,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_millis(500),
             retries: 6,
             id: None,
+            first_contact: None,
         }
     }
 }
@@ -104,9 +107,15 @@ impl SynodClient {
                 Some(in_tx.clone()),
             ));
         }
+        let mut nodes = cluster.node_ids();
+        if let Some(first) = options.first_contact
+            && let Some(i) = nodes.iter().position(|n| n.0 == first)
+        {
+            nodes.rotate_left(i);
+        }
         let core = Client::new(ClientConfig {
             id,
-            nodes: cluster.node_ids(),
+            nodes,
             timeout: options.timeout.as_micros() as Time,
             max_attempts: options.retries,
         });
@@ -146,10 +155,31 @@ impl SynodClient {
     pub async fn execute_raw(&mut self, command: Bytes) -> Option<Bytes> {
         // Drop replies to earlier, abandoned requests.
         while self.incoming.try_recv().is_ok() {}
-        let actions = match self.core.submit(self.now(), command) {
-            Ok(actions) => actions,
-            Err(_) => return None,
-        };
+        let actions = self.core.submit(self.now(), command).ok()?;
+        self.drive(actions).await
+    }
+
+    /// Whether the last command's outcome was unknown.
+    pub fn has_unknown(&self) -> bool {
+        self.core.has_unknown()
+    }
+
+    /// Tries the last command whose outcome was unknown again, under its
+    /// original timestamp, so it is applied at most once in all. `None` if
+    /// there is no such command.
+    pub async fn retry_unknown(&mut self) -> Option<CommandResult> {
+        while self.incoming.try_recv().is_ok() {}
+        let actions = self.core.retry_unknown(self.now())?;
+        Some(match self.drive(actions).await {
+            Some(bytes) => match decode_outcome(&bytes) {
+                Ok(outcome) => CommandResult::from_outcome(outcome),
+                Err(why) => CommandResult::Failed(why),
+            },
+            None => CommandResult::Unknown,
+        })
+    }
+
+    async fn drive(&mut self, actions: Vec<ClientAction>) -> Option<Bytes> {
         if let Some(done) = self.perform(actions) {
             return done;
         }

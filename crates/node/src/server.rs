@@ -20,7 +20,7 @@ use crate::wire::{
     AdminReply, AdminRequest, Caller, Frame, NodeStatus, SlotStatus, ViewRecord, encode,
 };
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -326,6 +326,9 @@ struct Core {
     log: VecDeque<(Time, String)>,
     views: Vec<ViewRecord>,
     dropped: u64,
+    /// Injected partition: peers whose traffic is dropped both ways.
+    blocked: BTreeSet<NodeId>,
+    serve_clients: bool,
 }
 
 impl Core {
@@ -344,6 +347,8 @@ impl Core {
             log: VecDeque::new(),
             views: Vec::new(),
             dropped: 0,
+            blocked: BTreeSet::new(),
+            serve_clients: true,
         }
     }
 
@@ -380,6 +385,8 @@ impl Core {
             }
             for input in batch {
                 match input {
+                    Input::Peer(from, _) if self.blocked.contains(&from) => {}
+                    Input::Request(_) if !self.serve_clients => {}
                     Input::Peer(from, msg) => {
                         if !routine(&msg) {
                             self.note(now, || {
@@ -447,6 +454,9 @@ impl Core {
     fn send(&mut self, now: Time, env: Envelope) {
         if env.to == self.replica.id() {
             self.local.push_back(env.msg);
+            return;
+        }
+        if self.blocked.contains(&env.to) {
             return;
         }
         if !routine(&env.msg) {
@@ -551,6 +561,18 @@ impl Core {
                 })
             }
             AdminRequest::Views => AdminReply::Views(self.views.clone()),
+            AdminRequest::Partition {
+                blocked,
+                serve_clients,
+            } => {
+                tracing::info!(node = %self.replica.id(), ?blocked, serve_clients, "partition set by admin");
+                self.note(now, || {
+                    format!("partition: blocked {blocked:?}, serve clients {serve_clients}")
+                });
+                self.blocked = blocked.into_iter().collect();
+                self.serve_clients = serve_clients;
+                AdminReply::Done
+            }
         }
     }
 }

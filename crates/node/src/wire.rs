@@ -69,6 +69,13 @@ pub enum AdminRequest {
     Slot(Slot),
     /// Every NEW-VIEW this node sent or accepted (PrintView).
     Views,
+    /// Fault injection: drop all traffic to and from `blocked` peers, and
+    /// ignore clients unless `serve_clients`. An empty list heals. Used by
+    /// the scenario runner and the nemesis to cut links without killing.
+    Partition {
+        blocked: Vec<NodeId>,
+        serve_clients: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +119,7 @@ pub enum AdminReply {
     Log(Vec<String>),
     Slot(SlotStatus),
     Views(Vec<ViewRecord>),
+    Done,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 #[derive(Subcommand)]
-enum What {
+pub enum What {
     /// Every node: role, ballot, leader, commit point and executed slot.
     Status,
     /// One node's application state: balances, stock, orders, kv (PrintDB).
@@ -85,27 +85,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        match args.what {
+    rt.block_on(show(&cluster, args.what, args.json))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what `what` asks, for a person or (`json`) for a program.
+pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow::Result<()> {
+    {
+        match what {
             What::Status => {
                 let mut rows = Vec::new();
                 for n in &cluster.nodes {
-                    rows.push((n.id, query(&cluster, n.id, AdminRequest::Status, TIMEOUT).await));
+                    rows.push((
+                        n.id,
+                        query(cluster, n.id, AdminRequest::Status, TIMEOUT).await,
+                    ));
                 }
-                if args.json {
+                if args_json {
                     let nodes: Vec<serde_json::Value> = rows
                         .iter()
                         .map(|(id, r)| match r {
-                            Ok(AdminReply::Status(s)) => json!({"node": id, "up": true, "role": s.role,
+                            Ok(AdminReply::Status(s)) => {
+                                json!({"node": id, "up": true, "role": s.role,
                                 "ballot": s.ballot.to_string(), "leader": s.leader.map(|l| l.0),
-                                "commit": s.commit, "executed": s.executed}),
+                                "commit": s.commit, "executed": s.executed})
+                            }
                             Ok(_) => json!({"node": id, "up": true}),
                             Err(e) => json!({"node": id, "up": false, "error": e}),
                         })
                         .collect();
                     println!("{}", json!({ "nodes": nodes }));
                 } else {
-                    println!("{:<5} {:<10} {:<10} {:<7} {:>8} {:>9}", "node", "role", "ballot", "leader", "commit", "executed");
+                    println!(
+                        "{:<5} {:<10} {:<10} {:<7} {:>8} {:>9}",
+                        "node", "role", "ballot", "leader", "commit", "executed"
+                    );
                     for (id, r) in rows {
                         match r {
                             Ok(AdminReply::Status(s)) => println!(
@@ -124,14 +138,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             What::Db { node } => {
-                let (executed, s) = decode_db(query(&cluster, node, AdminRequest::Db, TIMEOUT).await.map_err(|e| anyhow!(e))?)?;
-                if args.json {
+                let (executed, s) = decode_db(
+                    query(cluster, node, AdminRequest::Db, TIMEOUT)
+                        .await
+                        .map_err(|e| anyhow!(e))?,
+                )?;
+                if args_json {
                     println!("{}", db_json(executed, &s));
                 } else {
                     println!("n{node} (executed through slot {executed})");
-                    let balances: Vec<String> = s.bank.balances().iter().map(|(a, b)| format!("{a}={b}")).collect();
+                    let balances: Vec<String> = s
+                        .bank
+                        .balances()
+                        .iter()
+                        .map(|(a, b)| format!("{a}={b}"))
+                        .collect();
                     println!("balances: {}", balances.join(" "));
-                    let stock: Vec<String> = ITEMS.iter().zip(s.inventory.stock()).map(|(i, n)| format!("{i}: {n}")).collect();
+                    let stock: Vec<String> = ITEMS
+                        .iter()
+                        .zip(s.inventory.stock())
+                        .map(|(i, n)| format!("{i}: {n}"))
+                        .collect();
                     println!("stock:    {}", stock.join(", "));
                     println!("orders:   {}", s.inventory.orders().len());
                     println!("kv:       {} keys", s.kv.len());
@@ -140,9 +167,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            What::Log { node } => match query(&cluster, node, AdminRequest::Log, TIMEOUT).await.map_err(|e| anyhow!(e))? {
+            What::Log { node } => match query(cluster, node, AdminRequest::Log, TIMEOUT)
+                .await
+                .map_err(|e| anyhow!(e))?
+            {
                 AdminReply::Log(lines) => {
-                    if args.json {
+                    if args_json {
                         println!("{}", json!({ "node": node, "log": lines }));
                     } else {
                         for l in lines {
@@ -155,12 +185,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             What::Slot { slot } => {
                 let mut out = Vec::new();
                 for n in &cluster.nodes {
-                    match query(&cluster, n.id, AdminRequest::Slot(slot), TIMEOUT).await {
+                    match query(cluster, n.id, AdminRequest::Slot(slot), TIMEOUT).await {
                         Ok(AdminReply::Slot(s)) => out.push((n.id, Some(s))),
                         _ => out.push((n.id, None)),
                     }
                 }
-                if args.json {
+                if args_json {
                     let nodes: Vec<serde_json::Value> = out
                         .iter()
                         .map(|(id, s)| match s {
@@ -173,21 +203,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("slot {slot}");
                     for (id, s) in out {
                         match s {
-                            Some(s) => println!("  n{id}: {} {}", s.state, s.value.unwrap_or_default()),
+                            Some(s) => {
+                                println!("  n{id}: {} {}", s.state, s.value.unwrap_or_default())
+                            }
                             None => println!("  n{id}: down"),
                         }
                     }
                 }
             }
             What::View { node } => {
-                let ids: Vec<u32> = if node == 0 { cluster.nodes.iter().map(|n| n.id).collect() } else { vec![node] };
+                let ids: Vec<u32> = if node == 0 {
+                    cluster.nodes.iter().map(|n| n.id).collect()
+                } else {
+                    vec![node]
+                };
                 let mut all = Vec::new();
                 for id in ids {
-                    if let Ok(AdminReply::Views(views)) = query(&cluster, id, AdminRequest::Views, TIMEOUT).await {
+                    if let Ok(AdminReply::Views(views)) =
+                        query(cluster, id, AdminRequest::Views, TIMEOUT).await
+                    {
                         all.push((id, views));
                     }
                 }
-                if args.json {
+                if args_json {
                     let nodes: Vec<serde_json::Value> = all
                         .iter()
                         .map(|(id, views)| json!({"node": id, "views": views.iter().map(|v| json!({"ballot": v.ballot.to_string(), "start": v.start, "entries": v.entries, "uptime_ms": v.uptime_ms})).collect::<Vec<_>>()}))
@@ -197,12 +235,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     for (id, views) in all {
                         println!("n{id}: {} NEW-VIEW(s)", views.len());
                         for v in views {
-                            println!("  NEW-VIEW{} from slot {}: {} entr{}", v.ballot, v.start, v.entries.len(), if v.entries.len() == 1 { "y" } else { "ies" });
+                            println!(
+                                "  NEW-VIEW{} from slot {}: {} entr{}",
+                                v.ballot,
+                                v.start,
+                                v.entries.len(),
+                                if v.entries.len() == 1 { "y" } else { "ies" }
+                            );
                         }
                     }
                 }
             }
         }
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(())
+    }
 }

@@ -75,6 +75,7 @@ async fn worker(
             timeout: Duration::from_secs(1),
             retries: 5,
             id: None,
+            first_contact: None,
         },
     );
     let value = vec![b'x'; value_size];

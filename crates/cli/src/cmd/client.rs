@@ -161,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_millis(args.timeout_ms),
         retries: args.retries,
         id: None,
+        first_contact: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

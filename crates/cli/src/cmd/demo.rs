@@ -52,6 +52,7 @@ async fn bank_client(cluster: synod_node::ClusterFile, account: &'static str, sh
         timeout: Duration::from_millis(300),
         retries: 20,
         id: None,
+        first_contact: None,
     };
     let mut client = SynodClient::new(&cluster, options);
     let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());

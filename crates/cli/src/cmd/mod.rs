@@ -4,5 +4,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod desk;
 pub mod node;
+pub mod scenario;
 pub mod sim;

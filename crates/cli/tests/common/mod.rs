@@ -1,0 +1,96 @@
+//! Helpers shared by the tests that drive real node processes.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn synod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .output()
+        .expect("the synod binary runs")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// A local cluster that is stopped when the test ends, pass or fail.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn up(nodes: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = synod(&[
+            "cluster",
+            "up",
+            "--nodes",
+            &nodes.to_string(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "cluster up failed: {}", text(&out));
+        Cluster { dir }
+    }
+    pub fn file(&self) -> String {
+        self.dir
+            .path()
+            .join("cluster.toml")
+            .to_string_lossy()
+            .into_owned()
+    }
+    pub fn dir(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+    pub fn client(&self, args: &[&str]) -> serde_json::Value {
+        let file = self.file();
+        let mut all = vec!["client", "--cluster", &file, "--json"];
+        all.extend_from_slice(args);
+        json(&synod(&all))
+    }
+    pub fn status(&self) -> serde_json::Value {
+        json(&synod(&[
+            "admin",
+            "--cluster",
+            &self.file(),
+            "--json",
+            "status",
+        ]))
+    }
+    pub fn leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let s = self.status();
+            if let Some(l) = s["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["role"] == "leader")
+            {
+                return l["node"].as_u64().unwrap();
+            }
+        }
+        panic!("no leader: {}", self.status());
+    }
+    pub fn log(&self, node: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{node}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = synod(&["cluster", "down", "--dir", self.dir()]);
+    }
+}
