@@ -30,6 +30,10 @@ enum Command {
     Desk(cmd::desk::Args),
     /// Run bank test sets (seed C) against a local cluster.
     Scenario(cmd::scenario::Args),
+    /// Attack a real local cluster with faults while clients record a history, then check it.
+    Nemesis(cmd::nemesis::Args),
+    /// Re-check a history saved by `synod nemesis --history`.
+    Check(cmd::check::Args),
     /// Closed-loop load with latency percentiles.
     Bench(cmd::bench::Args),
     /// The cluster file: print an example, check one.
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::Admin(args) => cmd::admin::run(args),
         Command::Desk(args) => cmd::desk::run(args),
         Command::Scenario(args) => cmd::scenario::run(args),
+        Command::Nemesis(args) => cmd::nemesis::run(args),
+        Command::Check(args) => cmd::check::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Sim(args) => cmd::sim::run(args),

@@ -326,8 +326,10 @@ struct Core {
     log: VecDeque<(Time, String)>,
     views: Vec<ViewRecord>,
     dropped: u64,
-    /// Injected partition: peers whose traffic is dropped both ways.
-    blocked: BTreeSet<NodeId>,
+    /// Injected partition: peers whose messages are dropped on arrival, and
+    /// peers this node's messages to are dropped.
+    drop_from: BTreeSet<NodeId>,
+    drop_to: BTreeSet<NodeId>,
     serve_clients: bool,
 }
 
@@ -347,7 +349,8 @@ impl Core {
             log: VecDeque::new(),
             views: Vec::new(),
             dropped: 0,
-            blocked: BTreeSet::new(),
+            drop_from: BTreeSet::new(),
+            drop_to: BTreeSet::new(),
             serve_clients: true,
         }
     }
@@ -385,7 +388,7 @@ impl Core {
             }
             for input in batch {
                 match input {
-                    Input::Peer(from, _) if self.blocked.contains(&from) => {}
+                    Input::Peer(from, _) if self.drop_from.contains(&from) => {}
                     Input::Request(_) if !self.serve_clients => {}
                     Input::Peer(from, msg) => {
                         if !routine(&msg) {
@@ -456,7 +459,7 @@ impl Core {
             self.local.push_back(env.msg);
             return;
         }
-        if self.blocked.contains(&env.to) {
+        if self.drop_to.contains(&env.to) {
             return;
         }
         if !routine(&env.msg) {
@@ -562,14 +565,16 @@ impl Core {
             }
             AdminRequest::Views => AdminReply::Views(self.views.clone()),
             AdminRequest::Partition {
-                blocked,
+                drop_from,
+                drop_to,
                 serve_clients,
             } => {
-                tracing::info!(node = %self.replica.id(), ?blocked, serve_clients, "partition set by admin");
+                tracing::info!(node = %self.replica.id(), ?drop_from, ?drop_to, serve_clients, "partition set by admin");
                 self.note(now, || {
-                    format!("partition: blocked {blocked:?}, serve clients {serve_clients}")
+                    format!("partition: drop from {drop_from:?}, drop to {drop_to:?}, serve clients {serve_clients}")
                 });
-                self.blocked = blocked.into_iter().collect();
+                self.drop_from = drop_from.into_iter().collect();
+                self.drop_to = drop_to.into_iter().collect();
                 self.serve_clients = serve_clients;
                 AdminReply::Done
             }

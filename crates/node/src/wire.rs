@@ -69,11 +69,13 @@ pub enum AdminRequest {
     Slot(Slot),
     /// Every NEW-VIEW this node sent or accepted (PrintView).
     Views,
-    /// Fault injection: drop all traffic to and from `blocked` peers, and
-    /// ignore clients unless `serve_clients`. An empty list heals. Used by
-    /// the scenario runner and the nemesis to cut links without killing.
+    /// Fault injection: drop every message from the peers in `drop_from`
+    /// and to the peers in `drop_to` (a one-way cut is one list without the
+    /// other), and ignore clients unless `serve_clients`. Empty lists heal.
+    /// The scenario runner and the nemesis cut links with it, not killing.
     Partition {
-        blocked: Vec<NodeId>,
+        drop_from: Vec<NodeId>,
+        drop_to: Vec<NodeId>,
         serve_clients: bool,
     },
 }

@@ -1,10 +1,12 @@
 pub mod admin;
 pub mod bench;
+pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod desk;
+pub mod nemesis;
 pub mod node;
 pub mod scenario;
 pub mod sim;

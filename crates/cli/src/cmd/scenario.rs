@@ -243,8 +243,10 @@ impl Runner {
                     false,
                 )
             };
+            let blocked: Vec<NodeId> = blocked.into_iter().map(NodeId).collect();
             let request = AdminRequest::Partition {
-                blocked: blocked.into_iter().map(NodeId).collect(),
+                drop_from: blocked.clone(),
+                drop_to: blocked,
                 serve_clients: serve,
             };
             synod_node::admin::query(&self.cluster.file, n.id, request, Duration::from_secs(2))
