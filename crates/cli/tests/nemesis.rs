@@ -105,3 +105,34 @@ fn inventory_under_faults_keeps_the_books_and_a_lost_order_is_caught() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("inventory"), "{}", text(&out));
 }
+
+#[test]
+fn sigkill_and_restart_many_times_lose_no_acknowledged_transfer() {
+    // Crash-recovery from the write-ahead log: only SIGKILLs (the leader
+    // half the time) and restarts, many over the run.
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.json");
+    let out = synod(&[
+        "nemesis",
+        "--seconds",
+        "8",
+        "--workload",
+        "bank",
+        "--faults",
+        "kill,restart",
+        "--seed",
+        "21",
+        "--history",
+        history.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let summary: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(summary["anomalies"], 0, "{summary}");
+    assert!(summary["faults"].as_u64().unwrap() >= 4, "{summary}");
+    assert!(recheck(&history).status.success());
+}

@@ -75,7 +75,16 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
     let dir = cluster.node_dir(id);
-    let (wal, recovery) = Wal::open(&dir, init).map_err(NodeError::Storage)?;
+    let (wal, recovery) = Wal::open(&dir, init).map_err(|e| NodeError::Storage(e.to_string()))?;
+    if let Some(torn) = &recovery.torn_tail {
+        tracing::warn!(
+            node = id,
+            file = %torn.file.display(),
+            offset = torn.offset,
+            dropped = torn.dropped_bytes,
+            "cut off a torn write at the end of the log (a crash mid-write: never acknowledged)"
+        );
+    }
     tracing::info!(
         node = id,
         records = recovery.records,
@@ -445,8 +454,10 @@ impl Core {
         if !ready.persist.is_empty() {
             self.wal
                 .append(&ready.persist)
-                .map_err(NodeError::StorageFailed)?;
-            self.wal.sync().map_err(NodeError::StorageFailed)?;
+                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
+            self.wal
+                .sync()
+                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
         }
         for env in ready.persisted_messages {
             self.send(now, env);

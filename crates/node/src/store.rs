@@ -1,84 +1,232 @@
-//! Durable storage for a node (interim): an append-only file of
-//! checksummed `PersistOp` records, fsynced once per event-loop turn.
-//! The production write-ahead log (segments, torn-tail repair, corruption
-//! detection, compaction) replaces it with the same interface.
+//! The write-ahead log: a node's acceptor state on disk.
+//!
+//! Layout: `<dir>/wal-<seq>.log` segments, each starting with an 8-byte
+//! header (`SYNWAL` + format version), then records:
+//!
+//! ```text
+//! [len: u32 LE][crc32c(payload): u32 LE][payload: postcard(PersistOp)]
+//! ```
+//!
+//! `append` only buffers; `sync` writes the buffer and calls `fdatasync`
+//! once, whatever the number of records (group commit). The runtime sends a
+//! message that depends on a record only after `sync` returned.
+//!
+//! Recovery replays every segment in order. A record cut short at the end
+//! of the last segment, or whose checksum fails while nothing follows it, is
+//! a torn write from a crash: it was never synced, so nothing depended on
+//! it; it is cut off and reported. A bad checksum anywhere else is
+//! corruption: opening fails with the file and byte offset, and the node
+//! refuses to start rather than serve from a state it cannot trust.
+//!
+//! After any write or sync error the log is poisoned: every later call
+//! fails, so the node can never acknowledge what it could not persist.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use synod_core::{DurableState, PersistOp};
+use thiserror::Error;
+
+const HEADER: &[u8; 8] = b"SYNWAL\x00\x01";
+const RECORD_HEADER: usize = 8;
+/// Records larger than this cannot be genuine (a frame is at most 16 MiB).
+const MAX_RECORD: usize = 64 << 20;
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("no synod data in {0}; start the node with --init to create a fresh one")]
+    Missing(PathBuf),
+    #[error(
+        "corrupt write-ahead log {file} at byte {offset}: {reason}; refusing to start (restore the node's data directory, or wipe it and let the node rejoin)"
+    )]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{op} {file}: {source}")]
+    Io {
+        op: &'static str,
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the write-ahead log failed earlier ({0}); nothing more is accepted")]
+    Poisoned(String),
+}
+
+/// A torn last record that recovery cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub dropped_bytes: u64,
+}
 
 pub struct Recovery {
     pub state: DurableState,
     pub records: u64,
+    pub torn_tail: Option<TornTail>,
+}
+
+/// Test hook: make writes or syncs fail, as a full or failing disk would.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Writes fail (ENOSPC) once this many more bytes were written.
+    pub fail_write_after: Option<u64>,
+    /// The next sync fails (EIO).
+    pub fail_sync: bool,
 }
 
 pub struct Wal {
-    file: File,
     dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    seq: u64,
     buf: Vec<u8>,
+    size: u64,
+    segment_limit: u64,
+    poisoned: Option<String>,
+    pub faults: Faults,
 }
 
-const FILE: &str = "wal.log";
+fn io(op: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
+    let file = file.to_path_buf();
+    move |source| StorageError::Io { op, file, source }
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("wal-{seq:016}.log")
+}
+
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+        let entry = entry.map_err(io("listing", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(seq) = name
+            .strip_prefix("wal-")
+            .and_then(|s| s.strip_suffix(".log"))
+            .and_then(|s| s.parse().ok())
+        {
+            out.push((seq, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing directory", dir))
+}
 
 impl Wal {
-    pub fn open(dir: &Path, init: bool) -> Result<(Wal, Recovery), String> {
-        let path = dir.join(FILE);
-        if !path.exists() {
+    /// Opens (and recovers) the log in `dir`; with `init`, creates a fresh
+    /// one if there is none.
+    pub fn open(dir: &Path, init: bool) -> Result<(Wal, Recovery), StorageError> {
+        let existing = if dir.is_dir() {
+            segments(dir)?
+        } else {
+            Vec::new()
+        };
+        if existing.is_empty() {
             if !init {
-                return Err(format!(
-                    "no synod data in {}; start the node with --init to create a fresh one",
-                    dir.display()
-                ));
+                return Err(StorageError::Missing(dir.to_path_buf()));
             }
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+            let wal = Wal::create_segment(dir, 1)?;
+            sync_dir(dir)?;
+            let recovery = Recovery {
+                state: DurableState::default(),
+                records: 0,
+                torn_tail: None,
+            };
+            return Ok((wal, recovery));
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut state = DurableState::default();
         let mut records = 0;
-        let mut at = 0;
-        while at + 8 <= bytes.len() {
-            let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-                as usize;
-            let crc =
-                u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
-            let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
-                break;
-            };
-            if crc32c::crc32c(payload) != crc {
-                return Err(format!(
-                    "corrupt log {} at byte {at}: checksum mismatch",
-                    path.display()
-                ));
-            }
-            let op: PersistOp = postcard::from_bytes(payload)
-                .map_err(|e| format!("corrupt log {} at byte {at}: {e}", path.display()))?;
-            state.apply(&op);
-            records += 1;
-            at += 8 + len;
+        let mut torn_tail = None;
+        let last = existing.len() - 1;
+        for (i, (_, path)) in existing.iter().enumerate() {
+            let (n, torn) = replay(path, i == last, &mut state)?;
+            records += n;
+            torn_tail = torn_tail.or(torn);
         }
+        let (seq, path) = existing[last].clone();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io("opening", &path))?;
+        let size = file
+            .metadata()
+            .map_err(io("reading metadata of", &path))?
+            .len();
+        let mut wal = Wal {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            seq,
+            buf: Vec::new(),
+            size,
+            segment_limit: 64 << 20,
+            poisoned: None,
+            faults: Faults::default(),
+        };
+        wal.file
+            .seek(SeekFrom::End(0))
+            .map_err(io("seeking", &wal.path))?;
         Ok((
-            Wal {
-                file,
-                dir: dir.to_path_buf(),
-                buf: Vec::new(),
+            wal,
+            Recovery {
+                state,
+                records,
+                torn_tail,
             },
-            Recovery { state, records },
         ))
     }
 
-    pub fn append(&mut self, ops: &[PersistOp]) -> Result<(), String> {
+    fn create_segment(dir: &Path, seq: u64) -> Result<Wal, StorageError> {
+        let path = dir.join(segment_name(seq));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io("creating", &path))?;
+        file.write_all(HEADER).map_err(io("writing", &path))?;
+        file.sync_data().map_err(io("syncing", &path))?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            seq,
+            buf: Vec::new(),
+            size: HEADER.len() as u64,
+            segment_limit: 64 << 20,
+            poisoned: None,
+            faults: Faults::default(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        match &self.poisoned {
+            Some(why) => Err(StorageError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Buffers records; durable only after [`Wal::sync`].
+    pub fn append(&mut self, ops: &[PersistOp]) -> Result<(), StorageError> {
+        self.check()?;
         for op in ops {
-            let payload = postcard::to_stdvec(op).map_err(|e| e.to_string())?;
+            let payload = postcard::to_stdvec(op)
+                .map_err(|e| StorageError::Poisoned(format!("encoding a record: {e}")))?;
             self.buf
                 .extend_from_slice(&(payload.len() as u32).to_le_bytes());
             self.buf
@@ -88,16 +236,366 @@ impl Wal {
         Ok(())
     }
 
-    pub fn sync(&mut self) -> Result<(), String> {
+    /// Writes everything appended since the last sync and makes it durable
+    /// with one `fdatasync`.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.check()?;
         if self.buf.is_empty() {
             return Ok(());
         }
+        let result = self.write_and_sync();
+        if let Err(e) = &result {
+            self.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    fn write_and_sync(&mut self) -> Result<(), StorageError> {
+        if self.size > self.segment_limit {
+            let next = Wal::create_segment(&self.dir, self.seq + 1)?;
+            sync_dir(&self.dir)?;
+            self.file = next.file;
+            self.path = next.path;
+            self.seq = next.seq;
+            self.size = next.size;
+        }
+        if let Some(budget) = self.faults.fail_write_after {
+            if (self.buf.len() as u64) > budget {
+                // A full disk: part of the batch lands, then ENOSPC.
+                let _ = self.file.write_all(&self.buf[..budget as usize]);
+                self.faults.fail_write_after = Some(0);
+                return Err(StorageError::Io {
+                    op: "writing",
+                    file: self.path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "no space left on device",
+                    ),
+                });
+            }
+            self.faults.fail_write_after = Some(budget - self.buf.len() as u64);
+        }
         self.file
             .write_all(&self.buf)
-            .map_err(|e| format!("write to {}: {e}", self.dir.display()))?;
+            .map_err(io("writing", &self.path))?;
+        if self.faults.fail_sync {
+            return Err(StorageError::Io {
+                op: "syncing",
+                file: self.path.clone(),
+                source: std::io::Error::other("input/output error"),
+            });
+        }
+        self.file.sync_data().map_err(io("syncing", &self.path))?;
+        self.size += self.buf.len() as u64;
         self.buf.clear();
-        self.file
-            .sync_data()
-            .map_err(|e| format!("fsync in {}: {e}", self.dir.display()))
+        Ok(())
+    }
+
+    /// Replaces the whole log with `live` (after a checkpoint made the rest
+    /// unnecessary): written to a new segment and synced before the old
+    /// segments are removed, so a crash at any point leaves a complete log.
+    pub fn compact(&mut self, live: &[PersistOp]) -> Result<(), StorageError> {
+        self.check()?;
+        self.sync()?;
+        let old = segments(&self.dir)?;
+        let mut next = Wal::create_segment(&self.dir, self.seq + 1)?;
+        next.append(live)?;
+        next.sync()?;
+        sync_dir(&self.dir)?;
+        for (seq, path) in old {
+            if seq <= self.seq {
+                std::fs::remove_file(&path).map_err(io("removing", &path))?;
+            }
+        }
+        sync_dir(&self.dir)?;
+        let faults = std::mem::take(&mut self.faults);
+        *self = next;
+        self.faults = faults;
+        Ok(())
+    }
+
+    pub fn bytes_on_disk(&self) -> u64 {
+        segments(&self.dir)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|(_, p)| p.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Replays one segment into `state`; returns the records read and a torn
+/// tail cut off (only in the last segment).
+fn replay(
+    path: &Path,
+    last: bool,
+    state: &mut DurableState,
+) -> Result<(u64, Option<TornTail>), StorageError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io("reading", path))?;
+    let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
+        file: path.to_path_buf(),
+        offset: offset as u64,
+        reason,
+    };
+    if bytes.len() < HEADER.len() {
+        if last && HEADER.starts_with(&bytes) {
+            // The crash came while the segment was being created.
+            truncate(path, 0)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io("opening", path))?;
+            f.write_all(HEADER)
+                .and_then(|_| f.sync_data())
+                .map_err(io("writing", path))?;
+            return Ok((
+                0,
+                Some(TornTail {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    dropped_bytes: bytes.len() as u64,
+                }),
+            ));
+        }
+        return Err(corrupt(0, "truncated segment header".into()));
+    }
+    if &bytes[..HEADER.len()] != HEADER {
+        return Err(corrupt(
+            0,
+            "not a synod write-ahead log segment (bad header)".into(),
+        ));
+    }
+    let mut at = HEADER.len();
+    let mut records = 0;
+    while at < bytes.len() {
+        let rest = bytes.len() - at;
+        let torn = |reason: &str| -> Result<(u64, Option<TornTail>), StorageError> {
+            if last {
+                truncate(path, at as u64)?;
+                Ok((
+                    records,
+                    Some(TornTail {
+                        file: path.to_path_buf(),
+                        offset: at as u64,
+                        dropped_bytes: rest as u64,
+                    }),
+                ))
+            } else {
+                Err(corrupt(at, reason.to_string()))
+            }
+        };
+        if rest < RECORD_HEADER {
+            return torn("record header cut short");
+        }
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        if len > MAX_RECORD {
+            if last && at + RECORD_HEADER + len > bytes.len() {
+                return torn("record length runs past the end");
+            }
+            return Err(corrupt(at, format!("impossible record length {len}")));
+        }
+        let end = at + RECORD_HEADER + len;
+        if end > bytes.len() {
+            return torn("record cut short");
+        }
+        let payload = &bytes[at + RECORD_HEADER..end];
+        if crc32c::crc32c(payload) != crc {
+            if end == bytes.len() {
+                return torn("checksum mismatch in the last record");
+            }
+            return Err(corrupt(at, "checksum mismatch".into()));
+        }
+        let op: PersistOp = postcard::from_bytes(payload)
+            .map_err(|e| corrupt(at, format!("undecodable record: {e}")))?;
+        state.apply(&op);
+        records += 1;
+        at = end;
+    }
+    Ok((records, None))
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), StorageError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io("opening", path))?;
+    f.set_len(len)
+        .and_then(|_| f.sync_all())
+        .map_err(io("truncating", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use synod_core::{Ballot, ClientId, NodeId, Request, Value};
+
+    fn accept(slot: u64) -> PersistOp {
+        let request = Request {
+            client: ClientId(1),
+            timestamp: slot,
+            command: Bytes::from(vec![7u8; 256]),
+        };
+        PersistOp::Accept {
+            slot,
+            ballot: Ballot {
+                round: 1,
+                node: NodeId(1),
+            },
+            value: Value::Batch(vec![request]),
+        }
+    }
+
+    fn segment(dir: &Path) -> PathBuf {
+        segments(dir).unwrap().last().unwrap().1.clone()
+    }
+
+    #[test]
+    fn synced_records_survive_and_unsynced_ones_may_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, r) = Wal::open(dir.path(), true).unwrap();
+        assert_eq!(r.records, 0);
+        wal.append(&[
+            PersistOp::Promise(Ballot {
+                round: 2,
+                node: NodeId(3),
+            }),
+            accept(1),
+        ])
+        .unwrap();
+        wal.sync().unwrap();
+        wal.append(&[accept(2)]).unwrap(); // crash before the sync
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.records, 2);
+        assert_eq!(
+            r.state.promised,
+            Ballot {
+                round: 2,
+                node: NodeId(3)
+            }
+        );
+        assert!(r.state.accepted.contains_key(&1) && !r.state.accepted.contains_key(&2));
+        assert_eq!(r.torn_tail, None);
+    }
+
+    #[test]
+    fn a_missing_log_needs_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Wal::open(&dir.path().join("n1"), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--init") && e.contains("n1"), "{e}");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_reported_and_the_log_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.append(&[accept(1), accept(2)]).unwrap();
+        wal.sync().unwrap();
+        let path = segment(dir.path());
+        let good = std::fs::metadata(&path).unwrap().len();
+        // A crash in the middle of writing a third record.
+        wal.append(&[accept(3)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let full = std::fs::metadata(&path).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(good + (full - good) / 2).unwrap();
+        let (mut wal, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.records, 2);
+        let torn = r.torn_tail.unwrap();
+        assert_eq!(torn.offset, good);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        wal.append(&[accept(4)]).unwrap();
+        wal.sync().unwrap();
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.records, 3);
+        assert!(r.state.accepted.contains_key(&4));
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_middle_refuses_to_start_naming_the_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.append(&[accept(1), accept(2), accept(3)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let path = segment(dir.path());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second = HEADER.len() + (bytes.len() - HEADER.len()) / 3;
+        bytes[second + 20] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Wal::open(dir.path(), false).err().unwrap();
+        let text = e.to_string();
+        assert!(
+            matches!(e, StorageError::Corrupt { offset, .. } if offset == second as u64),
+            "{text}"
+        );
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains("refusing to start"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_failing_disk_poisons_the_log_and_loses_only_what_was_never_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.append(&[accept(1)]).unwrap();
+        wal.sync().unwrap();
+        wal.faults.fail_write_after = Some(100);
+        wal.append(&[accept(2)]).unwrap();
+        assert!(wal.sync().is_err(), "a full disk must fail the sync");
+        assert!(matches!(
+            wal.append(&[accept(3)]),
+            Err(StorageError::Poisoned(_))
+        ));
+        assert!(wal.sync().is_err());
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(
+            r.records, 1,
+            "slot 2 was never acknowledged; a torn part of it is cut"
+        );
+        assert!(r.torn_tail.is_some());
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.faults.fail_sync = true;
+        wal.append(&[accept(1)]).unwrap();
+        assert!(wal.sync().is_err());
+        assert!(wal.sync().is_err(), "poisoned after a failed sync");
+    }
+
+    #[test]
+    fn compaction_keeps_only_the_live_records_and_bounds_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let mut sizes = Vec::new();
+        for slot in 1..=2000u64 {
+            wal.append(&[accept(slot)]).unwrap();
+            wal.sync().unwrap();
+            if slot % 100 == 0 {
+                let live: Vec<PersistOp> = (slot - 9..=slot).map(accept).collect();
+                wal.compact(&live).unwrap();
+                sizes.push(wal.bytes_on_disk());
+            }
+        }
+        // Bounded: ten records, whatever the length of the run.
+        assert!(sizes.iter().all(|s| *s <= sizes[0] + 100), "{sizes:?}");
+        assert_eq!(segments(dir.path()).unwrap().len(), 1);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.records, 10);
+        assert_eq!(r.state.accepted.keys().next(), Some(&1991));
     }
 }
