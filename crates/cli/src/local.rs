@@ -15,6 +15,9 @@ pub struct LocalCluster {
     pub dir: PathBuf,
     pub file: ClusterFile,
     binary: PathBuf,
+    /// A cluster run by someone else (containers, other machines): only
+    /// what goes through the network works, not process control.
+    external: bool,
 }
 
 /// Asks the OS for `n` free loopback ports (bound, read, released).
@@ -67,7 +70,12 @@ impl LocalCluster {
         tune(&mut file);
         std::fs::write(&existing, file.to_toml())?;
         let file = ClusterFile::load(&existing)?;
-        let cluster = LocalCluster { dir, file, binary };
+        let cluster = LocalCluster {
+            dir,
+            file,
+            binary,
+            external: false,
+        };
         for id in 1..=nodes as u32 {
             cluster.start(id, true)?;
         }
@@ -80,7 +88,23 @@ impl LocalCluster {
             .canonicalize()
             .with_context(|| format!("no cluster directory {}", dir.display()))?;
         let file = ClusterFile::load(&LocalCluster::cluster_file(&dir))?;
-        Ok(LocalCluster { dir, file, binary })
+        Ok(LocalCluster {
+            dir,
+            file,
+            binary,
+            external: false,
+        })
+    }
+
+    /// A cluster this tool does not run: admin queries and partitions
+    /// work, process control does not.
+    pub fn external(file: ClusterFile) -> Self {
+        LocalCluster {
+            dir: PathBuf::new(),
+            file,
+            binary: PathBuf::new(),
+            external: true,
+        }
     }
 
     fn pid_file(&self, id: u32) -> PathBuf {
@@ -106,6 +130,9 @@ impl LocalCluster {
     pub fn start(&self, id: u32, init: bool) -> anyhow::Result<()> {
         use std::os::unix::process::CommandExt;
         self.check_id(id)?;
+        if self.external {
+            bail!("n{id} is not run by this tool");
+        }
         if self.running(id) {
             bail!("n{id} is already running");
         }
@@ -150,6 +177,9 @@ impl LocalCluster {
 
     /// Whether node `id`'s process exists (stopped counts as running).
     pub fn running(&self, id: u32) -> bool {
+        if self.external {
+            return true;
+        }
         match self.pid(id) {
             Some(pid) => {
                 // A zombie (exited, not reaped) is not running.
@@ -166,6 +196,9 @@ impl LocalCluster {
 
     fn signal(&self, id: u32, signal: &str) -> anyhow::Result<()> {
         self.check_id(id)?;
+        if self.external {
+            bail!("n{id} is not run by this tool");
+        }
         let Some(pid) = self.pid(id).filter(|_| self.running(id)) else {
             bail!("n{id} is not running")
         };
@@ -217,6 +250,9 @@ impl LocalCluster {
 
     /// Stops every node: SIGTERM (a clean shutdown), SIGKILL after 3 s.
     pub fn down(&self) -> anyhow::Result<()> {
+        if self.external {
+            return Ok(());
+        }
         for id in 1..=self.file.nodes.len() as u32 {
             if self.running(id) {
                 let _ = self.signal(id, "CONT");

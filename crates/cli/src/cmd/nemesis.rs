@@ -43,6 +43,8 @@ pub enum Workload {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Fault {
+    /// No faults: a plain recorded and checked run.
+    None,
     Kill,
     Pause,
     Partition,
@@ -53,6 +55,10 @@ pub enum Fault {
 pub struct Args {
     #[arg(long, default_value_t = 5)]
     nodes: usize,
+    /// Use this running cluster instead of starting one (then only
+    /// partition faults, or none: processes are not ours to kill).
+    #[arg(long)]
+    cluster: Option<PathBuf>,
     /// How long faults strike (healing and the final read come after).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
@@ -250,7 +256,13 @@ impl Nemesis<'_> {
 
     async fn strike(&mut self) -> anyhow::Result<Active> {
         let n = self.cluster.file.nodes.len() as u32;
-        let fault = self.faults[self.rng.random_range(0..self.faults.len())];
+        let kinds: Vec<Fault> = self
+            .faults
+            .iter()
+            .copied()
+            .filter(|f| *f != Fault::None)
+            .collect();
+        let fault = kinds[self.rng.random_range(0..kinds.len())];
         let leader = self.leader().await;
         let target = match leader {
             Some(l) if self.rng.random_bool(0.5) => l,
@@ -259,6 +271,7 @@ impl Nemesis<'_> {
         let hits_leader = Some(target) == leader;
         let tag = if hits_leader { " (the leader)" } else { "" };
         Ok(match fault {
+            Fault::None => Active::Partitioned,
             Fault::Kill | Fault::Restart => {
                 self.cluster.kill(target)?;
                 if hits_leader {
@@ -382,7 +395,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new()
         .prefix("synod-nemesis-")
         .tempdir()?;
-    let cluster = LocalCluster::create(dir.path(), args.nodes, binary()?, |_| {})?;
+    let cluster = match &args.cluster {
+        Some(path) => {
+            if args
+                .faults
+                .iter()
+                .any(|f| !matches!(f, Fault::None | Fault::Partition))
+            {
+                bail!(
+                    "with --cluster only --faults partition or none apply (the processes are not ours to kill)"
+                );
+            }
+            LocalCluster::external(synod_node::ClusterFile::load(path)?)
+        }
+        None => LocalCluster::create(dir.path(), args.nodes, binary()?, |_| {})?,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -438,6 +465,9 @@ async fn nemesis(
     };
     let mut faults = 0u64;
     let end = Duration::from_secs(args.seconds);
+    if args.faults.iter().all(|f| *f == Fault::None) {
+        tokio::time::sleep(end).await;
+    }
     while start.elapsed() < end {
         let calm = Duration::from_millis(nem.rng.random_range(500..1500));
         tokio::time::sleep(calm).await;
