@@ -177,6 +177,29 @@ pub fn draw(
     }
 }
 
+/// Leader crashes only, 2.5 s apart, each restarted after 1 s: the
+/// schedule under which the failover bound must hold.
+pub fn leader_crashes(nodes: &[NodeId], fault_time: Time) -> Schedule {
+    let faults = (0..)
+        .map(|i| 500 * MS + i * 2_500 * MS)
+        .take_while(|t| *t < fault_time)
+        .map(|t| {
+            (
+                t,
+                Fault::Crash {
+                    target: Target::Leader,
+                    restart_after: Some(1_000 * MS),
+                },
+            )
+        })
+        .collect();
+    Schedule {
+        enabled: vec![FaultKind::CrashRestart],
+        faults,
+        clocks: nodes.iter().map(|_| (0, 0)).collect(),
+    }
+}
+
 fn target(rng: &mut impl Rng, nodes: &[NodeId]) -> Target {
     if rng.random_bool(0.5) {
         Target::Leader

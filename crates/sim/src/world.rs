@@ -58,6 +58,9 @@ pub struct SimOptions {
     /// Collect a human-readable trace of the run.
     pub trace: bool,
     pub configure: Option<Configure>,
+    /// Instead of a drawn schedule, only leader crashes, one at a time,
+    /// each restarted before the next: the scenario of the failover bound.
+    pub failover_only: bool,
 }
 
 impl Default for SimOptions {
@@ -77,11 +80,36 @@ impl Default for SimOptions {
             tick: 5 * MS,
             trace: false,
             configure: None,
+            failover_only: false,
         }
     }
 }
 
 impl SimOptions {
+    /// The failover scenario: calm links (delay within `calm.max_delay`),
+    /// and every 2.5 s the leader crashes, to restart 1 s later.
+    pub fn failover() -> Self {
+        SimOptions {
+            failover_only: true,
+            faults: vec![FaultKind::CrashRestart],
+            fault_time: 8_000 * MS,
+            ..SimOptions::default()
+        }
+    }
+
+    /// The bound of `synod_core::liveness` for this simulation's settings,
+    /// with `processing` as the per-step bound π.
+    pub fn failover_bound(&self, processing: Time) -> synod_core::FailoverBound {
+        let env = synod_core::Environment {
+            tick: self.tick,
+            delay: self.calm.max_delay,
+            processing,
+            client_timeout: self.client_timeout,
+            dead_successors: 0,
+        };
+        synod_core::failover_bound(&self.config(1), &env)
+    }
+
     /// The protocol configuration of node `id`.
     pub fn config(&self, id: u32) -> Config {
         let mut config = Config::cluster(id, self.nodes as u32);
@@ -245,13 +273,17 @@ impl<'a> World<'a> {
         };
         let ids: Vec<NodeId> = (1..=opts.nodes as u32).map(NodeId).collect();
         let mut rng_fault = stream(3);
-        let schedule = faults::draw(
-            &mut rng_fault,
-            &ids,
-            &opts.faults,
-            opts.fault_time,
-            &opts.calm,
-        );
+        let schedule = if opts.failover_only {
+            faults::leader_crashes(&ids, opts.fault_time)
+        } else {
+            faults::draw(
+                &mut rng_fault,
+                &ids,
+                &opts.faults,
+                opts.fault_time,
+                &opts.calm,
+            )
+        };
         let nodes = ids
             .iter()
             .zip(&schedule.clocks)

@@ -17,6 +17,25 @@ enum Action {
     Example,
     /// Validate a cluster file.
     Check { file: PathBuf },
+    /// The worst-case failover time of a configuration (docs/liveness.md).
+    Bound {
+        #[arg(long)]
+        config: PathBuf,
+        /// δ: the bound on message delay.
+        #[arg(long, default_value_t = 1.0)]
+        delay_ms: f64,
+        /// π: the bound on one processing step, fsync included.
+        #[arg(long, default_value_t = 2.0)]
+        processing_ms: f64,
+        /// T_c: the clients' retry timeout (the client library's default is 500).
+        #[arg(long, default_value_t = 500.0)]
+        client_timeout_ms: f64,
+        /// k: nodes right after the leader in the candidate order that are down too.
+        #[arg(long, default_value_t = 0)]
+        dead_successors: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,6 +49,62 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 c.nodes.len(),
                 c.cluster_id
             );
+        }
+        Action::Bound {
+            config,
+            delay_ms,
+            processing_ms,
+            client_timeout_ms,
+            dead_successors,
+            json,
+        } => {
+            let c = ClusterFile::load(&config)?;
+            let us = |ms: f64| (ms * 1000.0).round() as u64;
+            let env = synod_core::Environment {
+                tick: c.timers.tick_ms * 1000,
+                delay: us(delay_ms),
+                processing: us(processing_ms),
+                client_timeout: us(client_timeout_ms),
+                dead_successors,
+            };
+            let first = c.nodes[0].id;
+            let b = synod_core::failover_bound(&c.core_config(first), &env);
+            let ms = |t: u64| t as f64 / 1000.0;
+            if json {
+                let terms: serde_json::Map<String, serde_json::Value> = b
+                    .terms
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), serde_json::json!(ms(*t))))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"bound_ms": ms(b.total), "elected_ms": ms(b.elected), "terms_ms": terms, "assumptions_hold": b.assumptions_hold})
+                );
+            } else {
+                println!(
+                    "worst-case failover for {} ({} nodes):",
+                    config.display(),
+                    c.nodes.len()
+                );
+                for (name, t) in &b.terms {
+                    println!("  {name:<30} {:>8.1} ms", ms(*t));
+                }
+                println!(
+                    "  {:<30} {:>8.1} ms",
+                    "a new leader is in place by",
+                    ms(b.elected)
+                );
+                println!(
+                    "  {:<30} {:>8.1} ms  = max(elected, client retry) + commit",
+                    "first new command executed by",
+                    ms(b.total)
+                );
+                if !b.assumptions_hold {
+                    println!(
+                        "  warning: candidacy_timeout is shorter than a phase 1, or k exceeds f-1: the bound does not hold"
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
