@@ -86,6 +86,7 @@ pub enum Event {
     /// This node executed through `slot`, a multiple of the checkpoint
     /// interval; `digest` is the SHA-256 of its state (application and reply
     /// table) there. Equal slots must give equal digests on every replica.
+    /// Only with `digest_checkpoints`.
     Checkpoint { slot: Slot, digest: [u8; 32] },
 }
 
@@ -139,6 +140,7 @@ pub struct Replica<S> {
     /// of `commit_scan.0`.
     commit_scan: (Ballot, Slot),
     record_executions: bool,
+    digest_checkpoints: bool,
     out: Ready,
 }
 
@@ -164,6 +166,7 @@ impl<S: StateMachine> Replica<S> {
             held: VecDeque::new(),
             commit_scan: (Ballot::ZERO, 0),
             record_executions: false,
+            digest_checkpoints: false,
             out: Ready::default(),
             config,
         }
@@ -173,6 +176,14 @@ impl<S: StateMachine> Replica<S> {
     /// checkers want them; a production node need not pay for the clones).
     pub fn record_executions(&mut self, on: bool) {
         self.record_executions = on;
+    }
+
+    /// Emit an [`Event::Checkpoint`] with the SHA-256 of the whole state
+    /// every `checkpoint_interval` slots. Hashing costs time in proportion
+    /// to the state (tens of milliseconds for a large kv store), so it is
+    /// opt-in: the simulator compares replicas with it.
+    pub fn digest_checkpoints(&mut self, on: bool) {
+        self.digest_checkpoints = on;
     }
 
     pub fn id(&self) -> NodeId {
@@ -938,7 +949,7 @@ impl<S: StateMachine> Replica<S> {
                     executions,
                 });
             }
-            if slot.is_multiple_of(self.config.checkpoint_interval) {
+            if self.digest_checkpoints && slot.is_multiple_of(self.config.checkpoint_interval) {
                 let digest = self.executor.state_digest();
                 self.out.events.push(Event::Checkpoint { slot, digest });
             }

@@ -632,6 +632,7 @@ impl<'a> World<'a> {
         let now = host.local_time(self.now);
         let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
         replica.record_executions(true);
+        replica.digest_checkpoints(true);
         host.replica = Some(replica);
         let (id, incarnation) = (host.id, host.incarnation);
         self.checker.on_start(id, incarnation, 0);
