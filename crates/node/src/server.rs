@@ -513,7 +513,7 @@ impl Core {
                 self.views.push(ViewRecord {
                     ballot: *ballot,
                     start: *start,
-                    entries: entries.iter().map(|v| format!("{v:?}")).collect(),
+                    entries: entries.iter().map(describe).collect(),
                     uptime_ms: now / 1000,
                 });
             }
@@ -571,7 +571,7 @@ impl Core {
                     slot,
                     state,
                     ballot: accepted.map(|(b, _)| b),
-                    value: value.map(|v| format!("{v:?}")),
+                    value: value.as_ref().map(describe),
                 })
             }
             AdminRequest::Views => AdminReply::Views(self.views.clone()),
@@ -589,6 +589,29 @@ impl Core {
                 self.serve_clients = serve_clients;
                 AdminReply::Done
             }
+        }
+    }
+}
+
+/// A slot's value for a person: each request's client, timestamp and
+/// decoded command.
+fn describe(value: &synod_core::Value) -> String {
+    match value {
+        synod_core::Value::Noop => "no-op".into(),
+        synod_core::Value::Batch(requests) => {
+            let parts: Vec<String> = requests
+                .iter()
+                .map(|r| match synod_apps::decode_command(&r.command) {
+                    Ok(command) => format!("{}@{} {command:?}", r.client, r.timestamp),
+                    Err(_) => format!(
+                        "{}@{} ({} bytes, not a synod command)",
+                        r.client,
+                        r.timestamp,
+                        r.command.len()
+                    ),
+                })
+                .collect();
+            parts.join("; ")
         }
     }
 }
