@@ -28,6 +28,7 @@ use crate::net::{LINK_QUEUE, run_link};
 use crate::wire::{Caller, Frame, encode};
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_apps::{BankResult, Command, InventoryResult, Outcome, decode_outcome, encode_command};
 use synod_core::{Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
@@ -81,19 +82,24 @@ impl CommandResult {
     }
 }
 
-pub struct SynodClient {
-    core: Client,
-    links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
-    incoming: mpsc::UnboundedReceiver<Frame>,
-    start: Instant,
+/// Connections to every node, shared by many clients: requests of all of
+/// them travel on one connection per node, and replies are routed back by
+/// client id. A load generator with hundreds of clients needs a handful of
+/// these, not hundreds of sockets.
+#[derive(Clone)]
+pub struct Transport {
+    links: Arc<BTreeMap<NodeId, mpsc::Sender<Bytes>>>,
+    routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>>,
 }
 
-impl SynodClient {
-    /// A client of `cluster`. Connections open on first use, in the
-    /// background; a node that is down costs nothing but its retry.
-    pub fn new(cluster: &ClusterFile, options: ClientOptions) -> Self {
-        let id = ClientId(options.id.unwrap_or_else(|| rand::random::<u64>() | 1));
-        let (in_tx, incoming) = mpsc::unbounded_channel();
+impl Transport {
+    /// Connections (opened on first use) carrying many clients' requests.
+    pub fn shared(cluster: &ClusterFile) -> Self {
+        Transport::open(cluster, Caller::ClientGroup)
+    }
+
+    fn open(cluster: &ClusterFile, caller: Caller) -> Self {
+        let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Frame>();
         let mut links = BTreeMap::new();
         for node in &cluster.nodes {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -101,12 +107,84 @@ impl SynodClient {
             tokio::spawn(run_link(
                 node.client_addr,
                 cluster.cluster_id.clone(),
-                Caller::Client(id),
+                caller,
                 cluster.max_frame_bytes,
                 rx,
                 Some(in_tx.clone()),
             ));
         }
+        let routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>> = Arc::default();
+        let table = routes.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = in_rx.recv().await {
+                if let Frame::Reply(reply) = &frame {
+                    let route = table
+                        .lock()
+                        .ok()
+                        .and_then(|t| t.get(&reply.client).cloned());
+                    if let Some(route) = route {
+                        let _ = route.send(frame);
+                    }
+                }
+            }
+        });
+        Transport {
+            links: Arc::new(links),
+            routes,
+        }
+    }
+
+    fn register(&self, id: ClientId) -> mpsc::UnboundedReceiver<Frame> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut t) = self.routes.lock() {
+            t.insert(id, tx);
+        }
+        rx
+    }
+}
+
+pub struct SynodClient {
+    core: Client,
+    transport: Transport,
+    incoming: mpsc::UnboundedReceiver<Frame>,
+    start: Instant,
+}
+
+impl Drop for SynodClient {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.transport.routes.lock() {
+            t.remove(&self.core.id());
+        }
+    }
+}
+
+impl SynodClient {
+    /// A client of `cluster` with its own connections. Connections open on
+    /// first use, in the background; a node that is down costs nothing but
+    /// its retry.
+    pub fn new(cluster: &ClusterFile, options: ClientOptions) -> Self {
+        let id = ClientId(options.id.unwrap_or_else(|| rand::random::<u64>() | 1));
+        let transport = Transport::open(cluster, Caller::Client(id));
+        SynodClient::build(cluster, options, id, transport)
+    }
+
+    /// A client that sends over `transport`, shared with other clients.
+    pub fn with_transport(
+        cluster: &ClusterFile,
+        options: ClientOptions,
+        transport: &Transport,
+    ) -> Self {
+        let id = ClientId(options.id.unwrap_or_else(|| rand::random::<u64>() | 1));
+        SynodClient::build(cluster, options, id, transport.clone())
+    }
+
+    fn build(
+        cluster: &ClusterFile,
+        options: ClientOptions,
+        id: ClientId,
+        transport: Transport,
+    ) -> Self {
+        let incoming = transport.register(id);
         let mut nodes = cluster.node_ids();
         if let Some(first) = options.first_contact
             && let Some(i) = nodes.iter().position(|n| n.0 == first)
@@ -121,7 +199,7 @@ impl SynodClient {
         });
         SynodClient {
             core,
-            links,
+            transport,
             incoming,
             start: Instant::now(),
         }
@@ -206,7 +284,7 @@ impl SynodClient {
         for action in actions {
             match action {
                 ClientAction::Send { to, request } => {
-                    if let Some(link) = self.links.get(&to) {
+                    if let Some(link) = self.transport.links.get(&to) {
                         let _ = link.try_send(encode(&Frame::Request(request)));
                     }
                 }

@@ -245,13 +245,8 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
                 Err(e) => return Err(format!("{peer}: {e}")),
             }
         },
-        Caller::Client(client) => {
-            let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-            let _ = ctx.inputs.send(Input::ClientConnected {
-                client,
-                conn,
-                replies: tx,
-            });
+        Caller::Client(_) | Caller::ClientGroup => {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(4096);
             let writer = tokio::spawn(async move {
                 while let Some(first) = rx.recv().await {
                     if crate::net::pump(&mut write, first, &mut rx).await.is_err() {
@@ -259,24 +254,39 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
                     }
                 }
             });
+            // The clients whose replies go back on this connection.
+            let mut registered: Vec<ClientId> = Vec::new();
             let result = loop {
-                match reader.next().await {
-                    Ok(Frame::Request(r)) if r.client == client => {
+                let frame = reader.next().await;
+                match frame {
+                    Ok(Frame::Request(r)) => {
+                        if let Caller::Client(client) = caller
+                            && r.client != client
+                        {
+                            break Err(format!("{client} sent a request stamped as {}", r.client));
+                        }
+                        if !registered.contains(&r.client) {
+                            registered.push(r.client);
+                            let _ = ctx.inputs.send(Input::ClientConnected {
+                                client: r.client,
+                                conn,
+                                replies: tx.clone(),
+                            });
+                        }
                         if ctx.inputs.send(Input::Request(r)).is_err() {
                             break Ok(());
                         }
                     }
-                    Ok(Frame::Request(r)) => {
-                        break Err(format!("{client} sent a request stamped as {}", r.client));
-                    }
                     Ok(other) => {
-                        break Err(format!("{client} sent a {} frame", frame_name(&other)));
+                        break Err(format!("a client sent a {} frame", frame_name(&other)));
                     }
                     Err(ReadError::Closed) => break Ok(()),
-                    Err(e) => break Err(format!("{client}: {e}")),
+                    Err(e) => break Err(format!("client connection: {e}")),
                 }
             };
-            let _ = ctx.inputs.send(Input::ClientGone { client, conn });
+            for client in registered {
+                let _ = ctx.inputs.send(Input::ClientGone { client, conn });
+            }
             writer.abort();
             result
         }

@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 pub enum Caller {
     Peer(NodeId),
     Client(ClientId),
+    /// One connection carrying the requests of many clients (a load
+    /// generator, a proxy): replies go back by each request's client id.
+    ClientGroup,
     Admin,
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use synod_apps::{BankOp, Command, KvOp};
 use synod_node::ClusterFile;
-use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_node::client::{ClientOptions, CommandResult, SynodClient, Transport};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Workload {
@@ -48,6 +48,10 @@ pub struct Args {
     workload: Workload,
     #[arg(long, default_value_t = 256)]
     value_size: usize,
+    /// Connections per node shared by the clients (default: one per 8
+    /// clients, as etcd-bench's gRPC connections); 0: one per client.
+    #[arg(long)]
+    conns: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -62,6 +66,7 @@ struct Counters {
 
 async fn worker(
     cluster: ClusterFile,
+    transport: Option<Transport>,
     n: usize,
     workload: Workload,
     value_size: usize,
@@ -69,15 +74,16 @@ async fn worker(
 ) -> Histogram<u64> {
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
-    let mut client = SynodClient::new(
-        &cluster,
-        ClientOptions {
-            timeout: Duration::from_secs(1),
-            retries: 5,
-            id: None,
-            first_contact: None,
-        },
-    );
+    let options = ClientOptions {
+        timeout: Duration::from_secs(1),
+        retries: 5,
+        id: None,
+        first_contact: None,
+    };
+    let mut client = match &transport {
+        Some(t) => SynodClient::with_transport(&cluster, options, t),
+        None => SynodClient::new(&cluster, options),
+    };
     let value = vec![b'x'; value_size];
     let accounts = synod_apps::bank::DEFAULT_ACCOUNTS;
     let mut seq = 0u64;
@@ -146,10 +152,13 @@ async fn measure(file: &ClusterFile, args: &Args) -> anyhow::Result<serde_json::
         ops: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
+    let conns = args.conns.unwrap_or(args.clients.div_ceil(8));
+    let transports: Vec<Transport> = (0..conns).map(|_| Transport::shared(file)).collect();
     let tasks: Vec<_> = (0..args.clients)
         .map(|n| {
             tokio::spawn(worker(
                 file.clone(),
+                (!transports.is_empty()).then(|| transports[n % transports.len()].clone()),
                 n,
                 args.workload,
                 args.value_size,
@@ -191,6 +200,7 @@ async fn measure(file: &ClusterFile, args: &Args) -> anyhow::Result<serde_json::
         "workload": format!("{:?}", args.workload).to_lowercase(),
         "nodes": file.nodes.len(),
         "clients": args.clients,
+        "conns": conns,
         "value_size": args.value_size,
         "seconds": elapsed,
         "ops": ops,
