@@ -11,6 +11,7 @@ pub mod bank;
 pub mod inventory;
 pub mod kv;
 pub mod services;
+pub mod smallbank;
 
 pub use bank::{Bank, BankOp, BankResult};
 pub use inventory::{Inventory, InventoryOp, InventoryResult};
@@ -18,3 +19,4 @@ pub use kv::{Kv, KvOp, KvResult};
 pub use services::{
     Command, Outcome, Services, decode_command, decode_outcome, encode_command, encode_outcome,
 };
+pub use smallbank::{SmallBank, SmallBankOp, SmallBankResult};

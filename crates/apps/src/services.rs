@@ -8,6 +8,7 @@
 use crate::bank::{Bank, BankOp, BankResult};
 use crate::inventory::{Inventory, InventoryOp, InventoryResult};
 use crate::kv::{Kv, KvOp, KvResult};
+use crate::smallbank::{SmallBank, SmallBankOp, SmallBankResult};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use synod_core::{SnapshotError, StateMachine};
@@ -17,6 +18,7 @@ pub enum Command {
     Bank(BankOp),
     Inventory(InventoryOp),
     Kv(KvOp),
+    SmallBank(SmallBankOp),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,6 +26,7 @@ pub enum Outcome {
     Bank(BankResult),
     Inventory(InventoryResult),
     Kv(KvResult),
+    SmallBank(SmallBankResult),
     /// The command bytes did not decode; it was chosen and "applied" with no
     /// effect, so every replica answers the same.
     Invalid(String),
@@ -35,6 +38,7 @@ impl fmt::Display for Outcome {
             Outcome::Bank(r) => r.fmt(f),
             Outcome::Inventory(r) => r.fmt(f),
             Outcome::Kv(r) => r.fmt(f),
+            Outcome::SmallBank(r) => r.fmt(f),
             Outcome::Invalid(why) => write!(f, "invalid command: {why}"),
         }
     }
@@ -63,6 +67,7 @@ pub struct Services {
     pub bank: Bank,
     pub inventory: Inventory,
     pub kv: Kv,
+    pub smallbank: SmallBank,
 }
 
 impl Services {
@@ -71,6 +76,7 @@ impl Services {
             Command::Bank(op) => Outcome::Bank(self.bank.apply(op)),
             Command::Inventory(op) => Outcome::Inventory(self.inventory.apply(op)),
             Command::Kv(op) => Outcome::Kv(self.kv.apply(op)),
+            Command::SmallBank(op) => Outcome::SmallBank(self.smallbank.apply(op)),
         }
     }
 }

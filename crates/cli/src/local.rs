@@ -11,6 +11,23 @@ use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
 use synod_node::wire::{AdminReply, AdminRequest, NodeStatus};
 
+/// How often the tools look again while waiting for a condition.
+pub const POLL: Duration = Duration::from_millis(10);
+
+/// Checks `check` every [`POLL`] until it yields a value or `limit` passes.
+pub async fn poll<T>(limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub struct LocalCluster {
     pub dir: PathBuf,
     pub file: ClusterFile,
@@ -239,13 +256,13 @@ impl LocalCluster {
 
     fn wait_exit(&self, id: u32, limit: Duration) -> bool {
         let start = Instant::now();
-        while start.elapsed() < limit {
-            if !self.running(id) {
-                return true;
+        while self.running(id) {
+            if start.elapsed() > limit {
+                return false;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(POLL);
         }
-        false
+        true
     }
 
     /// Stops every node: SIGTERM (a clean shutdown), SIGKILL after 3 s.
@@ -269,6 +286,37 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Waits until every node in `nodes` answers and all have executed the
+    /// same slot; returns it, or what each had reached at the deadline.
+    pub async fn wait_converged(&self, nodes: &[u32], limit: Duration) -> Result<u64, String> {
+        let mut last = String::new();
+        let done = poll(limit, async || {
+            let statuses: Vec<NodeStatus> = self
+                .statuses()
+                .await
+                .into_iter()
+                .filter(|s| nodes.contains(&s.id.0))
+                .collect();
+            let max = statuses.iter().map(|s| s.executed).max().unwrap_or(0);
+            if statuses.len() == nodes.len() && statuses.iter().all(|s| s.executed == max) {
+                return Some(max);
+            }
+            let reached: Vec<String> = statuses
+                .iter()
+                .map(|s| format!("n{}@{}", s.id.0, s.executed))
+                .collect();
+            last = format!(
+                "{} of {} answered: {}",
+                statuses.len(),
+                nodes.len(),
+                reached.join(" ")
+            );
+            None
+        })
+        .await;
+        done.ok_or(last)
+    }
+
     /// Every running node's status (unreachable ones are left out).
     pub async fn statuses(&self) -> Vec<NodeStatus> {
         let mut out = Vec::new();
@@ -289,19 +337,18 @@ impl LocalCluster {
 
     /// Waits until a leader is elected and a majority follows it; returns its id.
     pub async fn wait_leader(&self, limit: Duration, not: Option<u32>) -> anyhow::Result<u32> {
-        let start = Instant::now();
         let majority = self.file.nodes.len() / 2 + 1;
-        while start.elapsed() < limit {
+        let leader = poll(limit, async || {
             let statuses = self.statuses().await;
-            for s in &statuses {
-                if s.role == "leader" && Some(s.id.0) != not {
-                    let followers = statuses.iter().filter(|t| t.ballot == s.ballot).count();
-                    if followers >= majority {
-                        return Ok(s.id.0);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            statuses
+                .iter()
+                .filter(|s| s.role == "leader" && Some(s.id.0) != not)
+                .find(|s| statuses.iter().filter(|t| t.ballot == s.ballot).count() >= majority)
+                .map(|s| s.id.0)
+        })
+        .await;
+        if let Some(id) = leader {
+            return Ok(id);
         }
         bail!(
             "no leader elected within {limit:?}; see the node logs in {}",

@@ -163,3 +163,46 @@ fn two_desks_compete_for_the_last_units_and_exactly_one_wins() {
     ]));
     assert_eq!(db["stock"]["masks"], 10, "{db}");
 }
+
+#[test]
+fn the_benchmark_reports_figures_and_plots_a_leader_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("run.svg");
+    let out = synod(&[
+        "bench",
+        "--local",
+        "3",
+        "--clients",
+        "4",
+        "--seconds",
+        "4",
+        "--warmup",
+        "0",
+        "--workload",
+        "smallbank",
+        "--kill-leader-at",
+        "1",
+        "--plot",
+        svg.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let line = json(&out);
+    assert!(line["ops"].as_u64().unwrap() > 0, "{line}");
+    for key in ["ops_per_sec", "p50_us", "p99_us", "p999_us", "errors"] {
+        assert!(line[key].is_number(), "{key} missing: {line}");
+    }
+    let events = line["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"].as_str().unwrap().starts_with("kill -9 leader")),
+        "{line}"
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.starts_with("<svg")
+            && picture.contains("kill -9 leader")
+            && picture.contains("<polyline")
+    );
+}

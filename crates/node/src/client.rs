@@ -76,6 +76,9 @@ impl CommandResult {
             Outcome::Inventory(InventoryResult::Rejected { reason, .. }) => {
                 CommandResult::Failed(reason)
             }
+            Outcome::SmallBank(synod_apps::SmallBankResult::Failed(why)) => {
+                CommandResult::Failed(why)
+            }
             Outcome::Invalid(why) => CommandResult::Failed(why),
             other => CommandResult::Ok(other),
         }

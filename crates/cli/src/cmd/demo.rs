@@ -4,7 +4,7 @@
 
 use crate::cmd::admin::decode_db;
 use crate::cmd::cluster::binary;
-use crate::local::LocalCluster;
+use crate::local::{LocalCluster, poll};
 use anyhow::bail;
 use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
@@ -190,21 +190,16 @@ async fn demo(cluster: &LocalCluster, args: &Args, t0: Instant) -> anyhow::Resul
         .await?;
     // Failover ends when a command sent after the kill completes: only
     // the new leader can have ordered it.
-    let wait_start = Instant::now();
-    let served = loop {
-        let first = shared.history.lock().ok().and_then(|h| {
-            h.iter()
-                .filter(|op| op.invoke > killed_at)
-                .filter_map(|op| op.complete)
-                .min()
-        });
-        if let Some(t) = first {
-            break t;
-        }
-        if wait_start.elapsed() > Duration::from_secs(10) {
-            bail!("no command sent after the leader's death completed within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let first_served = poll(Duration::from_secs(10), async || {
+        let h = shared.history.lock().ok()?;
+        h.iter()
+            .filter(|op| op.invoke > killed_at)
+            .filter_map(|op| op.complete)
+            .min()
+    })
+    .await;
+    let Some(served) = first_served else {
+        bail!("no command sent after the leader's death completed within 10 s");
     };
     say(
         t0,
@@ -224,32 +219,11 @@ async fn demo(cluster: &LocalCluster, args: &Args, t0: Instant) -> anyhow::Resul
         let _ = t.await;
     }
     // Everyone must reach the same executed slot.
+    let all: Vec<u32> = cluster.file.nodes.iter().map(|n| n.id).collect();
     let target = cluster
-        .statuses()
+        .wait_converged(&all, Duration::from_secs(10))
         .await
-        .iter()
-        .map(|s| s.executed)
-        .max()
-        .unwrap_or(0);
-    let wait_start = Instant::now();
-    loop {
-        let statuses = cluster.statuses().await;
-        let behind: Vec<String> = statuses
-            .iter()
-            .filter(|s| s.executed < target)
-            .map(|s| format!("n{}@{}", s.id.0, s.executed))
-            .collect();
-        if statuses.len() == cluster.file.nodes.len() && behind.is_empty() {
-            break;
-        }
-        if wait_start.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "replicas did not converge on slot {target}: behind {behind:?}, up {}",
-                statuses.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .map_err(|e| anyhow::anyhow!("replicas did not converge: {e}"))?;
     say(
         t0,
         format!("n{old} caught up: every node has executed slot {target}"),

@@ -496,32 +496,24 @@ async fn nemesis(
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
     // Every replica must reach the same slot with the same state.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let states: Vec<(u32, u64, Services)> = loop {
-        let mut states = Vec::new();
-        for n in &cluster.file.nodes {
-            if let Ok(reply) = query(
-                &cluster.file,
-                n.id,
-                AdminRequest::Db,
-                Duration::from_secs(2),
-            )
+    let all: Vec<u32> = cluster.file.nodes.iter().map(|n| n.id).collect();
+    cluster
+        .wait_converged(&all, Duration::from_secs(20))
+        .await
+        .map_err(|e| anyhow::anyhow!("replicas did not converge within 20 s of healing: {e}"))?;
+    let mut states: Vec<(u32, u64, Services)> = Vec::new();
+    for &id in &all {
+        let reply = query(&cluster.file, id, AdminRequest::Db, Duration::from_secs(2))
             .await
-                && let Ok((executed, s)) = decode_db(reply)
-            {
-                states.push((n.id, executed, s));
-            }
-        }
-        let max = states.iter().map(|s| s.1).max().unwrap_or(0);
-        if states.len() == cluster.file.nodes.len() && states.iter().all(|s| s.1 == max) {
-            break states;
-        }
-        if Instant::now() > deadline {
-            let got: Vec<String> = states.iter().map(|s| format!("n{}@{}", s.0, s.1)).collect();
-            bail!("replicas did not converge within 20 s of healing: {got:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            .map_err(anyhow::Error::msg)?;
+        let (executed, s) = decode_db(reply)?;
+        states.push((id, executed, s));
+    }
+    if states.iter().any(|s| s.1 != states[0].1) {
+        bail!(
+            "a node executed more while the replicas were read; the cluster should be idle by now"
+        );
+    }
     let end_us = now_us(start);
     let mut anomalies: Vec<String> = Vec::new();
     for (id, _, s) in &states[1..] {

@@ -17,7 +17,7 @@
 
 use crate::cmd::admin::{self, What, decode_db};
 use crate::cmd::cluster::binary;
-use crate::local::LocalCluster;
+use crate::local::{LocalCluster, poll};
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use serde_json::json;
@@ -261,16 +261,14 @@ impl Runner {
         if live.len() < self.cluster.file.nodes.len() / 2 + 1 {
             return None;
         }
-        let start = Instant::now();
-        while start.elapsed() < wait {
+        poll(wait, async || {
             let statuses = self.cluster.statuses().await;
-            let live_status: Vec<_> = statuses.iter().filter(|s| live.contains(&s.id.0)).collect();
-            if let Some(l) = live_status.iter().find(|s| s.role == "leader") {
-                return Some(l.id.0);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+            statuses
+                .iter()
+                .find(|s| live.contains(&s.id.0) && s.role == "leader")
+                .map(|s| s.id.0)
+        })
+        .await
     }
 
     /// Runs every client's queue concurrently; returns when each client is
@@ -368,19 +366,11 @@ impl Runner {
 
     /// Waits (briefly) until the live nodes have executed the same slots.
     async fn settle(&self, live: &[u32]) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            let statuses = self.cluster.statuses().await;
-            let executed: Vec<u64> = statuses
-                .iter()
-                .filter(|s| live.contains(&s.id.0))
-                .map(|s| s.executed)
-                .collect();
-            if executed.len() == live.len() && executed.windows(2).all(|w| w[0] == w[1]) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Best effort: the balances printed next show any node still behind.
+        let _ = self
+            .cluster
+            .wait_converged(live, Duration::from_secs(5))
+            .await;
     }
 
     async fn views(&self) -> BTreeMap<u32, Vec<synod_node::wire::ViewRecord>> {
