@@ -20,6 +20,10 @@ use std::collections::BTreeMap;
 pub struct Acceptor {
     promised: Ballot,
     accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// Every slot up to here is chosen, executed and in a checkpoint; its
+    /// entries are gone. A PROMISE reports it, so that a candidate behind
+    /// it knows it cannot lead before catching up.
+    truncated: Slot,
 }
 
 /// A refusal, naming the ballot that outranks the request.
@@ -33,6 +37,7 @@ impl Acceptor {
         Acceptor {
             promised: state.promised,
             accepted: state.accepted,
+            truncated: state.checkpoint.map_or(0, |(slot, _)| slot),
         }
     }
 
@@ -109,6 +114,24 @@ impl Acceptor {
     /// a checkpoint, so no future leader needs them.
     pub fn truncate_below(&mut self, slot: Slot) {
         self.accepted = self.accepted.split_off(&slot);
+        self.truncated = self.truncated.max(slot.saturating_sub(1));
+    }
+
+    /// The highest slot forgotten by truncation (0: none).
+    pub fn truncated(&self) -> Slot {
+        self.truncated
+    }
+
+    /// Every accepted entry as the ops that would persist it, for log
+    /// compaction.
+    pub fn live_ops(&self) -> impl Iterator<Item = PersistOp> + '_ {
+        self.accepted
+            .iter()
+            .map(|(&slot, (ballot, value))| PersistOp::Accept {
+                slot,
+                ballot: *ballot,
+                value: value.clone(),
+            })
     }
 
     pub fn highest_accepted_slot(&self) -> Slot {

@@ -9,6 +9,7 @@
 //! because nothing that depended on them was sent.
 
 use crate::types::{Ballot, Slot, Value};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,6 +24,10 @@ pub enum PersistOp {
         ballot: Ballot,
         value: Value,
     },
+    /// The node's state after executing through `slot` (the executor's
+    /// snapshot: application and reply table). Entries at or below `slot`
+    /// are no longer needed: replay drops them.
+    Checkpoint { slot: Slot, snapshot: Bytes },
 }
 
 /// The acceptor's durable state: enough to never break a promise or deny an
@@ -32,6 +37,8 @@ pub enum PersistOp {
 pub struct DurableState {
     pub promised: Ballot,
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// The latest checkpoint: the slot and the executor's snapshot there.
+    pub checkpoint: Option<(Slot, Bytes)>,
 }
 
 impl DurableState {
@@ -47,7 +54,15 @@ impl DurableState {
                 value,
             } => {
                 self.promised = self.promised.max(*ballot);
-                self.accepted.insert(*slot, (*ballot, value.clone()));
+                if self.checkpoint.as_ref().is_none_or(|(c, _)| slot > c) {
+                    self.accepted.insert(*slot, (*ballot, value.clone()));
+                }
+            }
+            PersistOp::Checkpoint { slot, snapshot } => {
+                if self.checkpoint.as_ref().is_none_or(|(c, _)| slot > c) {
+                    self.checkpoint = Some((*slot, snapshot.clone()));
+                    self.accepted = self.accepted.split_off(&(slot + 1));
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 //! timestamp is not above its client's entry is never applied again.
 
 use crate::config::{Bug, Config};
-use crate::state_machine::StateMachine;
+use crate::state_machine::{SnapshotError, StateMachine};
 use crate::types::{ClientId, Request, Slot, Value};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -90,27 +90,73 @@ impl<S: StateMachine> Executor<S> {
         }
     }
 
-    /// SHA-256 over the executed slot, the reply table and the application's
-    /// snapshot: equal at equal executed slots on every correct replica.
-    pub fn state_digest(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        hasher.update(self.executed.to_le_bytes());
-        hasher.update((self.replies.len() as u64).to_le_bytes());
+    /// The whole replicated state at the executed slot: the slot, the reply
+    /// table and the application's snapshot, in one byte string that is
+    /// equal on every correct replica at equal executed slots.
+    ///
+    /// Layout: `executed u64 | n u64 | n × (client u64, timestamp u64,
+    /// len u64, result) | application snapshot` (integers little-endian).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let app = self.app.snapshot();
+        let mut out = Vec::with_capacity(16 + self.replies.len() * 48 + app.len());
+        out.extend_from_slice(&self.executed.to_le_bytes());
+        out.extend_from_slice(&(self.replies.len() as u64).to_le_bytes());
         for (client, (ts, result)) in &self.replies {
-            hasher.update(client.0.to_le_bytes());
-            hasher.update(ts.to_le_bytes());
-            hasher.update((result.len() as u64).to_le_bytes());
-            hasher.update(result);
+            out.extend_from_slice(&client.0.to_le_bytes());
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&(result.len() as u64).to_le_bytes());
+            out.extend_from_slice(result);
         }
-        hasher.update(self.app.snapshot());
-        hasher.finalize().into()
+        out.extend_from_slice(&app);
+        out
     }
+
+    /// Replaces the whole state with a [`Executor::snapshot`]. On error
+    /// nothing changes.
+    pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
+        let mut at = 0usize;
+        let u64_at = |at: &mut usize| -> Result<u64, SnapshotError> {
+            let bytes = snapshot
+                .get(*at..*at + 8)
+                .ok_or_else(|| SnapshotError("snapshot cut short".into()))?;
+            *at += 8;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            Ok(u64::from_le_bytes(b))
+        };
+        let executed = u64_at(&mut at)?;
+        let n = u64_at(&mut at)?;
+        let mut replies = BTreeMap::new();
+        for _ in 0..n {
+            let client = ClientId(u64_at(&mut at)?);
+            let ts = u64_at(&mut at)?;
+            let len = u64_at(&mut at)? as usize;
+            let result = snapshot
+                .get(at..at.saturating_add(len))
+                .ok_or_else(|| SnapshotError("reply table cut short".into()))?;
+            at += len;
+            replies.insert(client, (ts, Bytes::copy_from_slice(result)));
+        }
+        self.app.restore(&snapshot[at..])?;
+        self.replies = replies;
+        self.executed = executed;
+        Ok(())
+    }
+
+    /// SHA-256 of [`Executor::snapshot`].
+    pub fn state_digest(&self) -> [u8; 32] {
+        digest(&self.snapshot())
+    }
+}
+
+/// SHA-256 of a snapshot: what CHECKPOINT messages compare.
+pub fn digest(snapshot: &[u8]) -> [u8; 32] {
+    Sha256::digest(snapshot).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state_machine::SnapshotError;
 
     /// Appends every command to a list; the result is the list's length.
     #[derive(Default)]

@@ -114,6 +114,18 @@ impl Learner {
             .collect()
     }
 
+    /// Everything up to `slot` is known through a checkpoint (installed from
+    /// a snapshot, or restored from disk).
+    pub fn install(&mut self, slot: Slot) {
+        self.commit = self.commit.max(slot);
+        self.chosen = self.chosen.split_off(&(slot + 1));
+        while self.chosen.contains_key(&(self.commit + 1)) {
+            self.commit += 1;
+        }
+        self.known_commit = self.known_commit.max(self.commit);
+        self.first_retained = self.first_retained.max(slot + 1);
+    }
+
     /// Forgets chosen values below `slot` (they are in a checkpoint).
     pub fn truncate_below(&mut self, slot: Slot) {
         self.chosen = self.chosen.split_off(&slot);

@@ -5,6 +5,7 @@
 //! whether the sender is ahead of it, behind it, or in its view.
 
 use crate::types::{Ballot, NodeId, Request, Slot, Value};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// One entry of an acceptor's accept log, as a PROMISE reports it.
@@ -25,6 +26,9 @@ pub enum Message {
         ballot: Ballot,
         accepted: Vec<AcceptedEntry>,
         commit: Slot,
+        /// The promiser truncated its log through this slot: a candidate
+        /// that does not know every slot up to it must catch up first.
+        truncated: Slot,
     },
     /// A refusal: `ballot` was below `promised`. Lets a deposed leader or a
     /// losing candidate learn of the higher ballot at once.
@@ -67,6 +71,19 @@ pub enum Message {
     },
     /// A client request passed on to the leader by the node it reached.
     Forward { request: Request },
+    /// CHECKPOINT(n, digest): the sender's state digest after executing
+    /// through `slot`. A different digest at the same slot is a divergence.
+    Checkpoint { slot: Slot, digest: [u8; 32] },
+    /// One piece of a checkpoint's snapshot, for a peer behind the oldest
+    /// retained entry (state transfer): `data` is `snapshot[offset..]`,
+    /// `total` bytes in all, whose SHA-256 is `digest`.
+    Snapshot {
+        slot: Slot,
+        digest: [u8; 32],
+        offset: u64,
+        total: u64,
+        data: Bytes,
+    },
 }
 
 impl Message {
@@ -85,6 +102,8 @@ impl Message {
             Message::CatchUp { .. } => "CATCH-UP",
             Message::CatchUpReply { .. } => "CATCH-UP-REPLY",
             Message::Forward { .. } => "FORWARD",
+            Message::Checkpoint { .. } => "CHECKPOINT",
+            Message::Snapshot { .. } => "SNAPSHOT",
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::message::{AcceptedEntry, Envelope, Message};
 use crate::proposer::{Candidacy, Leadership};
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, NodeId, Reply, Request, Slot, Time, Value};
+use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Everything a batch of inputs produced. See the module documentation for
@@ -45,6 +46,10 @@ pub struct Ready {
     pub persisted_messages: Vec<Envelope>,
     pub replies: Vec<Reply>,
     pub events: Vec<Event>,
+    /// After appending `persist`: replace the whole durable log with these
+    /// ops (a checkpoint held by a quorum made the rest unnecessary). The
+    /// host must make the replacement atomic and durable.
+    pub compact: Option<Vec<PersistOp>>,
 }
 
 impl Ready {
@@ -54,6 +59,7 @@ impl Ready {
             && self.persisted_messages.is_empty()
             && self.replies.is_empty()
             && self.events.is_empty()
+            && self.compact.is_none()
     }
 }
 
@@ -83,11 +89,23 @@ pub enum Event {
         value: Value,
         executions: Vec<Execution>,
     },
-    /// This node executed through `slot`, a multiple of the checkpoint
-    /// interval; `digest` is the SHA-256 of its state (application and reply
-    /// table) there. Equal slots must give equal digests on every replica.
-    /// Only with `digest_checkpoints`.
+    /// This node took a checkpoint after executing through `slot`; `digest`
+    /// is the SHA-256 of its state (application and reply table) there.
+    /// Equal slots must give equal digests on every replica.
     Checkpoint { slot: Slot, digest: [u8; 32] },
+    /// A peer's checkpoint digest differs from ours at the same slot: the
+    /// replicas diverged. Never expected; the host must make it loud.
+    Divergence {
+        slot: Slot,
+        peer: NodeId,
+        ours: [u8; 32],
+        theirs: [u8; 32],
+    },
+    /// This node truncated its log through `slot` (a quorum holds a
+    /// checkpoint there).
+    Truncated { slot: Slot },
+    /// This node installed a peer's snapshot and now stands at `slot`.
+    SnapshotInstalled { slot: Slot },
 }
 
 /// A node's role, as `synod admin status` shows it.
@@ -111,6 +129,13 @@ pub struct Status {
     pub executed: Slot,
     pub highest_accepted: Slot,
     pub suspecting: bool,
+    /// Log entries held in memory (accepted plus chosen): bounded by
+    /// truncation.
+    pub retained: usize,
+    /// The latest checkpoint's slot (0: none yet).
+    pub checkpoint: Slot,
+    /// The log is truncated through this slot.
+    pub truncated: Slot,
 }
 
 enum Phase {
@@ -140,9 +165,34 @@ pub struct Replica<S> {
     /// of `commit_scan.0`.
     commit_scan: (Ballot, Slot),
     record_executions: bool,
-    digest_checkpoints: bool,
+    /// The latest checkpoint this node took or installed.
+    checkpoint: Option<OwnCheckpoint>,
+    /// Our digests of recent checkpoints, to compare with peers'.
+    recent_digests: BTreeMap<Slot, [u8; 32]>,
+    /// The highest checkpoint slot each peer reported.
+    peer_checkpoints: BTreeMap<NodeId, Slot>,
+    /// Command bytes executed since the last checkpoint.
+    executed_bytes: u64,
+    /// A snapshot being received in pieces: (slot, digest, total, bytes).
+    incoming: Option<(Slot, [u8; 32], u64, Vec<u8>)>,
+    last_announce: Time,
     out: Ready,
 }
+
+/// A checkpoint: the executor's snapshot after executing through `slot`.
+struct OwnCheckpoint {
+    slot: Slot,
+    digest: [u8; 32],
+    snapshot: Bytes,
+}
+
+/// A checkpoint waits until the commands executed since the last one add
+/// up to this many times its snapshot's size: snapshotting then costs at
+/// most a quarter of the work of the log it replaces.
+const CHECKPOINT_LOG_RATIO: u64 = 4;
+
+/// Snapshots travel in pieces of at most this many bytes.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 impl<S: StateMachine> Replica<S> {
     /// A fresh node with nothing persisted.
@@ -150,14 +200,37 @@ impl<S: StateMachine> Replica<S> {
         Self::restore(config, app, DurableState::default(), now)
     }
 
-    /// A node restarted from what it had persisted.
+    /// A node restarted from what it had persisted: its acceptor state, and
+    /// its latest checkpoint if it had one (else it relearns everything from
+    /// its peers).
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
+        let mut executor = Executor::new(app);
+        let mut learner = Learner::new();
+        let mut checkpoint = None;
+        if let Some((slot, snapshot)) = &durable.checkpoint
+            && executor.restore(snapshot).is_ok()
+        {
+            learner.install(*slot);
+            let digest = crate::executor::digest(snapshot);
+            checkpoint = Some(OwnCheckpoint {
+                slot: *slot,
+                digest,
+                snapshot: snapshot.clone(),
+            });
+        }
+        let recent_digests = checkpoint.iter().map(|c| (c.slot, c.digest)).collect();
         Replica {
             now,
             acceptor: Acceptor::restore(durable),
-            learner: Learner::new(),
-            executor: Executor::new(app),
+            learner,
+            executor,
+            checkpoint,
+            recent_digests,
+            peer_checkpoints: BTreeMap::new(),
+            executed_bytes: 0,
+            incoming: None,
+            last_announce: 0,
             election: Election::new(now),
             phase: Phase::Follower,
             view: Ballot::ZERO,
@@ -166,7 +239,6 @@ impl<S: StateMachine> Replica<S> {
             held: VecDeque::new(),
             commit_scan: (Ballot::ZERO, 0),
             record_executions: false,
-            digest_checkpoints: false,
             out: Ready::default(),
             config,
         }
@@ -176,14 +248,6 @@ impl<S: StateMachine> Replica<S> {
     /// checkers want them; a production node need not pay for the clones).
     pub fn record_executions(&mut self, on: bool) {
         self.record_executions = on;
-    }
-
-    /// Emit an [`Event::Checkpoint`] with the SHA-256 of the whole state
-    /// every `checkpoint_interval` slots. Hashing costs time in proportion
-    /// to the state (tens of milliseconds for a large kv store), so it is
-    /// opt-in: the simulator compares replicas with it.
-    pub fn digest_checkpoints(&mut self, on: bool) {
-        self.digest_checkpoints = on;
     }
 
     pub fn id(&self) -> NodeId {
@@ -226,6 +290,9 @@ impl<S: StateMachine> Replica<S> {
             executed: self.executor.executed(),
             highest_accepted: self.acceptor.highest_accepted_slot(),
             suspecting: self.election.suspecting(),
+            retained: self.acceptor.len() + self.learner.retained(),
+            checkpoint: self.checkpoint.as_ref().map_or(0, |c| c.slot),
+            truncated: self.acceptor.truncated(),
         }
     }
 
@@ -254,7 +321,8 @@ impl<S: StateMachine> Replica<S> {
                 ballot,
                 accepted,
                 commit,
-            } => self.on_promise(from, ballot, accepted, commit),
+                truncated,
+            } => self.on_promise(from, ballot, accepted, commit, truncated),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
             Message::Accept {
                 ballot,
@@ -279,6 +347,14 @@ impl<S: StateMachine> Replica<S> {
             Message::CatchUp { from: first, to } => self.on_catch_up(from, first, to),
             Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
             Message::Forward { request } => self.on_forward(request),
+            Message::Checkpoint { slot, digest } => self.on_checkpoint(from, slot, digest),
+            Message::Snapshot {
+                slot,
+                digest,
+                offset,
+                total,
+                data,
+            } => self.on_snapshot(slot, digest, offset, total, data),
         }
     }
 
@@ -333,6 +409,28 @@ impl<S: StateMachine> Replica<S> {
             let target = self.catch_up_source();
             self.send(target, Message::CatchUp { from: first, to });
         }
+        self.announce_checkpoint();
+    }
+
+    /// Repeats our latest CHECKPOINT (announcements get lost, and peers
+    /// truncate only once a quorum holds a checkpoint): at the retransmit
+    /// pace until we could truncate through it ourselves, then 8 times
+    /// slower, for peers that are still waiting.
+    fn announce_checkpoint(&mut self) {
+        let Some(c) = &self.checkpoint else { return };
+        let pace = if c.slot <= self.acceptor.truncated() {
+            8
+        } else {
+            1
+        } * self.config.retransmit_interval;
+        if self.now < self.last_announce + pace {
+            return;
+        }
+        let (slot, digest) = (c.slot, c.digest);
+        self.last_announce = self.now;
+        for peer in self.peers() {
+            self.send(peer, Message::Checkpoint { slot, digest });
+        }
     }
 
     /// Proposes what is queued and returns every output since the last call.
@@ -383,12 +481,14 @@ impl<S: StateMachine> Replica<S> {
             Ok((op, accepted)) => {
                 self.out.persist.push(op);
                 let commit = self.learner.commit();
+                let truncated = self.acceptor.truncated();
                 self.send_persisted(
                     to,
                     Message::Promise {
                         ballot,
                         accepted,
                         commit,
+                        truncated,
                     },
                 );
                 self.out.events.push(Event::Promised { ballot });
@@ -408,12 +508,14 @@ impl<S: StateMachine> Replica<S> {
     fn send_promise(&mut self, to: NodeId, ballot: Ballot, from_slot: Slot) {
         let accepted = self.acceptor.log_from(from_slot);
         let commit = self.learner.commit();
+        let truncated = self.acceptor.truncated();
         self.send_persisted(
             to,
             Message::Promise {
                 ballot,
                 accepted,
                 commit,
+                truncated,
             },
         );
     }
@@ -422,6 +524,11 @@ impl<S: StateMachine> Replica<S> {
         self.note(ballot);
         if ballot.node != from {
             return; // only a ballot's owner proposes in it
+        }
+        if slot <= self.acceptor.truncated() {
+            // Decided, executed and checkpointed here: nothing to vote on.
+            self.on_commit(from, ballot, commit, false);
+            return;
         }
         match self.acceptor.accept(&self.config, ballot, slot, value) {
             Ok(op) => {
@@ -460,7 +567,9 @@ impl<S: StateMachine> Replica<S> {
             return;
         }
         self.follow(ballot);
-        for (i, value) in entries.iter().enumerate() {
+        // Slots this node truncated are decided; it does not vote on them.
+        let skip = (self.acceptor.truncated() + 1).saturating_sub(start) as usize;
+        for (i, value) in entries.iter().enumerate().skip(skip) {
             let slot = start + i as u64;
             // Cannot be refused: ballot >= promised was checked above, and
             // each acceptance only raises the promise to this same ballot.
@@ -471,13 +580,13 @@ impl<S: StateMachine> Replica<S> {
                 self.out.persist.push(op);
             }
         }
-        if !entries.is_empty() {
+        if entries.len() > skip {
             let last = start + entries.len() as u64 - 1;
             self.send_persisted(
                 from,
                 Message::Accepted {
                     ballot,
-                    first: start,
+                    first: start + skip as u64,
                     last,
                 },
             );
@@ -611,6 +720,7 @@ impl<S: StateMachine> Replica<S> {
         ballot: Ballot,
         accepted: Vec<AcceptedEntry>,
         commit: Slot,
+        truncated: Slot,
     ) {
         self.note(ballot);
         self.learner.observe_commit(commit);
@@ -618,6 +728,12 @@ impl<S: StateMachine> Replica<S> {
             return;
         };
         if c.ballot != ballot {
+            return;
+        }
+        if truncated >= c.from {
+            // The promiser forgot slots we do not know: we cannot build a
+            // safe NEW-VIEW over them. Catch up (by snapshot) first.
+            self.abandon_candidacy("behind a peer's checkpoint; catching up first");
             return;
         }
         c.promises.insert(from, accepted);
@@ -908,6 +1024,33 @@ impl<S: StateMachine> Replica<S> {
     // ----- learning and executing ---------------------------------------
 
     fn on_catch_up(&mut self, from: NodeId, first: Slot, to: Slot) {
+        if first < self.learner.first_retained()
+            && let Some(c) = &self.checkpoint
+            && c.slot >= first
+        {
+            // The peer is behind our oldest retained entry: state transfer.
+            let (slot, digest, total) = (c.slot, c.digest, c.snapshot.len() as u64);
+            let pieces: Vec<(u64, Bytes)> = (0..c.snapshot.len())
+                .step_by(SNAPSHOT_CHUNK)
+                .map(|o| {
+                    (
+                        o as u64,
+                        c.snapshot
+                            .slice(o..(o + SNAPSHOT_CHUNK).min(c.snapshot.len())),
+                    )
+                })
+                .collect();
+            for (offset, data) in pieces {
+                let msg = Message::Snapshot {
+                    slot,
+                    digest,
+                    offset,
+                    total,
+                    data,
+                };
+                self.send(from, msg);
+            }
+        }
         let entries = self.learner.entries(first, to, self.config.catchup_batch);
         let commit = self.learner.commit();
         self.send(from, Message::CatchUpReply { entries, commit });
@@ -938,6 +1081,11 @@ impl<S: StateMachine> Replica<S> {
                 break;
             };
             let value = value.clone();
+            let bytes: u64 = value
+                .requests()
+                .iter()
+                .map(|r| r.command.len() as u64)
+                .sum();
             let executions = self.executor.execute(&self.config, slot, &value);
             for execution in &executions {
                 self.reply_if_waiting(execution);
@@ -949,14 +1097,150 @@ impl<S: StateMachine> Replica<S> {
                     executions,
                 });
             }
-            if self.digest_checkpoints && slot.is_multiple_of(self.config.checkpoint_interval) {
-                let digest = self.executor.state_digest();
-                self.out.events.push(Event::Checkpoint { slot, digest });
-            }
+            self.executed_bytes += bytes;
+            self.maybe_checkpoint(slot);
         }
         if self.executor.executed() > before {
             self.election.progressed(self.now, !self.waiting.is_empty());
         }
+    }
+
+    // ----- checkpoints, truncation, state transfer -----------------------
+
+    /// Takes a checkpoint every `checkpoint_interval` slots, but never more
+    /// often than the state's size justifies: the commands executed since
+    /// the last one must add up to [`CHECKPOINT_LOG_RATIO`] times its
+    /// snapshot's size. The slots where checkpoints fall are a function of
+    /// the log alone, so every replica takes them at the same slots.
+    fn maybe_checkpoint(&mut self, slot: Slot) {
+        let last = self
+            .checkpoint
+            .as_ref()
+            .map_or((0, 0), |c| (c.slot, c.snapshot.len() as u64));
+        if !slot.is_multiple_of(self.config.checkpoint_interval)
+            || slot <= last.0
+            || self.executed_bytes < last.1 * CHECKPOINT_LOG_RATIO
+        {
+            return;
+        }
+        let snapshot = Bytes::from(self.executor.snapshot());
+        let digest = crate::executor::digest(&snapshot);
+        self.executed_bytes = 0;
+        // Not persisted now: the log still holds every entry it covers. It
+        // reaches the disk with the compaction that truncates them.
+        self.checkpoint = Some(OwnCheckpoint {
+            slot,
+            digest,
+            snapshot,
+        });
+        self.remember_digest(slot, digest);
+        for peer in self.peers() {
+            self.send(peer, Message::Checkpoint { slot, digest });
+        }
+        self.out.events.push(Event::Checkpoint { slot, digest });
+        self.maybe_truncate();
+    }
+
+    fn remember_digest(&mut self, slot: Slot, digest: [u8; 32]) {
+        self.recent_digests.insert(slot, digest);
+        while self.recent_digests.len() > 16 {
+            self.recent_digests.pop_first();
+        }
+    }
+
+    fn on_checkpoint(&mut self, from: NodeId, slot: Slot, digest: [u8; 32]) {
+        if let Some(ours) = self.recent_digests.get(&slot)
+            && *ours != digest
+        {
+            let ours = *ours;
+            self.out.events.push(Event::Divergence {
+                slot,
+                peer: from,
+                ours,
+                theirs: digest,
+            });
+        }
+        let known = self.peer_checkpoints.entry(from).or_default();
+        *known = (*known).max(slot);
+        self.maybe_truncate();
+    }
+
+    /// Truncates the log through our latest checkpoint once a quorum
+    /// (ourselves included) holds a checkpoint at least that far.
+    fn maybe_truncate(&mut self) {
+        let Some(c) = &self.checkpoint else { return };
+        let slot = c.slot;
+        if slot <= self.acceptor.truncated() && self.learner.first_retained() > slot {
+            return;
+        }
+        let holders = 1 + self
+            .peer_checkpoints
+            .values()
+            .filter(|s| **s >= slot)
+            .count();
+        if holders < self.config.quorum() {
+            return;
+        }
+        self.acceptor.truncate_below(slot + 1);
+        self.learner.truncate_below(slot + 1);
+        let mut live = vec![
+            PersistOp::Checkpoint {
+                slot,
+                snapshot: c.snapshot.clone(),
+            },
+            PersistOp::Promise(self.acceptor.promised()),
+        ];
+        live.extend(self.acceptor.live_ops());
+        self.out.compact = Some(live);
+        self.out.events.push(Event::Truncated { slot });
+    }
+
+    fn on_snapshot(&mut self, slot: Slot, digest: [u8; 32], offset: u64, total: u64, data: Bytes) {
+        if slot <= self.executor.executed() || self.is_leader() {
+            return;
+        }
+        if offset == 0 {
+            self.incoming = Some((
+                slot,
+                digest,
+                total,
+                Vec::with_capacity(total.min(1 << 30) as usize),
+            ));
+        }
+        let Some((s, d, t, buf)) = &mut self.incoming else {
+            return;
+        };
+        if (*s, *d, *t) != (slot, digest, total) || buf.len() as u64 != offset {
+            return; // a piece of another transfer, or out of order: wait for a resend
+        }
+        buf.extend_from_slice(&data);
+        if (buf.len() as u64) < total {
+            return;
+        }
+        let Some((_, _, _, snapshot)) = self.incoming.take() else {
+            return;
+        };
+        if crate::executor::digest(&snapshot) != digest || self.executor.restore(&snapshot).is_err()
+        {
+            return; // corrupt in transit: the next catch-up asks again
+        }
+        let snapshot = Bytes::from(snapshot);
+        self.learner.install(slot);
+        self.acceptor.truncate_below(slot + 1);
+        self.out.persist.push(PersistOp::Checkpoint {
+            slot,
+            snapshot: snapshot.clone(),
+        });
+        self.checkpoint = Some(OwnCheckpoint {
+            slot,
+            digest,
+            snapshot,
+        });
+        self.remember_digest(slot, digest);
+        self.executed_bytes = 0;
+        self.out.events.push(Event::SnapshotInstalled { slot });
+        self.learner.catch_up_progressed();
+        self.execute_chosen();
     }
 
     fn reply_if_waiting(&mut self, execution: &Execution) {

@@ -345,6 +345,8 @@ struct Core {
     log: VecDeque<(Time, String)>,
     views: Vec<ViewRecord>,
     dropped: u64,
+    /// Checkpoint digests that differed from a peer's (never expected).
+    divergences: u64,
     /// Injected partition: peers whose messages are dropped on arrival, and
     /// peers this node's messages to are dropped.
     drop_from: BTreeSet<NodeId>,
@@ -368,6 +370,7 @@ impl Core {
             log: VecDeque::new(),
             views: Vec::new(),
             dropped: 0,
+            divergences: 0,
             drop_from: BTreeSet::new(),
             drop_to: BTreeSet::new(),
             serve_clients: true,
@@ -469,6 +472,11 @@ impl Core {
                 .sync()
                 .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
         }
+        if let Some(live) = ready.compact {
+            self.wal
+                .compact(&live)
+                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
+        }
         for env in ready.persisted_messages {
             self.send(now, env);
         }
@@ -513,6 +521,20 @@ impl Core {
             }
             Event::Suspected { leader } => {
                 tracing::info!(node = %id, ?leader, "suspects the leader")
+            }
+            Event::Divergence { slot, peer, .. } => {
+                self.divergences += 1;
+                tracing::error!(
+                    node = %id,
+                    slot,
+                    %peer,
+                    total = self.divergences,
+                    "REPLICA DIVERGENCE: our state digest at checkpoint {slot} differs from {peer}'s"
+                );
+            }
+            Event::Truncated { slot } => tracing::debug!(node = %id, slot, "log truncated"),
+            Event::SnapshotInstalled { slot } => {
+                tracing::info!(node = %id, slot, "installed a snapshot from a peer (state transfer)")
             }
             Event::NewView {
                 ballot,

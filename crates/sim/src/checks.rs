@@ -78,6 +78,13 @@ impl Checker {
         );
     }
 
+    /// Node `node` installed a snapshot and stands at `slot`: its next
+    /// execution is `slot + 1`.
+    pub fn on_snapshot(&mut self, node: NodeId, incarnation: u64, slot: Slot) {
+        let record = self.nodes.entry((node, incarnation)).or_default();
+        record.last = record.last.max(slot);
+    }
+
     pub fn on_executed(
         &mut self,
         at: Time,

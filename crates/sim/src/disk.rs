@@ -34,6 +34,23 @@ impl Disk {
         self.durable = self.durable.max(upto.min(self.log.len()));
     }
 
+    /// Log compaction: the log becomes `live`, durably (the real log syncs
+    /// the new segment before dropping the old ones; a crash at any point
+    /// leaves one complete log).
+    pub fn compact(&mut self, live: Vec<PersistOp>) {
+        self.log = live;
+        self.durable = self.log.len();
+    }
+
+    /// How many ops the log holds (bounded by compaction).
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
     /// A crash: unsynced writes are lost, except a random prefix of them.
     /// Returns how many unsynced ops were lost.
     pub fn crash(&mut self, rng: &mut impl Rng) -> usize {

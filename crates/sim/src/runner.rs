@@ -28,6 +28,9 @@ pub struct Summary {
     /// the execution of a slot proposed after it, in milliseconds.
     pub max_failover_ms: f64,
     pub median_failover_ms: f64,
+    /// Log truncations and snapshot installs, over all seeds and nodes.
+    pub truncations: u64,
+    pub snapshots_installed: u64,
     /// Seeds that broke an invariant.
     pub failed_seeds: Vec<u64>,
 }
@@ -82,6 +85,8 @@ pub fn run_seeds(
                     summary.ok += report.ok;
                     summary.unknown += report.unknown;
                     failovers.extend(&report.failovers);
+                    summary.truncations += report.truncations;
+                    summary.snapshots_installed += report.snapshots_installed;
                     if !report.violations.is_empty() {
                         summary.violations += report.violations.len() as u64;
                         summary.failed_seeds.push(report.seed);

@@ -105,6 +105,7 @@ impl SimOptions {
             delay: self.calm.max_delay,
             processing,
             client_timeout: self.client_timeout,
+            think: self.think.1,
             dead_successors: 0,
         };
         synod_core::failover_bound(&self.config(1), &env)
@@ -139,6 +140,12 @@ pub struct SimReport {
     pub unknown: u64,
     /// Per leader crash or pause: virtual time until a newly proposed slot executed.
     pub failovers: Vec<Time>,
+    /// Log truncations (a quorum held a checkpoint) and snapshots installed
+    /// by lagging nodes, over all nodes.
+    pub truncations: u64,
+    pub snapshots_installed: u64,
+    /// The most log entries any node held in memory at the end.
+    pub max_retained: usize,
     pub enabled: Vec<FaultKind>,
     pub trace: String,
 }
@@ -262,6 +269,8 @@ struct World<'a> {
     trace: Option<String>,
     watch: Option<FailoverWatch>,
     failovers: Vec<Time>,
+    truncations: u64,
+    snapshots_installed: u64,
 }
 
 impl<'a> World<'a> {
@@ -345,6 +354,8 @@ impl<'a> World<'a> {
             trace: opts.trace.then(String::new),
             watch: None,
             failovers: Vec::new(),
+            truncations: 0,
+            snapshots_installed: 0,
         }
     }
 
@@ -527,12 +538,28 @@ impl<'a> World<'a> {
                     if let Some(w) = &self.watch
                         && slot > w.proposed
                     {
-                        self.failovers.push(self.now - w.start);
+                        let gap = self.now - w.start;
+                        self.failovers.push(gap);
                         self.watch = None;
+                        self.log(|| format!("failover: {id} executed new slot {slot}, {gap} µs after the leader's loss"));
                     }
                 }
                 Event::Checkpoint { slot, digest } => {
                     self.checker.on_checkpoint(self.now, id, slot, digest);
+                }
+                Event::SnapshotInstalled { slot } => {
+                    self.log(|| format!("{id} installed a snapshot at slot {slot}"));
+                    self.checker.on_snapshot(id, incarnation, slot);
+                    self.snapshots_installed += 1;
+                }
+                Event::Truncated { slot } => {
+                    self.log(|| format!("{id} truncated its log through slot {slot}"));
+                    self.truncations += 1;
+                }
+                Event::Divergence { slot, peer, .. } => {
+                    let detail =
+                        format!("{id} and {peer} hold different states at checkpoint {slot}");
+                    self.checker.fail(self.now, "divergence", detail);
                 }
                 other => self.log(|| format!("{id} {other:?}")),
             }
@@ -560,6 +587,9 @@ impl<'a> World<'a> {
         let host = &mut self.nodes[i];
         if !ready.persist.is_empty() {
             host.disk.write(ready.persist);
+            if let Some(live) = ready.compact {
+                host.disk.compact(live);
+            }
             let upto = host.disk.written();
             let latency = self.rng_disk.random_range(20..=500);
             let done = (self.now + latency).max(host.disk_free_at);
@@ -632,10 +662,13 @@ impl<'a> World<'a> {
         let now = host.local_time(self.now);
         let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
         replica.record_executions(true);
-        replica.digest_checkpoints(true);
         host.replica = Some(replica);
         let (id, incarnation) = (host.id, host.incarnation);
-        self.checker.on_start(id, incarnation, 0);
+        let executed = self.nodes[i]
+            .replica
+            .as_ref()
+            .map_or(0, |r| r.status().executed);
+        self.checker.on_start(id, incarnation, executed);
         let first = self.now + self.rng_fault.random_range(0..self.opts.tick);
         self.at(
             first,
@@ -853,15 +886,20 @@ impl<'a> World<'a> {
         if !self.probed.iter().all(|&p| p) {
             return false;
         }
+        // Converged: every replica at the same slot with the same state, and
+        // each one's log truncated through its latest checkpoint (which
+        // then is the same everywhere: checkpoint slots are a function of
+        // the log).
         let mut states = self.nodes.iter().map(|h| {
-            h.replica
-                .as_ref()
-                .map(|r| (r.status().executed, r.state_digest()))
+            h.replica.as_ref().map(|r| {
+                let s = r.status();
+                (s.executed, r.state_digest(), s.truncated == s.checkpoint)
+            })
         });
         let Some(Some(first)) = states.next() else {
             return false;
         };
-        states.all(|s| s == Some(first))
+        first.2 && states.all(|s| s == Some(first))
     }
 
     // ----- clients -------------------------------------------------------
@@ -1017,6 +1055,26 @@ impl<'a> World<'a> {
             );
             self.checker.fail(self.now, "liveness", detail);
         }
+        // Truncation keeps memory bounded: once everything healed, each node
+        // holds only what came after its latest checkpoint.
+        let mut max_retained = 0;
+        for h in &self.nodes {
+            let Some(r) = &h.replica else { continue };
+            let s = r.status();
+            max_retained = max_retained.max(s.retained);
+            let bound = 2 * s
+                .highest_accepted
+                .max(s.executed)
+                .saturating_sub(s.truncated) as usize
+                + 16;
+            if self.converged && s.retained > bound {
+                let detail = format!(
+                    "{} holds {} log entries; truncation at {} and slot {} allow {bound}",
+                    h.id, s.retained, s.truncated, s.executed
+                );
+                self.checker.fail(self.now, "memory bound", detail);
+            }
+        }
         for anomaly in synod_check::check(&self.final_history()) {
             self.checker.fail(self.now, "history", anomaly.to_string());
         }
@@ -1032,6 +1090,9 @@ impl<'a> World<'a> {
             ok,
             unknown,
             failovers: self.failovers,
+            truncations: self.truncations,
+            snapshots_installed: self.snapshots_installed,
+            max_retained,
             enabled: self.schedule.enabled.clone(),
             trace: self.trace.unwrap_or_default(),
         }

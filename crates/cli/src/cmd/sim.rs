@@ -36,6 +36,13 @@ pub struct Args {
     /// Keep going after a failing seed.
     #[arg(long)]
     keep_going: bool,
+    /// The failover scenario of docs/liveness.md instead: calm links, the
+    /// leader crashing every 2.5 s (with --client-timeout-ms to vary).
+    #[arg(long)]
+    failover: bool,
+    /// The simulated clients' retry timeout.
+    #[arg(long, default_value_t = 200)]
+    client_timeout_ms: u64,
 }
 
 fn parse_faults(list: &str) -> anyhow::Result<Vec<FaultKind>> {
@@ -59,12 +66,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.nodes == 0 || args.nodes > 64 {
         bail!("--nodes must be between 1 and 64, got {}", args.nodes);
     }
+    let base = if args.failover {
+        SimOptions::failover()
+    } else {
+        SimOptions::default()
+    };
     let options = SimOptions {
         nodes: args.nodes,
-        faults: parse_faults(&args.faults)?,
-        fault_time: args.fault_ms * MS,
+        faults: if args.failover {
+            base.faults.clone()
+        } else {
+            parse_faults(&args.faults)?
+        },
+        fault_time: if args.failover {
+            base.fault_time
+        } else {
+            args.fault_ms * MS
+        },
+        client_timeout: args.client_timeout_ms * MS,
         trace: args.trace,
-        ..SimOptions::default()
+        ..base
     };
     let mut out = std::io::stdout().lock();
     if let Some(seed) = args.seed {
