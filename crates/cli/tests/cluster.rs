@@ -3,12 +3,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synod_node::ClusterFile;
 use synod_node::wire::{self, Caller, Frame};
 
 mod common;
-use common::{Cluster, json, synod, text};
+use common::{Cluster, eventually, json, synod, text};
 
 #[test]
 fn the_demo_survives_a_leader_kill() {
@@ -59,9 +59,8 @@ fn commands_commit_the_leader_fails_over_and_a_restarted_node_catches_up() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(c.client(&["kv", "put", "k3", "v3"])["result"], "ok");
     // The restarted node relearns everything it missed.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let db = json(&synod(&[
+    let db_of_old = || {
+        json(&synod(&[
             "admin",
             "--cluster",
             &c.file(),
@@ -69,17 +68,15 @@ fn commands_commit_the_leader_fails_over_and_a_restarted_node_catches_up() {
             "db",
             "--node",
             &old.to_string(),
-        ]));
-        if db["kv"]["k3"] == "v3" {
-            assert_eq!(db["kv"]["k1"], "v1");
-            assert_eq!(db["kv"]["k2"], "v2");
-            assert_eq!(db["balances"]["A"], 7);
-            assert_eq!(db["balances"]["B"], 13);
-            break;
-        }
-        assert!(Instant::now() < deadline, "n{old} did not catch up: {db}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ]))
+    };
+    let caught_up = eventually(Duration::from_secs(15), || db_of_old()["kv"]["k3"] == "v3");
+    let db = db_of_old();
+    assert!(caught_up, "n{old} did not catch up: {db}");
+    assert_eq!(db["kv"]["k1"], "v1");
+    assert_eq!(db["kv"]["k2"], "v2");
+    assert_eq!(db["balances"]["A"], 7);
+    assert_eq!(db["balances"]["B"], 13);
     let get = c.client(&["kv", "get", "k2"]);
     assert_eq!(get["text"], "v2", "{get}");
 }
@@ -210,4 +207,64 @@ fn a_bad_cluster_file_is_rejected_naming_the_field() {
     let out = synod(&["node", "--config", good.to_str().unwrap(), "--id", "1"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("--init"), "{}", text(&out));
+}
+
+#[test]
+fn a_node_restarted_after_the_others_truncated_catches_up_by_state_transfer() {
+    let c = Cluster::up(3);
+    let out = synod(&["cluster", "kill", "--dir", c.dir(), "--node", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Enough load for checkpoints, and for n1 and n2 to truncate their logs.
+    let out = synod(&[
+        "bench",
+        "--cluster",
+        &c.file(),
+        "--clients",
+        "8",
+        "--seconds",
+        "2",
+        "--warmup",
+        "0",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(json(&out)["ops"].as_u64().unwrap() > 500, "{}", text(&out));
+    let out = synod(&["cluster", "restart", "--dir", c.dir(), "--node", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(c.client(&["kv", "put", "after", "restart"])["result"], "ok");
+    let caught_up = eventually(Duration::from_secs(20), || {
+        let status = c.status();
+        let nodes = status["nodes"].as_array().unwrap();
+        let executed: Vec<u64> = nodes
+            .iter()
+            .map(|n| n["executed"].as_u64().unwrap_or(0))
+            .collect();
+        executed.iter().all(|e| *e == executed[0]) && executed[0] > 0
+    });
+    assert!(caught_up, "n3 did not catch up: {}", c.status());
+    let db3 = json(&synod(&[
+        "admin",
+        "--cluster",
+        &c.file(),
+        "--json",
+        "db",
+        "--node",
+        "3",
+    ]));
+    let db1 = json(&synod(&[
+        "admin",
+        "--cluster",
+        &c.file(),
+        "--json",
+        "db",
+        "--node",
+        "1",
+    ]));
+    assert_eq!(db3["kv"], db1["kv"]);
+    assert_eq!(db3["kv"]["after"], "restart");
+    assert!(
+        c.log(3).contains("installed a snapshot"),
+        "n3 should have caught up by snapshot:\n{}",
+        c.log(3)
+    );
 }

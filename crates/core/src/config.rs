@@ -23,6 +23,9 @@ pub enum PlantedBug {
     /// replicated reply table, so a retry after a leader change is applied
     /// again.
     LocalReplyCache,
+    /// A candidate ignores that a promiser truncated its log past the
+    /// candidate's knowledge, and builds its NEW-VIEW over forgotten slots.
+    IgnoreTruncation,
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +201,9 @@ pub(crate) enum PlantedBugStub {
     NewViewIgnoresPromises,
     CommitOnF,
     LocalReplyCache,
+    /// A candidate ignores that a promiser truncated its log past the
+    /// candidate's knowledge, and builds its NEW-VIEW over forgotten slots.
+    IgnoreTruncation,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -25,7 +25,7 @@
 //! values from its peers.
 
 use crate::acceptor::Acceptor;
-use crate::config::Config;
+use crate::config::{Bug, Config};
 use crate::durable::{DurableState, PersistOp};
 use crate::election::{DeferredPrepare, Election};
 use crate::executor::{Execution, Executor};
@@ -730,7 +730,7 @@ impl<S: StateMachine> Replica<S> {
         if c.ballot != ballot {
             return;
         }
-        if truncated >= c.from {
+        if truncated >= c.from && !self.config.has_bug(Bug::IgnoreTruncation) {
             // The promiser forgot slots we do not know: we cannot build a
             // safe NEW-VIEW over them. Catch up (by snapshot) first.
             self.abandon_candidacy("behind a peer's checkpoint; catching up first");

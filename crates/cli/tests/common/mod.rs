@@ -94,3 +94,15 @@ impl Drop for Cluster {
         let _ = synod(&["cluster", "down", "--dir", self.dir()]);
     }
 }
+
+/// Checks `ready` every 50 ms until it holds; false if `limit` passes first.
+pub fn eventually(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}

@@ -1,0 +1,230 @@
+//! The checkpoint rules: snapshots, restart from a checkpoint, state
+//! transfer, truncation seen from a candidate, and divergence detection.
+
+use bytes::Bytes;
+use synod_core::executor::{Executor, digest};
+use synod_core::{
+    Ballot, ClientId, Config, DurableState, Event, Message, NodeId, PersistOp, Replica, Request,
+    SnapshotError, StateMachine, Value,
+};
+
+/// A state machine that sums the bytes of its commands.
+#[derive(Default, Clone, Debug, PartialEq)]
+struct Sum(u64);
+
+impl StateMachine for Sum {
+    fn apply(&mut self, command: &[u8]) -> Vec<u8> {
+        self.0 += command.iter().map(|b| *b as u64).sum::<u64>();
+        self.0.to_le_bytes().to_vec()
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.to_le_bytes().to_vec()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
+        let bytes: [u8; 8] = snapshot
+            .try_into()
+            .map_err(|_| SnapshotError("want 8 bytes".into()))?;
+        self.0 = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+/// An executor that ran `slots` slots of one request each (client 9).
+fn executed(slots: u64) -> Executor<Sum> {
+    let config = Config::cluster(1, 3);
+    let mut ex = Executor::new(Sum::default());
+    for slot in 1..=slots {
+        let request = Request {
+            client: ClientId(9),
+            timestamp: slot,
+            command: Bytes::from(vec![slot as u8]),
+        };
+        ex.execute(&config, slot, &Value::Batch(vec![request]));
+    }
+    ex
+}
+
+#[test]
+fn a_snapshot_carries_the_state_the_slot_and_the_reply_table() {
+    let ex = executed(7);
+    let snapshot = ex.snapshot();
+    let mut other = Executor::new(Sum::default());
+    other.restore(&snapshot).unwrap();
+    assert_eq!(other.executed(), 7);
+    assert_eq!(other.app(), &Sum(28));
+    assert_eq!(other.last_reply(ClientId(9)).map(|(ts, _)| ts), Some(7));
+    assert_eq!(other.state_digest(), ex.state_digest());
+    assert!(
+        other.restore(&snapshot[..snapshot.len() - 3]).is_err(),
+        "a cut snapshot is refused"
+    );
+    assert_eq!(other.executed(), 7, "a refused snapshot changes nothing");
+}
+
+#[test]
+fn replaying_a_checkpoint_drops_the_entries_it_covers() {
+    let b = Ballot::new(1, NodeId(1));
+    let ops = [
+        PersistOp::Accept {
+            slot: 3,
+            ballot: b,
+            value: Value::Noop,
+        },
+        PersistOp::Accept {
+            slot: 9,
+            ballot: b,
+            value: Value::Noop,
+        },
+        PersistOp::Checkpoint {
+            slot: 7,
+            snapshot: Bytes::from_static(b"s"),
+        },
+    ];
+    let state = DurableState::replay(&ops);
+    assert_eq!(state.accepted.keys().copied().collect::<Vec<_>>(), vec![9]);
+    assert_eq!(state.checkpoint.map(|(s, _)| s), Some(7));
+}
+
+fn restored_at(slot: u64) -> Replica<Sum> {
+    let snapshot = Bytes::from(executed(slot).snapshot());
+    let durable = DurableState {
+        checkpoint: Some((slot, snapshot)),
+        ..Default::default()
+    };
+    Replica::restore(Config::cluster(3, 3), Sum::default(), durable, 0)
+}
+
+#[test]
+fn a_restarted_node_resumes_from_its_checkpoint() {
+    let r = restored_at(7);
+    let s = r.status();
+    assert_eq!(
+        (s.executed, s.commit, s.checkpoint, s.truncated),
+        (7, 7, 7, 7)
+    );
+    assert_eq!(r.app(), &Sum(28));
+}
+
+#[test]
+fn a_lagging_node_installs_a_snapshot_sent_in_pieces() {
+    let snapshot = executed(7).snapshot();
+    let d = digest(&snapshot);
+    let mut r = Replica::new(Config::cluster(3, 3), Sum::default(), 0);
+    let (first, rest) = snapshot.split_at(10);
+    let total = snapshot.len() as u64;
+    let piece = |offset: usize, data: &[u8]| Message::Snapshot {
+        slot: 7,
+        digest: d,
+        offset: offset as u64,
+        total,
+        data: Bytes::copy_from_slice(data),
+    };
+    r.on_message(1, NodeId(1), piece(0, first));
+    assert_eq!(r.status().executed, 0, "half a snapshot installs nothing");
+    r.on_message(2, NodeId(1), piece(10, rest));
+    let ready = r.ready();
+    assert!(ready.events.contains(&Event::SnapshotInstalled { slot: 7 }));
+    assert!(
+        ready
+            .persist
+            .iter()
+            .any(|op| matches!(op, PersistOp::Checkpoint { slot: 7, .. }))
+    );
+    assert_eq!(r.status().executed, 7);
+    assert_eq!(r.app(), &Sum(28));
+
+    // A snapshot whose bytes do not match its digest is refused.
+    let mut r = Replica::new(Config::cluster(3, 3), Sum::default(), 0);
+    let mut bad = snapshot.clone();
+    bad[0] ^= 1;
+    r.on_message(
+        1,
+        NodeId(1),
+        Message::Snapshot {
+            slot: 7,
+            digest: d,
+            offset: 0,
+            total,
+            data: Bytes::from(bad),
+        },
+    );
+    assert_eq!(r.status().executed, 0);
+}
+
+#[test]
+fn a_candidate_behind_a_peers_truncation_steps_aside() {
+    let config = Config::cluster(1, 3);
+    let timeout = config.election_timeout;
+    let mut r = Replica::new(config, Sum::default(), 0);
+    r.tick(timeout + 1);
+    let ready = r.ready();
+    let ballot = ready
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Candidacy { ballot } => Some(*ballot),
+            _ => None,
+        })
+        .expect("n1 stands first in a fresh cluster");
+    // n2 promises, but it truncated through slot 40 and we know nothing yet.
+    r.on_message(
+        timeout + 2,
+        NodeId(2),
+        Message::Promise {
+            ballot,
+            accepted: vec![],
+            commit: 50,
+            truncated: 40,
+        },
+    );
+    let ready = r.ready();
+    assert!(
+        ready
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SteppedDown { why, .. } if why.contains("checkpoint"))),
+        "{:?}",
+        ready.events
+    );
+    assert!(!r.is_leader());
+}
+
+#[test]
+fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
+    let mut r = restored_at(7);
+    let ours = digest(&executed(7).snapshot());
+    r.on_message(
+        1,
+        NodeId(1),
+        Message::Checkpoint {
+            slot: 7,
+            digest: ours,
+        },
+    );
+    assert!(
+        !r.ready()
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Divergence { .. }))
+    );
+    r.on_message(
+        2,
+        NodeId(2),
+        Message::Checkpoint {
+            slot: 7,
+            digest: [0; 32],
+        },
+    );
+    let events = r.ready().events;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Divergence {
+                slot: 7,
+                peer: NodeId(2),
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+}
