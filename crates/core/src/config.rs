@@ -26,6 +26,9 @@ pub enum PlantedBug {
     /// A candidate ignores that a promiser truncated its log past the
     /// candidate's knowledge, and builds its NEW-VIEW over forgotten slots.
     IgnoreTruncation,
+    /// A node that lost its disk rejoins as a voter, with its promises and
+    /// acceptances forgotten.
+    WipedNodeVotes,
 }
 
 #[derive(Clone, Debug)]
@@ -204,6 +207,9 @@ pub(crate) enum PlantedBugStub {
     /// A candidate ignores that a promiser truncated its log past the
     /// candidate's knowledge, and builds its NEW-VIEW over forgotten slots.
     IgnoreTruncation,
+    /// A node that lost its disk rejoins as a voter, with its promises and
+    /// acceptances forgotten.
+    WipedNodeVotes,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -28,6 +28,9 @@ pub enum PersistOp {
     /// snapshot: application and reply table). Entries at or below `slot`
     /// are no longer needed: replay drops them.
     Checkpoint { slot: Slot, snapshot: Bytes },
+    /// This node lost its disk and came back as a learner that never votes
+    /// (its forgotten promises and acceptances must never be contradicted).
+    NonVoting,
 }
 
 /// The acceptor's durable state: enough to never break a promise or deny an
@@ -39,6 +42,8 @@ pub struct DurableState {
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
     /// The latest checkpoint: the slot and the executor's snapshot there.
     pub checkpoint: Option<(Slot, Bytes)>,
+    /// The node rejoined after losing its disk: it learns, never votes.
+    pub non_voting: bool,
 }
 
 impl DurableState {
@@ -58,6 +63,7 @@ impl DurableState {
                     self.accepted.insert(*slot, (*ballot, value.clone()));
                 }
             }
+            PersistOp::NonVoting => self.non_voting = true,
             PersistOp::Checkpoint { slot, snapshot } => {
                 if self.checkpoint.as_ref().is_none_or(|(c, _)| slot > c) {
                     self.checkpoint = Some((*slot, snapshot.clone()));

@@ -176,6 +176,10 @@ pub struct Replica<S> {
     /// A snapshot being received in pieces: (slot, digest, total, bytes).
     incoming: Option<(Slot, [u8; 32], u64, Vec<u8>)>,
     last_announce: Time,
+    /// A node that lost its disk: it learns chosen values (by catch-up and
+    /// state transfer) but never promises, accepts or stands, because it
+    /// cannot know what it promised or accepted before.
+    non_voting: bool,
     out: Ready,
 }
 
@@ -205,6 +209,7 @@ impl<S: StateMachine> Replica<S> {
     /// its peers).
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
+        let durable_non_voting = durable.non_voting;
         let mut executor = Executor::new(app);
         let mut learner = Learner::new();
         let mut checkpoint = None;
@@ -231,6 +236,7 @@ impl<S: StateMachine> Replica<S> {
             executed_bytes: 0,
             incoming: None,
             last_announce: 0,
+            non_voting: durable_non_voting,
             election: Election::new(now),
             phase: Phase::Follower,
             view: Ballot::ZERO,
@@ -242,6 +248,27 @@ impl<S: StateMachine> Replica<S> {
             out: Ready::default(),
             config,
         }
+    }
+
+    /// A node whose disk was lost (its data directory wiped or replaced).
+    /// It must never vote again: a promise or an acceptance it forgot may be
+    /// what makes a value chosen, and voting without it could choose
+    /// another. It rejoins as a learner: it catches up by state transfer,
+    /// executes and serves reads of the replicated state, and never counts
+    /// in a quorum. (Giving a cluster back its vote takes reconfiguration,
+    /// which synod does not have yet.) The status is persisted first.
+    pub fn restore_wiped(config: Config, app: S, now: Time) -> Self {
+        let mut replica = Self::restore(config, app, DurableState::default(), now);
+        if !replica.config.has_bug(Bug::WipedNodeVotes) {
+            replica.non_voting = true;
+            replica.out.persist.push(PersistOp::NonVoting);
+        }
+        replica
+    }
+
+    /// Whether this node only learns (it lost its disk once).
+    pub fn is_non_voting(&self) -> bool {
+        self.non_voting
     }
 
     /// Emit an [`Event::Executed`] for every executed slot (the simulator's
@@ -445,6 +472,9 @@ impl<S: StateMachine> Replica<S> {
 
     fn on_prepare(&mut self, from: NodeId, ballot: Ballot, from_slot: Slot) {
         self.note(ballot);
+        if self.non_voting {
+            return;
+        }
         if from != self.config.id {
             self.election.saw_prepare(self.now);
         }
@@ -525,8 +555,9 @@ impl<S: StateMachine> Replica<S> {
         if ballot.node != from {
             return; // only a ballot's owner proposes in it
         }
-        if slot <= self.acceptor.truncated() {
-            // Decided, executed and checkpointed here: nothing to vote on.
+        if slot <= self.acceptor.truncated() || self.non_voting {
+            // Decided, executed and checkpointed here, or a node that never
+            // votes: nothing to accept; just follow the commit point.
             self.on_commit(from, ballot, commit, false);
             return;
         }
@@ -568,7 +599,11 @@ impl<S: StateMachine> Replica<S> {
         }
         self.follow(ballot);
         // Slots this node truncated are decided; it does not vote on them.
-        let skip = (self.acceptor.truncated() + 1).saturating_sub(start) as usize;
+        let skip = if self.non_voting {
+            entries.len()
+        } else {
+            (self.acceptor.truncated() + 1).saturating_sub(start) as usize
+        };
         for (i, value) in entries.iter().enumerate().skip(skip) {
             let slot = start + i as u64;
             // Cannot be refused: ballot >= promised was checked above, and
@@ -661,7 +696,7 @@ impl<S: StateMachine> Replica<S> {
             }
         }
         let rank = Election::rank(&self.config, self.view.leader());
-        if self.election.should_stand(self.now, &self.config, rank) {
+        if !self.non_voting && self.election.should_stand(self.now, &self.config, rank) {
             self.stand();
         }
     }
@@ -1190,6 +1225,9 @@ impl<S: StateMachine> Replica<S> {
             },
             PersistOp::Promise(self.acceptor.promised()),
         ];
+        if self.non_voting {
+            live.push(PersistOp::NonVoting);
+        }
         live.extend(self.acceptor.live_ops());
         self.out.compact = Some(live);
         self.out.events.push(Event::Truncated { slot });

@@ -66,16 +66,37 @@ enum Input {
     Shutdown,
 }
 
+/// How a node starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// From its data directory, which must exist.
+    Existing,
+    /// From its data directory, creating a fresh one if there is none
+    /// (a new cluster).
+    Init,
+    /// A node whose disk was lost, into a running cluster: it starts empty
+    /// and rejoins as a learner that never votes (see
+    /// `Replica::restore_wiped`).
+    Rejoin,
+}
+
 /// Runs node `id` until `shutdown` resolves or storage fails.
 pub async fn run(
     cluster: ClusterFile,
     id: u32,
-    init: bool,
+    start: Start,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
     let dir = cluster.node_dir(id);
-    let (wal, recovery) = Wal::open(&dir, init).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let (wal, recovery) =
+        Wal::open(&dir, start != Start::Existing).map_err(|e| NodeError::Storage(e.to_string()))?;
+    if start == Start::Rejoin && recovery.records > 0 {
+        return Err(NodeError::Storage(format!(
+            "refusing --rejoin: {} holds this node's log; start it normally (--rejoin is for a node whose disk was lost)",
+            dir.display()
+        )));
+    }
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
             node = id,
@@ -131,12 +152,20 @@ pub async fn run(
     tokio::spawn(accept_loop(peer_listener, context.clone()));
     tokio::spawn(accept_loop(client_listener, context));
 
-    let replica = Replica::restore(
-        cluster.core_config(id),
-        Services::default(),
-        recovery.state,
-        0,
-    );
+    let replica = if start == Start::Rejoin {
+        tracing::warn!(
+            node = id,
+            "rejoining after a lost disk: this node will learn and serve, but never vote again"
+        );
+        Replica::restore_wiped(cluster.core_config(id), Services::default(), 0)
+    } else {
+        Replica::restore(
+            cluster.core_config(id),
+            Services::default(),
+            recovery.state,
+            0,
+        )
+    };
     let tick = Duration::from_millis(cluster.timers.tick_ms);
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
@@ -560,6 +589,7 @@ impl Core {
             AdminRequest::Status => {
                 let s = self.replica.status();
                 let role = match s.role {
+                    _ if self.replica.is_non_voting() => "learner",
                     Role::Leader => "leader",
                     Role::Candidate => "candidate",
                     Role::Follower => "follower",

@@ -23,12 +23,14 @@ pub enum FaultKind {
     BridgePartition,
     CrashStop,
     CrashRestart,
+    /// Crash, lose the disk, restart empty.
+    Wipe,
     Pause,
     ClockSkew,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Delay,
@@ -38,6 +40,7 @@ impl FaultKind {
         FaultKind::BridgePartition,
         FaultKind::CrashStop,
         FaultKind::CrashRestart,
+        FaultKind::Wipe,
         FaultKind::Pause,
         FaultKind::ClockSkew,
     ];
@@ -53,6 +56,7 @@ impl FaultKind {
             FaultKind::BridgePartition => "bridge-partition",
             FaultKind::CrashStop => "crash-stop",
             FaultKind::CrashRestart => "crash-restart",
+            FaultKind::Wipe => "wipe",
             FaultKind::Pause => "pause",
             FaultKind::ClockSkew => "clock-skew",
         }
@@ -103,6 +107,9 @@ pub enum Fault {
     Crash {
         target: Target,
         restart_after: Option<Time>,
+        /// The disk is lost too: the node comes back with nothing and must
+        /// rejoin as a non-voting learner.
+        wipe: bool,
     },
     Pause {
         target: Target,
@@ -164,8 +171,18 @@ pub fn draw(
     let mut faults = Vec::new();
     if !episodic.is_empty() {
         let mut t = rng.random_range(100 * MS..=400 * MS);
+        let mut wiped = false;
         while t < fault_time {
-            let kind = episodic[rng.random_range(0..episodic.len())];
+            let mut kind = episodic[rng.random_range(0..episodic.len())];
+            // A wiped node never votes again (synod has no reconfiguration
+            // to give it back its vote): more than one per run could leave
+            // no quorum at all. Later draws lose only their process.
+            if kind == FaultKind::Wipe {
+                if wiped {
+                    kind = FaultKind::CrashRestart;
+                }
+                wiped = true;
+            }
             faults.push((t, draw_fault(rng, kind, nodes, calm)));
             t += rng.random_range(50 * MS..=500 * MS);
         }
@@ -189,6 +206,7 @@ pub fn leader_crashes(nodes: &[NodeId], fault_time: Time) -> Schedule {
                 Fault::Crash {
                     target: Target::Leader,
                     restart_after: Some(1_000 * MS),
+                    wipe: false,
                 },
             )
         })
@@ -285,10 +303,17 @@ fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Cond
         FaultKind::CrashStop => Fault::Crash {
             target: target(rng, nodes),
             restart_after: None,
+            wipe: false,
         },
         FaultKind::CrashRestart => Fault::Crash {
             target: target(rng, nodes),
             restart_after: Some(rng.random_range(10 * MS..=1000 * MS)),
+            wipe: false,
+        },
+        FaultKind::Wipe => Fault::Crash {
+            target: target(rng, nodes),
+            restart_after: Some(rng.random_range(10 * MS..=1000 * MS)),
+            wipe: true,
         },
         FaultKind::Pause => Fault::Pause {
             target: target(rng, nodes),

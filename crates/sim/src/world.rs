@@ -216,6 +216,8 @@ struct NodeHost {
     id: NodeId,
     replica: Option<Replica<Services>>,
     disk: Disk,
+    /// The disk was lost: the next start is a rejoin as a learner.
+    wiped: bool,
     incarnation: u64,
     paused: bool,
     /// Inputs that arrived while paused, handled on resume.
@@ -300,6 +302,7 @@ impl<'a> World<'a> {
                 id,
                 replica: None,
                 disk: Disk::default(),
+                wiped: false,
                 incarnation: 0,
                 paused: false,
                 stash: Vec::new(),
@@ -660,7 +663,13 @@ impl<'a> World<'a> {
         let config = self.opts.config(self.nodes[i].id.0);
         let host = &mut self.nodes[i];
         let now = host.local_time(self.now);
-        let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
+        // A node whose disk was lost rejoins as a learner that never votes;
+        // after that its (new) disk says so itself.
+        let mut replica = if std::mem::take(&mut host.wiped) {
+            Replica::restore_wiped(config, Services::default(), now)
+        } else {
+            Replica::restore(config, Services::default(), host.disk.recover(), now)
+        };
         replica.record_executions(true);
         host.replica = Some(replica);
         let (id, incarnation) = (host.id, host.incarnation);
@@ -784,11 +793,19 @@ impl<'a> World<'a> {
             Fault::Crash {
                 target,
                 restart_after,
+                wipe,
             } => {
                 let Some(i) = self.resolve(target) else {
                     return;
                 };
                 self.crash(i);
+                if wipe {
+                    let host = &mut self.nodes[i];
+                    host.disk = Disk::default();
+                    host.wiped = true;
+                    let id = host.id;
+                    self.log(|| format!("fault: {id} loses its disk"));
+                }
                 if let Some(after) = restart_after {
                     self.at(self.now + after, Ev::Restart(i));
                 }

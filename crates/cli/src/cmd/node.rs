@@ -16,8 +16,13 @@ pub struct Args {
     id: u32,
     /// Create a fresh data directory if there is none (never implied: a
     /// node that lost its data must not silently start empty).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rejoin")]
     init: bool,
+    /// This node lost its disk and the cluster runs on: start empty and
+    /// rejoin as a learner that never votes (voting with forgotten promises
+    /// could break agreement).
+    #[arg(long)]
+    rejoin: bool,
     /// Override the cluster file's data_dir.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -51,7 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 _ = async { match &mut term { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        synod_node::server::run(cluster, args.id, args.init, shutdown).await
+        use synod_node::server::Start;
+        let start = match (args.init, args.rejoin) {
+            (_, true) => Start::Rejoin,
+            (true, false) => Start::Init,
+            (false, false) => Start::Existing,
+        };
+        synod_node::server::run(cluster, args.id, start, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
