@@ -10,10 +10,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ConfigFileError {
-    #[error("cannot read cluster file {path}: {source}")]
+    // Not named `source`: the io error is part of this message, and
+    // anyhow's `{:#}` would print it a second time as the cause.
+    #[error("cannot read cluster file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cluster file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -165,9 +167,9 @@ client_addr = "127.0.0.1:7103"
 
 impl ClusterFile {
     pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigFileError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let mut file = Self::parse(&text).map_err(|e| match e {
             ConfigFileError::Parse { message, .. } => ConfigFileError::Parse {

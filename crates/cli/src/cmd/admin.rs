@@ -17,8 +17,8 @@ use synod_node::wire::{AdminReply, AdminRequest};
 pub struct Args {
     #[arg(long)]
     cluster: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
+    /// Print one JSON object instead of text (before or after the command).
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     what: What,

@@ -14,14 +14,14 @@ use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 pub struct Args {
     #[arg(long)]
     cluster: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
+    /// Print one JSON object instead of text (before or after the command).
+    #[arg(long, global = true)]
     json: bool,
     /// Wait this long for a reply before broadcasting again.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, global = true, default_value_t = 500)]
     timeout_ms: u64,
     /// Broadcasts before giving up with an unknown outcome.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, global = true, default_value_t = 6)]
     retries: u32,
     #[command(subcommand)]
     app: App,
