@@ -66,3 +66,30 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_flag(line: &str) -> bool {
+        match Cli::try_parse_from(line.split_whitespace()).map(|cli| cli.command) {
+            Ok(Command::Admin(a)) => a.json(),
+            Ok(Command::Client(c)) => c.json(),
+            Ok(_) => panic!("{line}: parsed as another command"),
+            Err(e) => panic!("{line}: refused: {e}"),
+        }
+    }
+
+    #[test]
+    fn json_is_accepted_before_or_after_the_subcommand() {
+        for line in [
+            "synod admin --cluster c.toml --json status",
+            "synod admin --cluster c.toml status --json",
+            "synod client --cluster c.toml kv get k --json",
+            "synod client --json --cluster c.toml kv get k",
+        ] {
+            assert!(json_flag(line), "{line}");
+        }
+        assert!(!json_flag("synod admin --cluster c.toml status"));
+    }
+}

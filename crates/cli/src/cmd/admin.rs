@@ -80,6 +80,13 @@ pub fn db_json(executed: u64, s: &Services) -> serde_json::Value {
     json!({"executed": executed, "balances": balances, "stock": stock, "orders": s.inventory.orders(), "kv": kv})
 }
 
+impl Args {
+    #[cfg(test)]
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cluster = ClusterFile::load(&args.cluster)?;
     let rt = tokio::runtime::Builder::new_current_thread()

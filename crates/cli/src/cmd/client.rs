@@ -154,6 +154,13 @@ pub fn result_json(result: &CommandResult) -> serde_json::Value {
     }
 }
 
+impl Args {
+    #[cfg(test)]
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cluster = ClusterFile::load(&args.cluster)?;
     let command = command(args.app)?;
