@@ -2,8 +2,9 @@
 # Failover after leader kills, synod beside etcd 3.4, measured the same way
 # in the same run: a 3-node cluster on loopback; find the leader, SIGKILL it,
 # then write with a one-shot command-line client that knows every node
-# (200 ms timeouts) until a write succeeds. The figure is the time from the kill to that
-# success (it includes one client process start per try, for both systems).
+# (200 ms timeouts) until a write succeeds. The figure is the time from the
+# kill to that success (it includes one client process start per try, for
+# both systems).
 # The killed node is restarted and the cluster given time to settle before
 # the next kill. Prints every measurement, then median and worst per system,
 # beside the wall time of one such write with no fault (the client process
@@ -29,6 +30,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # ---- etcd: three members, the flags of ../shared/tools/etcd-cluster.sh
 EDIR=/tmp/synod-failover-etcd
 ECLUSTER="e1=http://127.0.0.1:12380,e2=http://127.0.0.1:22380,e3=http://127.0.0.1:32380"
+ENDPOINTS=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
 etcd_start() { # member index; in a subshell, so this shell does not report the kills
   local i=$1
   (etcd --name e$i --data-dir "$EDIR/e$i" \
@@ -66,16 +68,15 @@ baseline() { # command...: wall time of 10 successful runs, one per line
     echo $(($(now_ms) - t0))
   done
 }
-baseline etcd_put http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 >"$OUT/etcd-baseline.txt"
+baseline etcd_put "$ENDPOINTS" >"$OUT/etcd-baseline.txt"
 : >"$OUT/etcd.txt"
 for k in $(seq "$KILLS"); do
   leader=""
   for _ in $(seq 100); do leader=$(etcd_leader) && break; sleep 0.1; done
   [ -n "$leader" ] || { echo "etcd has no leader" >&2; exit 1; }
-  eps=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
   t0=$(now_ms)
   kill -9 "$(cat "$EDIR/e$leader.pid")"
-  until etcd_put "$eps"; do :; done
+  until etcd_put "$ENDPOINTS"; do :; done
   ms=$(($(now_ms) - t0))
   echo "etcd kill $k (e$leader): $ms ms" >&2
   echo "$ms" >>"$OUT/etcd.txt"

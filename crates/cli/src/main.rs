@@ -73,8 +73,8 @@ mod tests {
 
     fn json_flag(line: &str) -> bool {
         match Cli::try_parse_from(line.split_whitespace()).map(|cli| cli.command) {
-            Ok(Command::Admin(a)) => a.json(),
-            Ok(Command::Client(c)) => c.json(),
+            Ok(Command::Admin(a)) => a.json,
+            Ok(Command::Client(c)) => c.json,
             Ok(_) => panic!("{line}: parsed as another command"),
             Err(e) => panic!("{line}: refused: {e}"),
         }

@@ -19,7 +19,7 @@ pub struct Args {
     cluster: PathBuf,
     /// Print one JSON object instead of text (before or after the command).
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(subcommand)]
     what: What,
 }
@@ -78,13 +78,6 @@ pub fn db_json(executed: u64, s: &Services) -> serde_json::Value {
             .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v))))
             .collect();
     json!({"executed": executed, "balances": balances, "stock": stock, "orders": s.inventory.orders(), "kv": kv})
-}
-
-impl Args {
-    #[cfg(test)]
-    pub fn json(&self) -> bool {
-        self.json
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

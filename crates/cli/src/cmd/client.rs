@@ -16,7 +16,7 @@ pub struct Args {
     cluster: PathBuf,
     /// Print one JSON object instead of text (before or after the command).
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
     /// Wait this long for a reply before broadcasting again.
     #[arg(long, global = true, default_value_t = 500)]
     timeout_ms: u64,
@@ -151,13 +151,6 @@ pub fn result_json(result: &CommandResult) -> serde_json::Value {
         }
         CommandResult::Failed(why) => json!({"result": "failed", "reason": why}),
         CommandResult::Unknown => json!({"result": "unknown"}),
-    }
-}
-
-impl Args {
-    #[cfg(test)]
-    pub fn json(&self) -> bool {
-        self.json
     }
 }
 
