@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod client;
 pub mod config;
+pub mod log_writer;
 pub mod net;
 pub mod server;
 pub mod store;

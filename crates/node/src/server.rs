@@ -1,19 +1,23 @@
 //! The node runtime: one synod node as an OS process.
 //!
 //! Threads and tasks:
-//! - the core thread owns the [`Replica`] and the write-ahead log. Each turn
-//!   it takes every input that has arrived (peer messages, client requests,
-//!   admin queries, the clock), feeds them all to the replica, then carries
-//!   out its `Ready` in the order the core demands: send `messages` and
-//!   `replies`, append `persist` and fsync once (group commit: one sync per
-//!   turn, however many inputs), and only then send `persisted_messages`.
-//!   While it syncs, new inputs queue up and form the next turn's batch.
+//! - the core thread owns the [`Replica`]. Each turn it takes every input
+//!   that has arrived (peer messages, client requests, admin queries, the
+//!   clock, the log writer's reports), feeds them all to the replica, then
+//!   carries out its `Ready` in the order the core demands: send `messages`
+//!   and `replies`, hand `persist` to the log writer, and hold
+//!   `persisted_messages` until the writer reports that turn durable.
+//! - the log writer thread owns the write-ahead log (see [`crate::log_writer`]):
+//!   it writes every turn queued and fsyncs once for all of them, so the
+//!   core thread goes on working (a leader counts ACCEPTEDs and replies to
+//!   clients) while the disk syncs.
 //! - tokio tasks own the sockets: a listener per address, a reader per
 //!   inbound connection (handshake first: strangers are refused with a
 //!   logged reason), and an outgoing link per peer that reconnects with
 //!   backoff and drains a bounded queue.
 
 use crate::config::ClusterFile;
+use crate::log_writer::{Job, LogWriter};
 use crate::net::{FrameReader, LINK_QUEUE, ReadError, run_link};
 use crate::store::Wal;
 use crate::wire::{
@@ -63,6 +67,10 @@ enum Input {
     },
     Request(Request),
     Admin(AdminRequest, oneshot::Sender<AdminReply>),
+    /// The log writer made every turn up to this one durable.
+    Synced(u64),
+    /// The log writer failed and stopped.
+    StorageFailed(String),
     Shutdown,
 }
 
@@ -167,11 +175,21 @@ pub async fn run(
         )
     };
     let tick = Duration::from_millis(cluster.timers.tick_ms);
+    let writer = {
+        let inputs = input_tx.clone();
+        LogWriter::start(wal, format!("synod-wal-n{id}"), move |result| {
+            let _ = inputs.send(match result {
+                Ok(turn) => Input::Synced(turn),
+                Err(e) => Input::StorageFailed(e.to_string()),
+            });
+        })
+        .map_err(|e| NodeError::Storage(format!("cannot start the log writer: {e}")))?
+    };
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name(format!("synod-core-n{id}"))
         .spawn(move || {
-            let core = Core::new(replica, wal, links);
+            let core = Core::new(replica, writer, links);
             let _ = done_tx.send(core.run(input_rx, tick));
         })
         .map_err(|e| NodeError::Storage(format!("cannot start the core thread: {e}")))?;
@@ -366,7 +384,12 @@ fn frame_name(frame: &Frame) -> &'static str {
 /// The core thread's state.
 struct Core {
     replica: Replica<Services>,
-    wal: Wal,
+    writer: LogWriter,
+    /// The last turn handed to the writer, and the last it made durable.
+    submitted: u64,
+    synced: u64,
+    /// `persisted_messages` waiting for the sync of their turn.
+    held: VecDeque<(u64, Vec<Envelope>)>,
     links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
     clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
     start: Instant,
@@ -386,12 +409,15 @@ struct Core {
 impl Core {
     fn new(
         replica: Replica<Services>,
-        wal: Wal,
+        writer: LogWriter,
         links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
     ) -> Self {
         Core {
             replica,
-            wal,
+            writer,
+            submitted: 0,
+            synced: 0,
+            held: VecDeque::new(),
             links,
             clients: BTreeMap::new(),
             start: Instant::now(),
@@ -465,8 +491,20 @@ impl Core {
                     Input::Admin(request, reply) => {
                         let _ = reply.send(self.admin(request));
                     }
+                    Input::Synced(turn) => {
+                        self.synced = turn;
+                        while self.held.front().is_some_and(|(t, _)| *t <= turn) {
+                            if let Some((_, envs)) = self.held.pop_front() {
+                                for env in envs {
+                                    self.send(now, env);
+                                }
+                            }
+                        }
+                    }
+                    Input::StorageFailed(why) => return Err(NodeError::StorageFailed(why)),
                     Input::Shutdown => {
                         self.flush(now)?;
+                        self.writer.finish();
                         return Ok(());
                     }
                 }
@@ -493,21 +531,29 @@ impl Core {
                 let _ = tx.try_send(encode(&Frame::Reply(reply)));
             }
         }
-        if !ready.persist.is_empty() {
-            self.wal
-                .append(&ready.persist)
-                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
-            self.wal
-                .sync()
-                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
+        if !ready.persist.is_empty() || ready.compact.is_some() {
+            self.submitted += 1;
+            let job = Job {
+                turn: self.submitted,
+                persist: ready.persist,
+                compact: ready.compact,
+            };
+            if !self.writer.submit(job) {
+                // The writer stopped after an error; its report says why.
+                return Err(NodeError::StorageFailed(
+                    "the log writer has stopped".into(),
+                ));
+            }
         }
-        if let Some(live) = ready.compact {
-            self.wal
-                .compact(&live)
-                .map_err(|e| NodeError::StorageFailed(e.to_string()))?;
-        }
-        for env in ready.persisted_messages {
-            self.send(now, env);
+        if !ready.persisted_messages.is_empty() {
+            if self.submitted <= self.synced {
+                for env in ready.persisted_messages {
+                    self.send(now, env);
+                }
+            } else {
+                self.held
+                    .push_back((self.submitted, ready.persisted_messages));
+            }
         }
         Ok(())
     }
