@@ -43,6 +43,8 @@ pub struct ClusterFile {
     pub batching: Batching,
     #[serde(default)]
     pub checkpoints: Checkpoints,
+    #[serde(default)]
+    pub runtime: Runtime,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -120,6 +122,22 @@ impl Default for Checkpoints {
     }
 }
 
+/// How each node process runs (not part of the protocol).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Runtime {
+    /// Threads for the sockets and the replica. One wakes no other thread
+    /// per message (best when nodes share cores, as on one small machine);
+    /// more spread the socket work of a node that has a machine to itself.
+    pub threads: usize,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime { threads: 1 }
+    }
+}
+
 /// A commented example, printed by `synod config example`.
 pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
 # Run a node with: synod node --config cluster.toml --id 1 [--init]
@@ -148,6 +166,9 @@ max_batch_delay_us = 0      # wait to fill a batch (0: adaptive, no added latenc
 
 [checkpoints]
 interval = 100              # K: digest the state every K executed slots
+
+[runtime]
+threads = 1                 # per node: sockets and replica (the disk has its own thread)
 
 [[nodes]]
 id = 1
@@ -257,6 +278,12 @@ impl ClusterFile {
         if self.timers.tick_ms == 0 {
             return Err(Self::invalid("timers.tick_ms", "must be greater than zero"));
         }
+        if self.runtime.threads == 0 || self.runtime.threads > 256 {
+            return Err(Self::invalid(
+                "runtime.threads",
+                "must be between 1 and 256",
+            ));
+        }
         let first = self.nodes[0].id;
         self.core_config(first).validate().map_err(|e| {
             let text = e.to_string();
@@ -315,6 +342,7 @@ impl ClusterFile {
             timers: Timers::default(),
             batching: Batching::default(),
             checkpoints: Checkpoints::default(),
+            runtime: Runtime::default(),
             nodes: ports
                 .iter()
                 .enumerate()
@@ -361,5 +389,7 @@ mod tests {
         assert!(e.contains("batching.window"), "{e}");
         let e = err(&EXAMPLE.replace("\"127.0.0.1:7103\"", "\"127.0.0.1:7001\""));
         assert!(e.contains("nodes[2].client_addr"), "{e}");
+        let e = err(&EXAMPLE.replace("threads = 1 ", "threads = 0 "));
+        assert!(e.contains("runtime.threads"), "{e}");
     }
 }

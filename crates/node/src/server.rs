@@ -1,7 +1,9 @@
 //! The node runtime: one synod node as an OS process.
 //!
-//! Threads and tasks:
-//! - the core thread owns the [`Replica`]. Each turn it takes every input
+//! One thread runs every task (a current-thread tokio runtime), so handing
+//! an input from a socket to the replica and a message from the replica to
+//! a socket wakes no other thread; only the disk has a thread of its own.
+//! - the core task owns the [`Replica`]. Each turn it takes every input
 //!   that has arrived (peer messages, client requests, admin queries, the
 //!   clock, the log writer's reports), feeds them all to the replica, then
 //!   carries out its `Ready` in the order the core demands: send `messages`
@@ -9,7 +11,7 @@
 //!   `persisted_messages` until the writer reports that turn durable.
 //! - the log writer thread owns the write-ahead log (see [`crate::log_writer`]):
 //!   it writes every turn queued and fsyncs once for all of them, so the
-//!   core thread goes on working (a leader counts ACCEPTEDs and replies to
+//!   core task goes on working (a leader counts ACCEPTEDs and replies to
 //!   clients) while the disk syncs.
 //! - tokio tasks own the sockets: a listener per address, a reader per
 //!   inbound connection (handshake first: strangers are refused with a
@@ -26,7 +28,6 @@ use crate::wire::{
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use synod_apps::Services;
 use synod_core::{ClientId, Envelope, Event, Message, NodeId, Replica, Request, Role, Time};
@@ -138,7 +139,7 @@ pub async fn run(
                 source,
             })?;
 
-    let (input_tx, input_rx) = std_mpsc::channel::<Input>();
+    let (input_tx, input_rx) = mpsc::unbounded_channel::<Input>();
     let mut links = BTreeMap::new();
     for peer in cluster.nodes.iter().filter(|n| n.id != id) {
         let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -185,23 +186,16 @@ pub async fn run(
         })
         .map_err(|e| NodeError::Storage(format!("cannot start the log writer: {e}")))?
     };
-    let (done_tx, done_rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name(format!("synod-core-n{id}"))
-        .spawn(move || {
-            let core = Core::new(replica, writer, links);
-            let _ = done_tx.send(core.run(input_rx, tick));
-        })
-        .map_err(|e| NodeError::Storage(format!("cannot start the core thread: {e}")))?;
+    let core = Core::new(replica, writer, links).run(input_rx, tick);
+    tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
-    tokio::pin!(done_rx);
     tokio::select! {
         _ = shutdown => {
             tracing::info!(node = id, "shutting down");
             let _ = input_tx.send(Input::Shutdown);
-            done_rx.await.unwrap_or(Ok(()))
+            core.await
         }
-        result = &mut done_rx => result.unwrap_or(Ok(())),
+        result = &mut core => result,
     }
 }
 
@@ -209,7 +203,7 @@ pub async fn run(
 struct Context {
     cluster: ClusterFile,
     me: NodeId,
-    inputs: std_mpsc::Sender<Input>,
+    inputs: mpsc::UnboundedSender<Input>,
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Context) {
@@ -381,7 +375,7 @@ fn frame_name(frame: &Frame) -> &'static str {
     }
 }
 
-/// The core thread's state.
+/// The core task's state.
 struct Core {
     replica: Replica<Services>,
     writer: LogWriter,
@@ -436,19 +430,26 @@ impl Core {
         self.start.elapsed().as_micros() as Time
     }
 
-    fn run(mut self, inputs: std_mpsc::Receiver<Input>, tick: Duration) -> Result<(), NodeError> {
+    async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        tick: Duration,
+    ) -> Result<(), NodeError> {
         let tick_us = tick.as_micros() as Time;
         let mut next_tick = self.now() + tick_us;
         loop {
             let now = self.now();
             let wait = Duration::from_micros(next_tick.saturating_sub(now));
             let first = if self.local.is_empty() {
-                match inputs.recv_timeout(wait) {
-                    Ok(input) => Some(input),
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                match tokio::time::timeout(wait, inputs.recv()).await {
+                    Ok(Some(input)) => Some(input),
+                    Ok(None) => return Ok(()),
+                    Err(_) => None,
                 }
             } else {
+                // Messages to itself are waiting: let the socket tasks run
+                // first, then take them with whatever else arrived.
+                tokio::task::yield_now().await;
                 None
             };
             let now = self.now();

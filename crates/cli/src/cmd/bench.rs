@@ -44,6 +44,10 @@ pub struct Args {
     /// durability, without replication (the baseline of the overhead).
     #[arg(long)]
     unreplicated: bool,
+    /// With a local cluster: threads per node process (runtime.threads of
+    /// the cluster file).
+    #[arg(long, conflicts_with = "cluster", value_parser = clap::value_parser!(u16).range(1..=256))]
+    node_threads: Option<u16>,
     /// Closed-loop clients (each has one request outstanding).
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -216,7 +220,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, unreplicated, local) => {
             let nodes = if unreplicated { 1 } else { local.unwrap_or(3) };
             tmp = tempfile::Builder::new().prefix("synod-bench-").tempdir()?;
-            let cluster = LocalCluster::create(tmp.path(), nodes, binary()?, |_| {})?;
+            let cluster = LocalCluster::create(tmp.path(), nodes, binary()?, |file| {
+                if let Some(threads) = args.node_threads {
+                    file.runtime.threads = threads.into();
+                }
+            })?;
             rt.block_on(cluster.wait_leader(Duration::from_secs(15), None))?;
             (cluster.file.clone(), Some(cluster))
         }

@@ -26,6 +26,9 @@ pub struct Args {
     /// Override the cluster file's data_dir.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Override the cluster file's runtime.threads.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 pub fn init_logging() {
@@ -43,11 +46,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.data_dir {
         cluster.data_dir = dir;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let threads = args.threads.map_or(cluster.runtime.threads, usize::from);
+    // One thread runs the sockets and the replica together (see
+    // synod_node::server): where nodes share cores, a wake-up between
+    // threads costs more than the work it hands over.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the runtime")?;
     runtime.block_on(async move {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
