@@ -44,6 +44,8 @@ pub struct ClusterFile {
     #[serde(default)]
     pub checkpoints: Checkpoints,
     #[serde(default)]
+    pub storage: Storage,
+    #[serde(default)]
     pub runtime: Runtime,
     pub nodes: Vec<NodeEntry>,
 }
@@ -122,6 +124,24 @@ impl Default for Checkpoints {
     }
 }
 
+/// How each node uses its disk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// While syncs queue up back to back, start one at most every this many
+    /// microseconds, so more turns share it (0: sync flat out). A lone
+    /// request never waits.
+    pub sync_pacing_us: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            sync_pacing_us: 1500,
+        }
+    }
+}
+
 /// How each node process runs (not part of the protocol).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -166,6 +186,9 @@ max_batch_delay_us = 0      # wait to fill a batch (0: adaptive, no added latenc
 
 [checkpoints]
 interval = 100              # K: digest the state every K executed slots
+
+[storage]
+sync_pacing_us = 1500       # under sustained load, one fsync per node at most every 1.5 ms
 
 [runtime]
 threads = 1                 # per node: sockets and replica (the disk has its own thread)
@@ -278,6 +301,12 @@ impl ClusterFile {
         if self.timers.tick_ms == 0 {
             return Err(Self::invalid("timers.tick_ms", "must be greater than zero"));
         }
+        if self.storage.sync_pacing_us > 1_000_000 {
+            return Err(Self::invalid(
+                "storage.sync_pacing_us",
+                "must be at most 1000000 (1 s)",
+            ));
+        }
         if self.runtime.threads == 0 || self.runtime.threads > 256 {
             return Err(Self::invalid(
                 "runtime.threads",
@@ -342,6 +371,7 @@ impl ClusterFile {
             timers: Timers::default(),
             batching: Batching::default(),
             checkpoints: Checkpoints::default(),
+            storage: Storage::default(),
             runtime: Runtime::default(),
             nodes: ports
                 .iter()
@@ -391,5 +421,7 @@ mod tests {
         assert!(e.contains("nodes[2].client_addr"), "{e}");
         let e = err(&EXAMPLE.replace("threads = 1 ", "threads = 0 "));
         assert!(e.contains("runtime.threads"), "{e}");
+        let e = err(&EXAMPLE.replace("sync_pacing_us = 1500", "sync_pacing_us = 5000000"));
+        assert!(e.contains("storage.sync_pacing_us"), "{e}");
     }
 }

@@ -178,7 +178,8 @@ pub async fn run(
     let tick = Duration::from_millis(cluster.timers.tick_ms);
     let writer = {
         let inputs = input_tx.clone();
-        LogWriter::start(wal, format!("synod-wal-n{id}"), move |result| {
+        let pacing = Duration::from_micros(cluster.storage.sync_pacing_us);
+        LogWriter::start(wal, format!("synod-wal-n{id}"), pacing, move |result| {
             let _ = inputs.send(match result {
                 Ok(turn) => Input::Synced(turn),
                 Err(e) => Input::StorageFailed(e.to_string()),
