@@ -29,6 +29,7 @@
 //! submitted after the failure is ever reported durable.
 
 use crate::store::{StorageError, Wal};
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -80,6 +81,58 @@ impl LogWriter {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Messages that may leave only once records are durable (PROMISE,
+/// ACCEPTED): each waits for the sync of the last turn submitted when it
+/// was produced, which covers every record it could reveal.
+pub struct DurableOutbox<T> {
+    submitted: u64,
+    synced: u64,
+    held: VecDeque<(u64, Vec<T>)>,
+}
+
+impl<T> Default for DurableOutbox<T> {
+    fn default() -> Self {
+        DurableOutbox {
+            submitted: 0,
+            synced: 0,
+            held: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> DurableOutbox<T> {
+    /// Numbers the next turn of records handed to the writer.
+    pub fn next_turn(&mut self) -> u64 {
+        self.submitted += 1;
+        self.submitted
+    }
+
+    /// Messages that depend on every record submitted so far: returned to
+    /// be sent at once if all of it is durable, held otherwise.
+    pub fn after_durable(&mut self, messages: Vec<T>) -> Vec<T> {
+        if messages.is_empty() || self.submitted <= self.synced {
+            return messages;
+        }
+        self.held.push_back((self.submitted, messages));
+        Vec::new()
+    }
+
+    /// The writer made every turn up to `turn` durable: the messages now
+    /// free to go, in the order they were produced.
+    pub fn synced(&mut self, turn: u64) -> Vec<T> {
+        self.synced = self.synced.max(turn);
+        let mut free = Vec::new();
+        while let Some((waits_for, _)) = self.held.front()
+            && *waits_for <= self.synced
+        {
+            if let Some((_, messages)) = self.held.pop_front() {
+                free.extend(messages);
+            }
+        }
+        free
     }
 }
 
@@ -164,6 +217,28 @@ mod tests {
             let _ = tx.send(r.map_err(|e| e.to_string()));
         };
         (report, rx)
+    }
+
+    #[test]
+    fn a_message_waits_for_the_sync_of_every_record_before_it() {
+        let mut outbox = DurableOutbox::default();
+        assert_eq!(
+            outbox.after_durable(vec!["nothing to wait for"]),
+            vec!["nothing to wait for"]
+        );
+        let one = outbox.next_turn();
+        assert!(outbox.after_durable(vec!["after 1"]).is_empty());
+        let two = outbox.next_turn();
+        assert!(outbox.after_durable(vec!["after 2"]).is_empty());
+        // No records of its own: it may still reveal turn 2's.
+        assert!(outbox.after_durable(vec!["after 2, no records"]).is_empty());
+        assert_eq!(outbox.synced(one), vec!["after 1"]);
+        assert!(outbox.synced(one).is_empty(), "released once");
+        assert_eq!(outbox.synced(two), vec!["after 2", "after 2, no records"]);
+        assert_eq!(
+            outbox.after_durable(vec!["all durable"]),
+            vec!["all durable"]
+        );
     }
 
     #[test]

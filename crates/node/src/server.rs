@@ -19,7 +19,7 @@
 //!   backoff and drains a bounded queue.
 
 use crate::config::ClusterFile;
-use crate::log_writer::{Job, LogWriter};
+use crate::log_writer::{DurableOutbox, Job, LogWriter};
 use crate::net::{FrameReader, LINK_QUEUE, ReadError, run_link};
 use crate::store::Wal;
 use crate::wire::{
@@ -380,11 +380,8 @@ fn frame_name(frame: &Frame) -> &'static str {
 struct Core {
     replica: Replica<Services>,
     writer: LogWriter,
-    /// The last turn handed to the writer, and the last it made durable.
-    submitted: u64,
-    synced: u64,
-    /// `persisted_messages` waiting for the sync of their turn.
-    held: VecDeque<(u64, Vec<Envelope>)>,
+    /// `persisted_messages` waiting for the writer's syncs.
+    outbox: DurableOutbox<Envelope>,
     links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
     clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
     start: Instant,
@@ -410,9 +407,7 @@ impl Core {
         Core {
             replica,
             writer,
-            submitted: 0,
-            synced: 0,
-            held: VecDeque::new(),
+            outbox: DurableOutbox::default(),
             links,
             clients: BTreeMap::new(),
             start: Instant::now(),
@@ -494,13 +489,8 @@ impl Core {
                         let _ = reply.send(self.admin(request));
                     }
                     Input::Synced(turn) => {
-                        self.synced = turn;
-                        while self.held.front().is_some_and(|(t, _)| *t <= turn) {
-                            if let Some((_, envs)) = self.held.pop_front() {
-                                for env in envs {
-                                    self.send(now, env);
-                                }
-                            }
+                        for env in self.outbox.synced(turn) {
+                            self.send(now, env);
                         }
                     }
                     Input::StorageFailed(why) => return Err(NodeError::StorageFailed(why)),
@@ -534,9 +524,8 @@ impl Core {
             }
         }
         if !ready.persist.is_empty() || ready.compact.is_some() {
-            self.submitted += 1;
             let job = Job {
-                turn: self.submitted,
+                turn: self.outbox.next_turn(),
                 persist: ready.persist,
                 compact: ready.compact,
             };
@@ -547,15 +536,8 @@ impl Core {
                 ));
             }
         }
-        if !ready.persisted_messages.is_empty() {
-            if self.submitted <= self.synced {
-                for env in ready.persisted_messages {
-                    self.send(now, env);
-                }
-            } else {
-                self.held
-                    .push_back((self.submitted, ready.persisted_messages));
-            }
+        for env in self.outbox.after_durable(ready.persisted_messages) {
+            self.send(now, env);
         }
         Ok(())
     }
