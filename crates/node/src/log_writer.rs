@@ -1,7 +1,7 @@
 //! The log writer: a thread that owns the write-ahead log, so that the core
-//! thread never waits for the disk.
+//! (the task that drives the replica) never waits for the disk.
 //!
-//! The core thread submits one [`Job`] per turn (the turn's records, and a
+//! The core submits one [`Job`] per turn (the turn's records, and a
 //! compaction if the replica asked for one) and goes on handling inputs.
 //! The writer takes every job queued, appends them in order, syncs once,
 //! and reports the last turn now durable; the core sends a turn's
