@@ -46,7 +46,8 @@ pub struct Job {
 
 pub struct LogWriter {
     jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    /// Returns the error that stopped the writer, if one did.
+    thread: Option<JoinHandle<Option<String>>>,
 }
 
 impl LogWriter {
@@ -69,9 +70,16 @@ impl LogWriter {
         })
     }
 
-    /// Queues a job; false if the writer has stopped (after an error).
-    pub fn submit(&self, job: Job) -> bool {
-        self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
+    /// Queues a job. If the writer has stopped after an error, returns
+    /// that error (so the node can say why it stops, whichever it hears of
+    /// first: this or the report).
+    pub fn submit(&mut self, job: Job) -> Result<(), String> {
+        if self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()) {
+            return Ok(());
+        }
+        self.jobs = None;
+        let why = self.thread.take().and_then(|t| t.join().ok().flatten());
+        Err(why.unwrap_or_else(|| "the log writer has stopped".into()))
     }
 
     /// Waits until every job submitted so far is written and synced (or
@@ -141,14 +149,14 @@ fn run(
     jobs: mpsc::Receiver<Job>,
     pacing: Duration,
     mut report: impl FnMut(Result<u64, StorageError>),
-) {
+) -> Option<String> {
     let mut last_sync: Option<Instant> = None;
     loop {
         let (first, saturated) = match jobs.try_recv() {
             Ok(job) => (job, true),
             Err(_) => match jobs.recv() {
                 Ok(job) => (job, false),
-                Err(_) => return,
+                Err(_) => return None,
             },
         };
         let mut last = first.turn;
@@ -175,8 +183,9 @@ fn run(
                 // Refuse new jobs before telling anyone, so that a submit
                 // after the report always fails.
                 drop(jobs);
+                let why = e.to_string();
                 report(Err(e));
-                return;
+                return Some(why);
             }
         }
     }
@@ -246,13 +255,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true).unwrap();
         let (report, rx) = reports();
-        let writer = LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
+        let mut writer =
+            LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
         for turn in 1..=50 {
-            assert!(writer.submit(Job {
-                turn,
-                persist: vec![accept(turn)],
-                compact: None,
-            }));
+            assert!(
+                writer
+                    .submit(Job {
+                        turn,
+                        persist: vec![accept(turn)],
+                        compact: None,
+                    })
+                    .is_ok()
+            );
         }
         writer.finish();
         let reported: Vec<u64> = rx.try_iter().map(|r| r.unwrap()).collect();
@@ -271,24 +285,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true).unwrap();
         let (report, rx) = reports();
-        let writer = LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
-        writer.submit(Job {
-            turn: 1,
-            persist: (1..=10).map(accept).collect(),
-            compact: None,
-        });
+        let mut writer =
+            LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
+        writer
+            .submit(Job {
+                turn: 1,
+                persist: (1..=10).map(accept).collect(),
+                compact: None,
+            })
+            .unwrap();
         // Slots 1..=10 are dropped by the compaction; 11 was appended
         // before it in the same turn and is kept because `live` holds it.
-        writer.submit(Job {
-            turn: 2,
-            persist: vec![accept(11)],
-            compact: Some(vec![accept(11)]),
-        });
-        writer.submit(Job {
-            turn: 3,
-            persist: vec![accept(12)],
-            compact: None,
-        });
+        writer
+            .submit(Job {
+                turn: 2,
+                persist: vec![accept(11)],
+                compact: Some(vec![accept(11)]),
+            })
+            .unwrap();
+        writer
+            .submit(Job {
+                turn: 3,
+                persist: vec![accept(12)],
+                compact: None,
+            })
+            .unwrap();
         writer.finish();
         assert_eq!(rx.try_iter().last(), Some(Ok(3)));
         let (_, recovery) = Wal::open(dir.path(), false).unwrap();
@@ -339,20 +360,30 @@ mod tests {
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         wal.faults.fail_sync = true;
         let (report, rx) = reports();
-        let writer = LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
-        writer.submit(Job {
-            turn: 1,
-            persist: vec![accept(1)],
-            compact: None,
-        });
+        let mut writer =
+            LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
+        writer
+            .submit(Job {
+                turn: 1,
+                persist: vec![accept(1)],
+                compact: None,
+            })
+            .unwrap();
         // Wait for the failure, then try again: the writer has stopped.
         let first = rx.recv().unwrap();
         assert!(first.is_err(), "a failed sync is reported: {first:?}");
-        assert!(!writer.submit(Job {
+        let refused = writer.submit(Job {
             turn: 2,
             persist: vec![accept(2)],
             compact: None,
-        }));
+        });
+        // Refused, naming the failure that stopped the writer.
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|why| why.contains("input/output error")),
+            "{refused:?}"
+        );
         writer.finish();
         assert!(
             rx.try_iter().all(|r| r.is_err()),

@@ -529,12 +529,7 @@ impl Core {
                 persist: ready.persist,
                 compact: ready.compact,
             };
-            if !self.writer.submit(job) {
-                // The writer stopped after an error; its report says why.
-                return Err(NodeError::StorageFailed(
-                    "the log writer has stopped".into(),
-                ));
-            }
+            self.writer.submit(job).map_err(NodeError::StorageFailed)?;
         }
         for env in self.outbox.after_durable(ready.persisted_messages) {
             self.send(now, env);
