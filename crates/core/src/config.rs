@@ -29,6 +29,9 @@ pub enum PlantedBug {
     /// A node that lost its disk rejoins as a voter, with its promises and
     /// acceptances forgotten.
     WipedNodeVotes,
+    /// A log compaction leaves out the highest accepted entry, so a crash
+    /// after it forgets an acceptance the node already acknowledged.
+    CompactionDropsRecord,
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +213,9 @@ pub(crate) enum PlantedBugStub {
     /// A node that lost its disk rejoins as a voter, with its promises and
     /// acceptances forgotten.
     WipedNodeVotes,
+    /// A log compaction leaves out the highest accepted entry, so a crash
+    /// after it forgets an acceptance the node already acknowledged.
+    CompactionDropsRecord,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -4,8 +4,11 @@
 //! The rules (DESIGN.md section 1, seed C, with our choice of order):
 //! - A follower's timer expires when it has not heard from its leader for
 //!   `election_timeout`, or when it has held a client's request that long
-//!   without any slot executing. It then *suspects* the leader until it hears
-//!   from a leader again.
+//!   without progress: no slot executed here and the leader's commit point
+//!   did not move. It then *suspects* the leader: after silence, until it
+//!   hears from a leader again; after a stall, until there is progress or a
+//!   new leader (a leader that heartbeats but cannot commit is as useless as
+//!   a dead one, and its heartbeats must not clear the suspicion).
 //! - A node promises a PREPARE only while it suspects (or when the PREPARE
 //!   comes from its own leader raising its ballot, or from itself). A PREPARE
 //!   that arrives earlier is remembered, and the highest remembered one is
@@ -40,6 +43,11 @@ pub struct Election {
     work_waiting_since: Option<Time>,
     /// When the timer expired; `None` while the leader looks healthy.
     suspect_since: Option<Time>,
+    /// The suspicion came from stalled work, not silence: only progress or a
+    /// new leader clears it.
+    stalled: bool,
+    /// The highest commit point the current leader announced.
+    leader_commit: u64,
     deferred: Option<DeferredPrepare>,
     last_prepare_seen: Option<Time>,
     last_prepare_sent: Option<Time>,
@@ -52,6 +60,8 @@ impl Election {
             last_leader_contact: now,
             work_waiting_since: None,
             suspect_since: None,
+            stalled: false,
+            leader_commit: 0,
             deferred: None,
             last_prepare_seen: None,
             last_prepare_sent: None,
@@ -63,11 +73,33 @@ impl Election {
         self.suspect_since.is_some()
     }
 
-    /// A message from the current leader (or a new one) arrived.
-    pub fn heard_from_leader(&mut self, now: Time) {
+    /// A message from the current leader (`new_leader`: or from a leader of
+    /// a higher ballot than the one followed) arrived. Clears a suspicion of
+    /// silence; a suspicion of stalled work only if the leader is new (it
+    /// gets a fresh election timeout to make progress).
+    pub fn heard_from_leader(&mut self, now: Time, new_leader: bool) {
         self.last_leader_contact = now;
-        self.suspect_since = None;
+        if new_leader {
+            self.leader_commit = 0;
+            if let Some(since) = &mut self.work_waiting_since {
+                *since = now;
+            }
+        }
+        if new_leader || !self.stalled {
+            self.suspect_since = None;
+            self.stalled = false;
+        }
         self.failed_candidacies = 0;
+    }
+
+    /// The leader announced its commit point: a higher one than before is
+    /// progress, even if this node has not executed it yet (a follower that
+    /// lags behind a working leader has no reason to depose it).
+    pub fn leader_committed(&mut self, now: Time, commit: u64) {
+        if commit > self.leader_commit {
+            self.leader_commit = commit;
+            self.progress(now);
+        }
     }
 
     /// A client request arrived here; starts the work timer if it is idle.
@@ -78,6 +110,17 @@ impl Election {
     /// A slot executed: restart the work timer if requests still wait here.
     pub fn progressed(&mut self, now: Time, still_waiting: bool) {
         self.work_waiting_since = still_waiting.then_some(now);
+        self.progress(now);
+    }
+
+    fn progress(&mut self, now: Time) {
+        if let Some(since) = &mut self.work_waiting_since {
+            *since = now;
+        }
+        if self.stalled {
+            self.stalled = false;
+            self.suspect_since = None;
+        }
     }
 
     /// Checks the timer. Returns true when it has just expired.
@@ -91,6 +134,7 @@ impl Election {
             .is_some_and(|since| now >= since + config.election_timeout);
         if silent || stalled {
             self.suspect_since = Some(now);
+            self.stalled = stalled && !silent;
             return true;
         }
         false
@@ -169,11 +213,11 @@ mod tests {
         let cfg = Config::cluster(2, 5);
         let mut e = Election::new(0);
         assert!(!e.tick(cfg.election_timeout - 1, &cfg));
-        e.heard_from_leader(100 * MS);
+        e.heard_from_leader(100 * MS, false);
         assert!(!e.tick(100 * MS + cfg.election_timeout - 1, &cfg));
         assert!(e.tick(100 * MS + cfg.election_timeout, &cfg));
         assert!(e.suspecting());
-        e.heard_from_leader(400 * MS);
+        e.heard_from_leader(400 * MS, false);
         assert!(!e.suspecting());
     }
 
@@ -184,7 +228,7 @@ mod tests {
         e.work_arrived(10 * MS);
         // The leader keeps heartbeating, but nothing executes.
         for t in (0..cfg.election_timeout).step_by(20_000) {
-            e.heard_from_leader(10 * MS + t);
+            e.heard_from_leader(10 * MS + t, false);
             assert!(!e.tick(10 * MS + t, &cfg));
         }
         e.last_leader_contact = 10 * MS + cfg.election_timeout;
@@ -192,11 +236,61 @@ mod tests {
     }
 
     #[test]
+    fn heartbeats_do_not_clear_a_suspicion_of_stalled_work() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        e.work_arrived(0);
+        // The leader heartbeats throughout, announcing the same commit
+        // point: alive, but making no progress.
+        let mut t = 0;
+        while !e.tick(t, &cfg) {
+            e.heard_from_leader(t, false);
+            e.leader_committed(t, 7);
+            t += 20 * MS;
+        }
+        assert!(t >= cfg.election_timeout);
+        e.heard_from_leader(t + 1, false);
+        assert!(e.suspecting(), "a heartbeat is not progress");
+        e.leader_committed(t + 2, 7);
+        assert!(e.suspecting(), "nor is the same commit point again");
+        // The leader commits something: the suspicion ends.
+        e.leader_committed(t + 3, 8);
+        assert!(!e.suspecting());
+    }
+
+    #[test]
+    fn a_new_leader_clears_a_stall_and_gets_a_fresh_timeout() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        e.work_arrived(0);
+        assert!(e.tick(cfg.election_timeout, &cfg));
+        e.heard_from_leader(cfg.election_timeout + 1, true);
+        assert!(!e.suspecting());
+        assert!(!e.tick(2 * cfg.election_timeout, &cfg));
+        assert!(e.tick(2 * cfg.election_timeout + 1, &cfg));
+    }
+
+    #[test]
+    fn a_follower_that_lags_a_working_leader_does_not_suspect_it() {
+        // Nothing executes here (this node is catching up), but the leader
+        // keeps announcing higher commit points.
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        e.work_arrived(0);
+        for step in 1..=50 {
+            let t = step * 20 * MS;
+            e.heard_from_leader(t, false);
+            e.leader_committed(t, step);
+            assert!(!e.tick(t, &cfg), "suspected a working leader at {t}");
+        }
+    }
+
+    #[test]
     fn progress_restarts_the_work_timer() {
         let cfg = Config::cluster(2, 5);
         let mut e = Election::new(0);
         e.work_arrived(0);
-        e.heard_from_leader(cfg.election_timeout - 1);
+        e.heard_from_leader(cfg.election_timeout - 1, false);
         e.progressed(cfg.election_timeout - 1, true);
         assert!(!e.tick(cfg.election_timeout + 1, &cfg));
     }

@@ -60,8 +60,15 @@ pub enum Message {
     /// The leader's periodic sign of life; also a COMMIT.
     Heartbeat { ballot: Ballot, commit: Slot },
     /// A follower's answer to a heartbeat, so the leader knows it still
-    /// reaches a quorum.
-    HeartbeatAck { ballot: Ballot, commit: Slot },
+    /// reaches a quorum. `truncated`: the follower votes only on slots above
+    /// it (it truncated its log through it; a node that never votes, having
+    /// lost its disk, reports `Slot::MAX`). A leader that needs a quorum
+    /// below it must catch up first.
+    HeartbeatAck {
+        ballot: Ballot,
+        commit: Slot,
+        truncated: Slot,
+    },
     /// A lagging node asks for the chosen values of `from..=to`.
     CatchUp { from: Slot, to: Slot },
     /// Chosen values, in slot order, and the sender's commit point.

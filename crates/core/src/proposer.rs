@@ -129,6 +129,9 @@ pub struct Leadership {
     queued: BTreeMap<ClientId, u64>,
     /// When each node (by index) last answered us.
     pub last_contact: Vec<Time>,
+    /// Each node's (by index) reported truncation point: it no longer votes
+    /// on slots up to it.
+    pub peer_truncated: Vec<Slot>,
     pub last_heartbeat: Option<Time>,
     /// The commit point last sent to followers.
     pub commit_sent: Slot,
@@ -157,6 +160,7 @@ impl Leadership {
             oldest_pending: None,
             queued: BTreeMap::new(),
             last_contact: vec![now; config.nodes.len()],
+            peer_truncated: vec![0; config.nodes.len()],
             last_heartbeat: None,
             commit_sent: 0,
         }
@@ -253,6 +257,14 @@ impl Leadership {
             }
         }
         due
+    }
+
+    /// Whether `slot` can no longer gather a quorum in this ballot: so many
+    /// acceptors truncated their logs through it that fewer than a quorum
+    /// would still vote on it.
+    pub fn quorum_truncated_through(&self, config: &Config, slot: Slot) -> bool {
+        let voters = self.peer_truncated.iter().filter(|&&t| t < slot).count();
+        voters < config.quorum()
     }
 
     /// Whether a quorum (this node included) answered within `window`.

@@ -46,9 +46,11 @@ pub struct Ready {
     pub persisted_messages: Vec<Envelope>,
     pub replies: Vec<Reply>,
     pub events: Vec<Event>,
-    /// After appending `persist`: replace the whole durable log with these
-    /// ops (a checkpoint held by a quorum made the rest unnecessary). The
-    /// host must make the replacement atomic and durable.
+    /// Replace the whole durable log with these ops (a checkpoint held by a
+    /// quorum made the rest unnecessary). Built when the turn's output is
+    /// taken, so it covers every op in `persist` as well: a host may apply
+    /// the two in either order (synod's hosts replace first, then append).
+    /// The host must make the replacement atomic and durable.
     pub compact: Option<Vec<PersistOp>>,
 }
 
@@ -167,6 +169,11 @@ pub struct Replica<S> {
     record_executions: bool,
     /// The latest checkpoint this node took or installed.
     checkpoint: Option<OwnCheckpoint>,
+    /// The checkpoint a log compaction asked for this turn is based on. The
+    /// compaction's live records are built from it in [`Replica::ready`],
+    /// after every input of the turn, so that they hold every record the
+    /// turn produced (an acceptance after the truncation included).
+    compaction: Option<OwnCheckpoint>,
     /// Our digests of recent checkpoints, to compare with peers'.
     recent_digests: BTreeMap<Slot, [u8; 32]>,
     /// The highest checkpoint slot each peer reported.
@@ -184,6 +191,7 @@ pub struct Replica<S> {
 }
 
 /// A checkpoint: the executor's snapshot after executing through `slot`.
+#[derive(Clone)]
 struct OwnCheckpoint {
     slot: Slot,
     digest: [u8; 32],
@@ -207,9 +215,18 @@ impl<S: StateMachine> Replica<S> {
     /// A node restarted from what it had persisted: its acceptor state, and
     /// its latest checkpoint if it had one (else it relearns everything from
     /// its peers).
+    ///
+    /// A node whose disk was lost (its data directory wiped or replaced)
+    /// must never vote again: a promise or an acceptance it forgot may be
+    /// what made a value chosen, and voting without it could choose another.
+    /// Its host makes [`PersistOp::NonVoting`] durable on the new disk
+    /// before anything else (a crash before that would bring it back as a
+    /// voter with nothing on disk), then restores from it: the node rejoins
+    /// as a learner that catches up by state transfer, executes and serves
+    /// reads of the replicated state, and never counts in a quorum.
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
-        let durable_non_voting = durable.non_voting;
+        let durable_non_voting = durable.non_voting && !config.has_bug(Bug::WipedNodeVotes);
         let mut executor = Executor::new(app);
         let mut learner = Learner::new();
         let mut checkpoint = None;
@@ -231,6 +248,7 @@ impl<S: StateMachine> Replica<S> {
             learner,
             executor,
             checkpoint,
+            compaction: None,
             recent_digests,
             peer_checkpoints: BTreeMap::new(),
             executed_bytes: 0,
@@ -248,22 +266,6 @@ impl<S: StateMachine> Replica<S> {
             out: Ready::default(),
             config,
         }
-    }
-
-    /// A node whose disk was lost (its data directory wiped or replaced).
-    /// It must never vote again: a promise or an acceptance it forgot may be
-    /// what makes a value chosen, and voting without it could choose
-    /// another. It rejoins as a learner: it catches up by state transfer,
-    /// executes and serves reads of the replicated state, and never counts
-    /// in a quorum. (Giving a cluster back its vote takes reconfiguration,
-    /// which synod does not have yet.) The status is persisted first.
-    pub fn restore_wiped(config: Config, app: S, now: Time) -> Self {
-        let mut replica = Self::restore(config, app, DurableState::default(), now);
-        if !replica.config.has_bug(Bug::WipedNodeVotes) {
-            replica.non_voting = true;
-            replica.out.persist.push(PersistOp::NonVoting);
-        }
-        replica
     }
 
     /// Whether this node only learns (it lost its disk once).
@@ -370,7 +372,11 @@ impl<S: StateMachine> Replica<S> {
             } => self.on_new_view(from, ballot, start, entries, commit),
             Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit, false),
             Message::Heartbeat { ballot, commit } => self.on_commit(from, ballot, commit, true),
-            Message::HeartbeatAck { ballot, commit } => self.on_heartbeat_ack(from, ballot, commit),
+            Message::HeartbeatAck {
+                ballot,
+                commit,
+                truncated,
+            } => self.on_heartbeat_ack(from, ballot, commit, truncated),
             Message::CatchUp { from: first, to } => self.on_catch_up(from, first, to),
             Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
             Message::Forward { request } => self.on_forward(request),
@@ -465,6 +471,9 @@ impl<S: StateMachine> Replica<S> {
         self.propose_pending();
         self.send_commit_if_advanced();
         self.coalesce_accepted();
+        if let Some(base) = self.compaction.take() {
+            self.out.compact = Some(self.live_ops(&base));
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -652,7 +661,17 @@ impl<S: StateMachine> Replica<S> {
         self.on_leader_commit(ballot, commit);
         if heartbeat {
             let commit = self.learner.commit();
-            self.send(from, Message::HeartbeatAck { ballot, commit });
+            let truncated = if self.non_voting {
+                Slot::MAX
+            } else {
+                self.acceptor.truncated()
+            };
+            let ack = Message::HeartbeatAck {
+                ballot,
+                commit,
+                truncated,
+            };
+            self.send(from, ack);
         }
     }
 
@@ -662,6 +681,7 @@ impl<S: StateMachine> Replica<S> {
     /// to `commit` is fetched by catch-up.
     fn on_leader_commit(&mut self, ballot: Ballot, commit: Slot) {
         self.learner.observe_commit(commit);
+        self.election.leader_committed(self.now, commit);
         let mut from = self.learner.commit() + 1;
         if self.commit_scan.0 == ballot {
             from = from.max(self.commit_scan.1 + 1);
@@ -819,7 +839,7 @@ impl<S: StateMachine> Replica<S> {
         leadership.commit_sent = self.learner.commit();
         self.phase = Phase::Leader(leadership);
         self.view = ballot;
-        self.election.heard_from_leader(self.now);
+        self.election.heard_from_leader(self.now, true);
         self.out.events.push(Event::Elected { ballot });
         let commit = self.learner.commit();
         for peer in self.peers() {
@@ -858,6 +878,13 @@ impl<S: StateMachine> Replica<S> {
         {
             self.step_down("lost contact with a quorum");
             self.election.suspect(now);
+            return;
+        }
+        if l.quorum_truncated_through(cfg, self.learner.commit() + 1) {
+            // Too many acceptors hold the next slot we need as chosen and
+            // no longer vote on it: we cannot decide it, only learn it.
+            self.step_down("behind a quorum's checkpoint; catching up first");
+            self.election.candidacy_failed(now);
             return;
         }
         if l.last_heartbeat
@@ -954,14 +981,16 @@ impl<S: StateMachine> Replica<S> {
         self.execute_chosen();
     }
 
-    fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, _commit: Slot) {
+    fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, commit: Slot, truncated: Slot) {
         let Some(index) = self.index_of(from) else {
             return;
         };
+        self.learner.observe_commit(commit);
         if let Phase::Leader(l) = &mut self.phase
             && l.ballot == ballot
         {
             l.last_contact[index] = self.now;
+            l.peer_truncated[index] = l.peer_truncated[index].max(truncated);
         }
     }
 
@@ -1045,7 +1074,7 @@ impl<S: StateMachine> Replica<S> {
         }
         let new_leader = ballot > self.view;
         self.view = ballot;
-        self.election.heard_from_leader(self.now);
+        self.election.heard_from_leader(self.now, new_leader);
         if (new_leader || !self.held.is_empty())
             && let Some(leader) = ballot.leader()
             && leader != self.config.id
@@ -1218,10 +1247,18 @@ impl<S: StateMachine> Replica<S> {
         }
         self.acceptor.truncate_below(slot + 1);
         self.learner.truncate_below(slot + 1);
+        self.compaction = Some(c.clone());
+        self.out.events.push(Event::Truncated { slot });
+    }
+
+    /// Everything the durable log must hold after a compaction based on
+    /// checkpoint `base`: the checkpoint, the promise, the non-voting mark,
+    /// and every accepted entry above the truncation.
+    fn live_ops(&self, base: &OwnCheckpoint) -> Vec<PersistOp> {
         let mut live = vec![
             PersistOp::Checkpoint {
-                slot,
-                snapshot: c.snapshot.clone(),
+                slot: base.slot,
+                snapshot: base.snapshot.clone(),
             },
             PersistOp::Promise(self.acceptor.promised()),
         ];
@@ -1229,8 +1266,14 @@ impl<S: StateMachine> Replica<S> {
             live.push(PersistOp::NonVoting);
         }
         live.extend(self.acceptor.live_ops());
-        self.out.compact = Some(live);
-        self.out.events.push(Event::Truncated { slot });
+        if self.config.has_bug(Bug::CompactionDropsRecord)
+            && let Some(i) = live
+                .iter()
+                .rposition(|op| matches!(op, PersistOp::Accept { .. }))
+        {
+            live.remove(i);
+        }
+        live
     }
 
     fn on_snapshot(&mut self, slot: Slot, digest: [u8; 32], offset: u64, total: u64, data: Bytes) {
@@ -1269,11 +1312,17 @@ impl<S: StateMachine> Replica<S> {
             slot,
             snapshot: snapshot.clone(),
         });
-        self.checkpoint = Some(OwnCheckpoint {
+        let installed = OwnCheckpoint {
             slot,
             digest,
             snapshot,
-        });
+        };
+        // A compaction asked for earlier in this turn now rests on the newer
+        // checkpoint: the acceptor has just dropped everything below it.
+        if self.compaction.is_some() {
+            self.compaction = Some(installed.clone());
+        }
+        self.checkpoint = Some(installed);
         self.remember_digest(slot, digest);
         self.executed_bytes = 0;
         self.out.events.push(Event::SnapshotInstalled { slot });

@@ -228,3 +228,189 @@ fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
         "{events:?}"
     );
 }
+
+/// Carries out `r`'s outputs until it has nothing more for itself: writes
+/// to `disk` (the compaction first, then the records), then hands messages
+/// addressed to itself back to it. Returns what went to peers.
+fn settle(r: &mut Replica<Sum>, now: u64, disk: &mut Vec<PersistOp>) -> Vec<Message> {
+    let me = r.id();
+    let mut to_peers = Vec::new();
+    loop {
+        let ready = r.ready();
+        if let Some(live) = ready.compact {
+            *disk = live;
+        }
+        disk.extend(ready.persist);
+        let mut own = Vec::new();
+        for env in ready.messages.into_iter().chain(ready.persisted_messages) {
+            if env.to == me {
+                own.push(env.msg);
+            } else {
+                to_peers.push(env.msg);
+            }
+        }
+        if own.is_empty() {
+            return to_peers;
+        }
+        for msg in own {
+            r.on_message(now, me, msg);
+        }
+    }
+}
+
+fn request(client: u64) -> Request {
+    Request {
+        client: ClientId(client),
+        timestamp: 1,
+        command: Bytes::from(vec![client as u8]),
+    }
+}
+
+/// A leader's turn that executes a checkpointed slot (so a quorum holds the
+/// checkpoint and the log is compacted) and also proposes a new slot, which
+/// the leader accepts itself. The compaction must keep that acceptance: the
+/// leader counts it toward the slot's quorum.
+#[test]
+fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
+    let mut config = Config::cluster(1, 3);
+    config.checkpoint_interval = 5;
+    let timeout = config.election_timeout;
+    let mut r = Replica::new(config, Sum::default(), 0);
+    let mut disk = Vec::new();
+    let mut now = timeout + 1;
+    r.tick(now);
+    let ballot = r
+        .ready()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Candidacy { ballot } => Some(*ballot),
+            _ => None,
+        })
+        .expect("n1 stands first in a fresh cluster");
+    let n2 = NodeId(2);
+    let promise = Message::Promise {
+        ballot,
+        accepted: vec![],
+        commit: 0,
+        truncated: 0,
+    };
+    r.on_message(now, n2, promise);
+    settle(&mut r, now, &mut disk);
+    assert!(r.is_leader());
+    // n2 already holds a checkpoint at slot 5, so ours makes a quorum.
+    let digest = [7; 32];
+    r.on_message(now, n2, Message::Checkpoint { slot: 5, digest });
+    for slot in 1..=5 {
+        now += 1;
+        r.on_client_request(now, request(slot));
+        settle(&mut r, now, &mut disk);
+        if slot < 5 {
+            let (first, last) = (slot, slot);
+            let acked = Message::Accepted {
+                ballot,
+                first,
+                last,
+            };
+            r.on_message(now, n2, acked);
+            settle(&mut r, now, &mut disk);
+        }
+    }
+    assert_eq!(r.status().executed, 4);
+    // One turn: n2's acknowledgement chooses slot 5 (checkpoint, quorum,
+    // compaction), and a new request is proposed in slot 6.
+    now += 1;
+    let acked = Message::Accepted {
+        ballot,
+        first: 5,
+        last: 5,
+    };
+    r.on_message(now, n2, acked);
+    r.on_client_request(now, request(6));
+    let ready = r.ready();
+    assert!(ready.events.contains(&Event::Truncated { slot: 5 }));
+    let live = ready.compact.expect("the turn compacts the log");
+    let holds_6 = |ops: &[PersistOp]| {
+        ops.iter()
+            .any(|op| matches!(op, PersistOp::Accept { slot: 6, .. }))
+    };
+    assert!(
+        holds_6(&ready.persist),
+        "the leader accepted slot 6 this turn"
+    );
+    assert!(holds_6(&live), "the compaction keeps it: {live:?}");
+    // Whichever order a host applies them in, slot 6 survives: appending
+    // first and then compacting leaves `live`; compacting first leaves
+    // `live` and the turn's records after it.
+    let compacted_last = live.clone();
+    let mut compacted_first = live;
+    compacted_first.extend(ready.persist);
+    for ops in [compacted_last, compacted_first] {
+        let state = DurableState::replay(&ops);
+        assert_eq!(state.checkpoint.as_ref().map(|(s, _)| *s), Some(5));
+        assert!(state.accepted.contains_key(&6), "{state:?}");
+        assert_eq!(state.promised, ballot);
+    }
+}
+
+/// n1 leads a fresh cluster of 3, knowing nothing chosen, while n2 and n3
+/// hold a checkpoint at slot 40 and truncated their logs through it: they
+/// will never vote on slots 1-40 again, so n1 can never decide them. Once
+/// their heartbeat acknowledgements say so, n1 steps down to catch up
+/// instead of leading a cluster that cannot make progress.
+#[test]
+fn a_leader_behind_a_quorums_truncation_steps_down() {
+    for (n2_truncated, n3_truncated, steps_down) in [
+        (40, 40, true),
+        // One truncated peer leaves n1 and n3: still a quorum.
+        (40, 0, false),
+        // A node that lost its disk never votes: it counts as truncated.
+        (40, u64::MAX, true),
+    ] {
+        let config = Config::cluster(1, 3);
+        let (timeout, heartbeat) = (config.election_timeout, config.heartbeat_interval);
+        let mut r = Replica::new(config, Sum::default(), 0);
+        let mut disk = Vec::new();
+        let mut now = timeout + 1;
+        r.tick(now);
+        let ballot = r
+            .ready()
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Candidacy { ballot } => Some(*ballot),
+                _ => None,
+            })
+            .expect("n1 stands first in a fresh cluster");
+        let promise = Message::Promise {
+            ballot,
+            accepted: vec![],
+            commit: 0,
+            truncated: 0,
+        };
+        r.on_message(now, NodeId(2), promise);
+        settle(&mut r, now, &mut disk);
+        assert!(r.is_leader());
+        for (peer, truncated) in [(2, n2_truncated), (3, n3_truncated)] {
+            let ack = Message::HeartbeatAck {
+                ballot,
+                commit: 50,
+                truncated,
+            };
+            r.on_message(now, NodeId(peer), ack);
+        }
+        now += heartbeat;
+        r.tick(now);
+        let ready = r.ready();
+        let stepped_down = ready
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SteppedDown { why, .. } if why.contains("checkpoint")));
+        assert_eq!(
+            (stepped_down, r.is_leader()),
+            (steps_down, !steps_down),
+            "peers truncated through {n2_truncated} and {n3_truncated}: {:?}",
+            ready.events
+        );
+    }
+}

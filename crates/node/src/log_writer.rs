@@ -40,7 +40,7 @@ pub struct Job {
     /// Increases by one per job; reported back once durable.
     pub turn: u64,
     pub persist: Vec<PersistOp>,
-    /// Replace the whole log with these ops, after appending `persist`.
+    /// Replace the whole log with these ops, before appending `persist`.
     pub compact: Option<Vec<PersistOp>>,
 }
 
@@ -191,12 +191,15 @@ fn run(
     }
 }
 
+/// The compaction first, then the turn's records: whatever the live set
+/// holds, a record of this turn is never replaced away. (The core builds
+/// the live set to cover the turn's records too; this order keeps the WAL
+/// right even for a job that breaks that promise.)
 fn write(wal: &mut Wal, job: Job) -> Result<(), StorageError> {
-    wal.append(&job.persist)?;
     if let Some(live) = job.compact {
         wal.compact(&live)?;
     }
-    Ok(())
+    wal.append(&job.persist)
 }
 
 #[cfg(test)]
@@ -315,6 +318,36 @@ mod tests {
         let (_, recovery) = Wal::open(dir.path(), false).unwrap();
         let slots: Vec<u64> = recovery.state.accepted.keys().copied().collect();
         assert_eq!(slots, vec![11, 12]);
+    }
+
+    #[test]
+    fn a_record_of_the_compacting_turn_survives_even_if_the_live_set_lacks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), true).unwrap();
+        let (report, rx) = reports();
+        let mut writer =
+            LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
+        writer
+            .submit(Job {
+                turn: 1,
+                persist: (1..=10).map(accept).collect(),
+                compact: None,
+            })
+            .unwrap();
+        // Turn 2 accepts slot 11 and compacts to a live set built before
+        // that acceptance: the acceptance must not be replaced away.
+        writer
+            .submit(Job {
+                turn: 2,
+                persist: vec![accept(11)],
+                compact: Some(vec![accept(10)]),
+            })
+            .unwrap();
+        writer.finish();
+        assert_eq!(rx.try_iter().last(), Some(Ok(2)));
+        let (_, recovery) = Wal::open(dir.path(), false).unwrap();
+        let slots: Vec<u64> = recovery.state.accepted.keys().copied().collect();
+        assert_eq!(slots, vec![10, 11]);
     }
 
     #[test]

@@ -30,7 +30,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use synod_apps::Services;
-use synod_core::{ClientId, Envelope, Event, Message, NodeId, Replica, Request, Role, Time};
+use synod_core::{
+    ClientId, Envelope, Event, Message, NodeId, PersistOp, Replica, Request, Role, Time,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -84,8 +86,8 @@ pub enum Start {
     /// (a new cluster).
     Init,
     /// A node whose disk was lost, into a running cluster: it starts empty
-    /// and rejoins as a learner that never votes (see
-    /// `Replica::restore_wiped`).
+    /// and rejoins as a learner that never votes (see `Replica::restore`):
+    /// that status is written and synced before anything else.
     Rejoin,
 }
 
@@ -98,13 +100,22 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
     let dir = cluster.node_dir(id);
-    let (wal, recovery) =
+    let (mut wal, mut recovery) =
         Wal::open(&dir, start != Start::Existing).map_err(|e| NodeError::Storage(e.to_string()))?;
-    if start == Start::Rejoin && recovery.records > 0 {
-        return Err(NodeError::Storage(format!(
-            "refusing --rejoin: {} holds this node's log; start it normally (--rejoin is for a node whose disk was lost)",
-            dir.display()
-        )));
+    if start == Start::Rejoin && !recovery.state.non_voting {
+        if recovery.records > 0 {
+            return Err(NodeError::Storage(format!(
+                "refusing --rejoin: {} holds this node's log; start it normally (--rejoin is for a node whose disk was lost)",
+                dir.display()
+            )));
+        }
+        // Durable before the node does anything: a crash before this
+        // record reaches the disk must not bring the node back as a voter.
+        let marked = wal
+            .append(&[PersistOp::NonVoting])
+            .and_then(|()| wal.sync());
+        marked.map_err(|e| NodeError::Storage(e.to_string()))?;
+        recovery.state.non_voting = true;
     }
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
@@ -161,20 +172,18 @@ pub async fn run(
     tokio::spawn(accept_loop(peer_listener, context.clone()));
     tokio::spawn(accept_loop(client_listener, context));
 
-    let replica = if start == Start::Rejoin {
+    if recovery.state.non_voting {
         tracing::warn!(
             node = id,
-            "rejoining after a lost disk: this node will learn and serve, but never vote again"
+            "this node lost its disk once: it learns and serves, but never votes again"
         );
-        Replica::restore_wiped(cluster.core_config(id), Services::default(), 0)
-    } else {
-        Replica::restore(
-            cluster.core_config(id),
-            Services::default(),
-            recovery.state,
-            0,
-        )
-    };
+    }
+    let replica = Replica::restore(
+        cluster.core_config(id),
+        Services::default(),
+        recovery.state,
+        0,
+    );
     let tick = Duration::from_millis(cluster.timers.tick_ms);
     let writer = {
         let inputs = input_tx.clone();

@@ -67,6 +67,19 @@ impl FaultKind {
     }
 }
 
+/// Every kind of `kinds` alone, then every pair (in catalogue order): the
+/// subsets a sweep runs, since a mix of every kind at once can hide what
+/// one kind alone shows.
+pub fn singles_and_pairs(kinds: &[FaultKind]) -> Vec<Vec<FaultKind>> {
+    let mut subsets: Vec<Vec<FaultKind>> = kinds.iter().map(|k| vec![*k]).collect();
+    for (i, a) in kinds.iter().enumerate() {
+        for b in &kinds[i + 1..] {
+            subsets.push(vec![*a, *b]);
+        }
+    }
+    subsets
+}
+
 /// Whom a fault hits: a fixed node, or whichever node leads when it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {

@@ -7,15 +7,20 @@
 //!   enforced with a simulated disk), clients, healing and liveness.
 //! - [`faults`]: the fault catalogue and the per-seed schedule.
 //! - [`net`], [`disk`]: the network and storage models.
-//! - [`checks`]: safety invariants checked as the run goes.
+//! - [`checks`]: safety invariants checked as the run goes;
+//!   [`durability`]: what a crashed node recovers covers every vote it sent.
 //! - the client-history checks of synod-check run at the end
 //!   (linearizability of kv, bank and inventory histories).
-//! - [`runner`]: many seeds, in parallel, with a summary.
+//! - [`runner`]: many seeds, in parallel, with a summary; [`replay`]: the
+//!   arguments that rerun one seed, and the regression seeds `cargo test`
+//!   replays (`regressions.txt`).
 
 pub mod checks;
 pub mod disk;
+pub mod durability;
 pub mod faults;
 pub mod net;
+pub mod replay;
 pub mod runner;
 pub mod workload;
 pub mod world;

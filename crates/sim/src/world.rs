@@ -14,6 +14,7 @@
 
 use crate::checks::{Checker, Violation};
 use crate::disk::Disk;
+use crate::durability::DurabilityCheck;
 use crate::faults::{self, Fault, FaultKind, Schedule, Target};
 use crate::net::{Conditions, Network};
 use crate::workload::{AppKind, Pending, Record, SimClient};
@@ -27,8 +28,8 @@ use synod_apps::{
     BankOp, Command, InventoryOp, KvOp, Outcome, Services, decode_outcome, encode_command,
 };
 use synod_core::{
-    ClientAction, ClientId, Config, Envelope, Event, MS, NodeId, Outcome as ClientOutcome, Replica,
-    Reply, Request, Slot, Time,
+    ClientAction, ClientId, Config, Envelope, Event, MS, NodeId, Outcome as ClientOutcome,
+    PersistOp, Replica, Reply, Request, Slot, Time,
 };
 
 /// Adjusts each node's protocol configuration (tests use it to plant bugs).
@@ -262,6 +263,7 @@ struct World<'a> {
     /// Per client: whether its liveness probe was answered.
     probed: Vec<bool>,
     checker: Checker,
+    durability: DurabilityCheck,
     history: Vec<Record>,
     schedule: Schedule,
     healed: bool,
@@ -348,6 +350,7 @@ impl<'a> World<'a> {
             clients,
             nodes,
             checker: Checker::default(),
+            durability: DurabilityCheck::default(),
             history: Vec::new(),
             schedule,
             healed: false,
@@ -589,10 +592,12 @@ impl<'a> World<'a> {
         }
         let host = &mut self.nodes[i];
         if !ready.persist.is_empty() {
-            host.disk.write(ready.persist);
+            // The compaction first, then the turn's records: whatever the
+            // live set holds, nothing the turn asked for is replaced away.
             if let Some(live) = ready.compact {
                 host.disk.compact(live);
             }
+            host.disk.write(ready.persist);
             let upto = host.disk.written();
             let latency = self.rng_disk.random_range(20..=500);
             let done = (self.now + latency).max(host.disk_free_at);
@@ -630,6 +635,9 @@ impl<'a> World<'a> {
     }
 
     fn transmit(&mut self, env: Envelope) {
+        if let Some(detail) = self.durability.on_sent(&env) {
+            self.checker.fail(self.now, "learner votes", detail);
+        }
         for delay in self
             .net
             .deliveries(&mut self.rng_net, Some(env.from), Some(env.to))
@@ -663,13 +671,13 @@ impl<'a> World<'a> {
         let config = self.opts.config(self.nodes[i].id.0);
         let host = &mut self.nodes[i];
         let now = host.local_time(self.now);
-        // A node whose disk was lost rejoins as a learner that never votes;
-        // after that its (new) disk says so itself.
-        let mut replica = if std::mem::take(&mut host.wiped) {
-            Replica::restore_wiped(config, Services::default(), now)
-        } else {
-            Replica::restore(config, Services::default(), host.disk.recover(), now)
-        };
+        // A node whose disk was lost rejoins as a learner that never votes:
+        // its new disk says so, durably, before it does anything else.
+        if std::mem::take(&mut host.wiped) {
+            host.disk.write([PersistOp::NonVoting]);
+            host.disk.complete_sync(host.disk.written());
+        }
+        let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
         replica.record_executions(true);
         host.replica = Some(replica);
         let (id, incarnation) = (host.id, host.incarnation);
@@ -701,6 +709,17 @@ impl<'a> World<'a> {
         let lost = host.disk.crash(&mut self.rng_disk);
         let id = host.id;
         self.log(|| format!("fault: {id} crashes, losing {lost} unsynced writes"));
+        self.check_recovery(i);
+    }
+
+    /// The state node `i` would recover from its disk covers every vote it
+    /// ever sent (see [`crate::durability`]).
+    fn check_recovery(&mut self, i: usize) {
+        let id = self.nodes[i].id;
+        let state = self.nodes[i].disk.recover();
+        for detail in self.durability.on_crash(id, &state) {
+            self.checker.fail(self.now, "recovered state", detail);
+        }
     }
 
     fn restart(&mut self, i: usize) {
@@ -804,6 +823,7 @@ impl<'a> World<'a> {
                     host.disk = Disk::default();
                     host.wiped = true;
                     let id = host.id;
+                    self.durability.on_wiped(id);
                     self.log(|| format!("fault: {id} loses its disk"));
                 }
                 if let Some(after) = restart_after {
@@ -1055,6 +1075,10 @@ impl<'a> World<'a> {
     }
 
     fn finish(mut self) -> SimReport {
+        // As if every node crashed now, losing whatever is not yet synced.
+        for i in 0..self.nodes.len() {
+            self.check_recovery(i);
+        }
         if !self.converged {
             let executed: Vec<String> = self
                 .nodes

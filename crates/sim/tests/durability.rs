@@ -73,3 +73,42 @@ fn wiped_nodes_rejoin_as_learners_without_breaking_anything() {
     assert_eq!(summary.failed_seeds, Vec::<u64>::new());
     assert!(summary.snapshots_installed > 0, "{summary:?}");
 }
+
+#[test]
+fn catches_a_compaction_that_drops_an_acknowledged_acceptance() {
+    let options = SimOptions {
+        configure: Some(Arc::new(|c| {
+            c.planted_bug = Some(PlantedBug::CompactionDropsRecord)
+        })),
+        ..SimOptions::default()
+    };
+    let summary = run_seeds(0..1000, &options, threads(), true, |_| {});
+    let Some(&seed) = summary.failed_seeds.first() else {
+        panic!("a compaction that forgets an acceptance went unnoticed over 1000 seeds");
+    };
+    let report = run(seed, &options);
+    let invariants: Vec<&str> = report.violations.iter().map(|v| v.invariant).collect();
+    eprintln!("caught at seed {seed}: {invariants:?}");
+    assert!(
+        invariants.contains(&"recovered state"),
+        "the recovered-state invariant names it: {invariants:?}"
+    );
+}
+
+/// Seed 2002517 (3 nodes, crash-restart, wipe and loss): a leader accepted
+/// a slot and compacted its log in the same turn; the compaction's live set
+/// was built before the acceptance and replaced it away on disk. After a
+/// crash the leader denied the acceptance and a new leader filled the slot
+/// with a no-op that some replicas executed instead of the chosen value.
+#[test]
+fn regression_seed_2002517_a_compaction_keeps_the_same_turns_acceptance() {
+    use synod_sim::FaultKind::{CrashRestart, Loss, Wipe};
+    let options = SimOptions {
+        nodes: 3,
+        faults: vec![CrashRestart, Wipe, Loss],
+        ..SimOptions::default()
+    };
+    let report = run(2002517, &options);
+    assert!(report.committed > 100, "the run did real work");
+    assert_eq!(report.violations, Vec::new());
+}

@@ -5,7 +5,7 @@ use clap::Args as ClapArgs;
 use std::io::Write;
 use std::process::ExitCode;
 use synod_core::MS;
-use synod_sim::{FaultKind, SimOptions, run_seeds};
+use synod_sim::{SimOptions, run_seeds};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -43,23 +43,102 @@ pub struct Args {
     /// The simulated clients' retry timeout.
     #[arg(long, default_value_t = 200)]
     client_timeout_ms: u64,
+    /// Sweep fault subsets: every kind of --faults alone and every pair,
+    /// --seeds seeds each, on each cluster size of --sweep-nodes; prints a
+    /// JSON line per subset and a table at the end.
+    #[arg(long, conflicts_with_all = ["seed", "failover"])]
+    sweep: bool,
+    /// Cluster sizes for --sweep, comma separated.
+    #[arg(long, default_value = "3,5", requires = "sweep")]
+    sweep_nodes: String,
 }
 
-fn parse_faults(list: &str) -> anyhow::Result<Vec<FaultKind>> {
-    match list {
-        "all" => Ok(FaultKind::ALL.to_vec()),
-        "none" => Ok(Vec::new()),
-        _ => list
-            .split(',')
-            .map(|name| {
-                let name = name.trim();
-                FaultKind::parse(name).with_context(|| {
-                    let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
-                    format!("unknown fault kind {name:?}; known: {}", known.join(", "))
-                })
-            })
-            .collect(),
+/// Prints a failing seed's violations, each with the command that replays it.
+fn report_violations(out: &mut impl Write, options: &SimOptions, report: &synod_sim::SimReport) {
+    for v in &report.violations {
+        let _ = writeln!(
+            out,
+            "seed {}: VIOLATION {}: {} (at {} ms); replay with: synod sim {} --trace",
+            report.seed,
+            v.invariant,
+            v.detail,
+            v.at / MS,
+            synod_sim::replay::replay_args(options, report.seed)
+        );
     }
+}
+
+/// `--sweep`: each fault kind alone and in pairs, on each cluster size.
+fn sweep(
+    args: &Args,
+    base: SimOptions,
+    threads: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let sizes: Vec<usize> = args
+        .sweep_nodes
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .with_context(|| format!("--sweep-nodes: {n:?} is not a cluster size (1..=64)"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let subsets = synod_sim::faults::singles_and_pairs(&base.faults);
+    let mut rows = Vec::new();
+    for &nodes in &sizes {
+        for faults in &subsets {
+            let options = SimOptions {
+                nodes,
+                faults: faults.clone(),
+                ..base.clone()
+            };
+            let seeds = args.first..args.first + args.seeds;
+            let summary = run_seeds(seeds, &options, threads, false, |report| {
+                report_violations(&mut *out, &options, report);
+            });
+            let names: Vec<&str> = faults.iter().map(|k| k.name()).collect();
+            let row = serde_json::json!({
+                "nodes": nodes,
+                "faults": names.join(","),
+                "seeds": summary.seeds,
+                "violations": summary.violations,
+                "failed_seeds": summary.failed_seeds,
+                "seeds_per_s": summary.seeds_per_s,
+            });
+            writeln!(out, "{row}")?;
+            out.flush()?;
+            rows.push((nodes, names.join(" + "), summary));
+        }
+    }
+    writeln!(out, "\n| nodes | faults | seeds | failing seeds |")?;
+    writeln!(out, "|---|---|---|---|")?;
+    for (nodes, faults, s) in &rows {
+        let failing = if s.failed_seeds.is_empty() {
+            "0".to_string()
+        } else {
+            let shown: Vec<String> = s.failed_seeds.iter().take(5).map(u64::to_string).collect();
+            format!(
+                "{} ({}{})",
+                s.failed_seeds.len(),
+                shown.join(", "),
+                if s.failed_seeds.len() > 5 {
+                    ", ..."
+                } else {
+                    ""
+                }
+            )
+        };
+        writeln!(out, "| {nodes} | {faults} | {} | {failing} |", s.seeds)?;
+    }
+    let failed = rows.iter().any(|(_, _, s)| s.violations > 0);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -76,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         faults: if args.failover {
             base.faults.clone()
         } else {
-            parse_faults(&args.faults)?
+            synod_sim::replay::parse_fault_list(&args.faults).map_err(anyhow::Error::msg)?
         },
         fault_time: if args.failover {
             base.fault_time
@@ -121,19 +200,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.sweep {
+        return sweep(&args, options, threads, &mut out);
+    }
     let seeds = args.first..args.first + args.seeds;
     let summary = run_seeds(seeds, &options, threads, !args.keep_going, |report| {
-        for v in &report.violations {
-            let _ = writeln!(
-                out,
-                "seed {}: VIOLATION {}: {} (at {} ms); replay with: synod sim --seed {} --trace",
-                report.seed,
-                v.invariant,
-                v.detail,
-                v.at / MS,
-                report.seed
-            );
-        }
+        report_violations(&mut out, &options, report);
     });
     let json = serde_json::to_string(&summary)?;
     writeln!(out, "{json}")?;

@@ -1,0 +1,161 @@
+//! Replay lines: the `synod sim` arguments that rerun one seed exactly, as
+//! printed for every failing seed and as kept in `regressions.txt` (which
+//! `cargo test` replays, so that a seed that ever failed stays fixed).
+//!
+//! A line is `--seed N` plus whichever options differ from the default:
+//! `--nodes N`, `--faults kind,kind|none`, `--fault-ms MS`,
+//! `--client-timeout-ms MS`, `--failover`. Text after `#` is a comment.
+
+use crate::faults::FaultKind;
+use crate::world::SimOptions;
+use synod_core::MS;
+
+/// The arguments that replay `seed` under `options` (without the
+/// `synod sim` in front).
+pub fn replay_args(options: &SimOptions, seed: u64) -> String {
+    let default = if options.failover_only {
+        SimOptions::failover()
+    } else {
+        SimOptions::default()
+    };
+    let mut args = format!("--seed {seed}");
+    if options.failover_only {
+        args.push_str(" --failover");
+    } else if options.faults != default.faults {
+        let names: Vec<&str> = options.faults.iter().map(|k| k.name()).collect();
+        let list = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(",")
+        };
+        args.push_str(&format!(" --faults {list}"));
+    }
+    if options.nodes != default.nodes {
+        args.push_str(&format!(" --nodes {}", options.nodes));
+    }
+    if options.fault_time != default.fault_time {
+        args.push_str(&format!(" --fault-ms {}", options.fault_time / MS));
+    }
+    if options.client_timeout != default.client_timeout {
+        let ms = options.client_timeout / MS;
+        args.push_str(&format!(" --client-timeout-ms {ms}"));
+    }
+    args
+}
+
+/// Parses a replay line (see the module documentation). `Ok(None)` for a
+/// blank or comment-only line.
+pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let failover = words.contains(&"--failover");
+    let mut options = if failover {
+        SimOptions::failover()
+    } else {
+        SimOptions::default()
+    };
+    let mut seed = None;
+    let mut i = 0;
+    while i < words.len() {
+        let flag = words[i];
+        if flag == "--failover" {
+            i += 1;
+            continue;
+        }
+        let value = words
+            .get(i + 1)
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: {value:?} is not a number"))
+        };
+        match flag {
+            "--seed" => seed = Some(number()?),
+            "--nodes" => {
+                let n = number()?;
+                if !(1..=64).contains(&n) {
+                    return Err(format!("--nodes must be between 1 and 64, got {n}"));
+                }
+                options.nodes = n as usize;
+            }
+            "--faults" => options.faults = parse_fault_list(value)?,
+            "--fault-ms" => options.fault_time = number()? * MS,
+            "--client-timeout-ms" => options.client_timeout = number()? * MS,
+            other => return Err(format!("unknown option {other:?}")),
+        }
+        i += 2;
+    }
+    let seed = seed.ok_or("a replay line needs --seed")?;
+    Ok(Some((seed, options)))
+}
+
+/// `all`, `none`, or kind names separated by commas.
+pub fn parse_fault_list(list: &str) -> Result<Vec<FaultKind>, String> {
+    match list {
+        "all" => Ok(FaultKind::ALL.to_vec()),
+        "none" => Ok(Vec::new()),
+        _ => list
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                FaultKind::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                    format!("unknown fault kind {name:?}; known: {}", known.join(", "))
+                })
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_line_round_trips() {
+        let options = SimOptions {
+            nodes: 3,
+            faults: vec![FaultKind::CrashRestart, FaultKind::Wipe],
+            fault_time: 5_000 * MS,
+            ..SimOptions::default()
+        };
+        let line = replay_args(&options, 42);
+        assert_eq!(
+            line,
+            "--seed 42 --faults crash-restart,wipe --nodes 3 --fault-ms 5000"
+        );
+        let (seed, parsed) = parse_replay(&line).unwrap().unwrap();
+        assert_eq!(seed, 42);
+        assert_eq!(
+            (parsed.nodes, parsed.faults, parsed.fault_time),
+            (3, options.faults, options.fault_time)
+        );
+        assert_eq!(replay_args(&SimOptions::default(), 7), "--seed 7");
+        assert_eq!(
+            replay_args(&SimOptions::failover(), 7),
+            "--seed 7 --failover"
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_a_reason() {
+        assert!(parse_replay("  # only a comment").unwrap().is_none());
+        for (line, why) in [
+            ("--nodes 3", "needs --seed"),
+            ("--seed x", "not a number"),
+            ("--seed 1 --faults lightning", "unknown fault kind"),
+            ("--seed 1 --colour red", "unknown option"),
+            ("--seed 1 --nodes", "needs a value"),
+            ("--seed 1 --nodes 0", "between 1 and 64"),
+        ] {
+            let Err(err) = parse_replay(line) else {
+                panic!("{line} was accepted");
+            };
+            assert!(err.contains(why), "{line}: {err}");
+        }
+    }
+}
