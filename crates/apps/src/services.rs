@@ -11,7 +11,7 @@ use crate::kv::{Kv, KvOp, KvResult};
 use crate::smallbank::{SmallBank, SmallBankOp, SmallBankResult};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use synod_core::{SnapshotError, StateMachine};
+use synod_core::{Inspect, SnapshotError, StateMachine};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
@@ -97,6 +97,20 @@ impl StateMachine for Services {
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
         *self = postcard::from_bytes(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
         Ok(())
+    }
+}
+
+impl Inspect for Services {
+    fn describe_command(command: &[u8]) -> String {
+        match decode_command(command) {
+            Ok(command) => format!("{command:?}"),
+            Err(_) => format!("({} bytes, not a synod command)", command.len()),
+        }
+    }
+
+    /// Postcard bytes of the whole `Services`.
+    fn export(&self) -> Vec<u8> {
+        self.snapshot()
     }
 }
 

@@ -4,21 +4,24 @@
 //! # The contract with the host (the simulator, or the tokio runtime)
 //!
 //! Inputs: [`Replica::on_message`] (a peer's message), [`Replica::on_client_request`]
-//! (a request from a client connected here), [`Replica::tick`] (time passed).
+//! (a request from a client connected here), [`Replica::tick`] (time passed),
+//! and [`Replica::persisted`] (the host's storage made a write durable).
 //! Each takes the current time; the replica never reads a clock.
 //!
-//! After feeding any number of inputs, the host calls [`Replica::ready`] and
-//! must then, in this order:
-//! 1. send `messages` and `replies` (they never depend on unsynced state);
-//! 2. append `persist` to durable storage and make it durable (one sync for
-//!    the whole batch is enough: group commit);
-//! 3. only then send `persisted_messages` (PROMISE, ACCEPTED: each one
-//!    reveals acceptor state that must survive a crash).
+//! After feeding any number of inputs, the host calls [`Replica::ready`] (or
+//! [`crate::host::drive`], which does all of the following) and then:
+//! - sends `messages` and `replies`: nothing in them reveals state that is
+//!   not yet durable (the replica holds PROMISE and ACCEPTED until the write
+//!   holding their records is reported durable, then releases them in a
+//!   later `Ready`);
+//! - applies `write`, if any, to its log ([`crate::Write::apply_to`]), makes
+//!   it durable (one sync for many writes is fine: group commit) and reports
+//!   `persisted(token)`. Writes must become durable in token order.
 //!
-//! A message addressed to this node itself must be delivered back to it like
-//! any other (the leader's own acceptor answers its proposer this way, and
-//! only after its acceptance is durable). If the host crashes before step 3
-//! completes it simply loses those messages: that is always safe.
+//! The replica never sends a message to itself: its own promise and its own
+//! acceptance count once durable, inside the replica. If the host crashes
+//! before reporting a write, the messages held for it are lost with the
+//! replica: that is always safe.
 //!
 //! Restart: rebuild [`DurableState`] from the synced ops and call
 //! [`Replica::restore`]; the node rejoins as a follower and relearns chosen
@@ -26,7 +29,7 @@
 
 use crate::acceptor::Acceptor;
 use crate::config::{Bug, Config};
-use crate::durable::{DurableState, PersistOp};
+use crate::durable::{DurabilityGate, DurableState, PersistOp, Write};
 use crate::election::{DeferredPrepare, Election};
 use crate::executor::{Execution, Executor};
 use crate::learner::Learner;
@@ -35,34 +38,41 @@ use crate::proposer::{Candidacy, Leadership};
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, NodeId, Reply, Request, Slot, Time, Value};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Everything a batch of inputs produced. See the module documentation for
-/// the order in which the host must carry it out.
+/// what the host must do with it.
 #[derive(Debug, Default)]
 pub struct Ready {
+    /// Messages to send now; never addressed to this node.
     pub messages: Vec<Envelope>,
-    pub persist: Vec<PersistOp>,
-    pub persisted_messages: Vec<Envelope>,
     pub replies: Vec<Reply>,
     pub events: Vec<Event>,
-    /// Replace the whole durable log with these ops (a checkpoint held by a
-    /// quorum made the rest unnecessary). Built when the turn's output is
-    /// taken, so it covers every op in `persist` as well: a host may apply
-    /// the two in either order (synod's hosts replace first, then append).
-    /// The host must make the replacement atomic and durable.
-    pub compact: Option<Vec<PersistOp>>,
+    /// Records to make durable, then report with [`Replica::persisted`].
+    pub write: Option<Write>,
 }
 
 impl Ready {
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
-            && self.persist.is_empty()
-            && self.persisted_messages.is_empty()
             && self.replies.is_empty()
             && self.events.is_empty()
-            && self.compact.is_none()
+            && self.write.is_none()
     }
+}
+
+/// What the replica produced since the last [`Replica::ready`].
+#[derive(Debug, Default)]
+struct Outbox {
+    messages: Vec<Envelope>,
+    /// PROMISE and ACCEPTED (to peers or to ourselves): each reveals
+    /// acceptor state, so it waits for the write of this turn (and every
+    /// earlier one) to be durable.
+    votes: Vec<Envelope>,
+    persist: Vec<PersistOp>,
+    replies: Vec<Reply>,
+    events: Vec<Event>,
 }
 
 /// Things worth telling a person or a checker; the protocol does not need
@@ -111,11 +121,13 @@ pub enum Event {
 }
 
 /// A node's role, as `synod admin status` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// A node that lost its disk once: it learns and serves, never votes.
+    Learner,
 }
 
 /// A snapshot of a replica's progress for status displays.
@@ -187,7 +199,13 @@ pub struct Replica<S> {
     /// state transfer) but never promises, accepts or stands, because it
     /// cannot know what it promised or accepted before.
     non_voting: bool,
-    out: Ready,
+    out: Outbox,
+    /// Votes waiting for their writes to be durable.
+    gate: DurabilityGate<Envelope>,
+    /// Messages addressed to ourselves (a vote released by `persisted`, or
+    /// a catch-up request in a cluster of one): handled before `ready`
+    /// returns, never handed to the host.
+    loopback: VecDeque<Message>,
 }
 
 /// A checkpoint: the executor's snapshot after executing through `slot`.
@@ -263,7 +281,9 @@ impl<S: StateMachine> Replica<S> {
             held: VecDeque::new(),
             commit_scan: (Ballot::ZERO, 0),
             record_executions: false,
-            out: Ready::default(),
+            out: Outbox::default(),
+            gate: DurabilityGate::default(),
+            loopback: VecDeque::new(),
             config,
         }
     }
@@ -308,6 +328,7 @@ impl<S: StateMachine> Replica<S> {
         Status {
             id: self.config.id,
             role: match self.phase {
+                _ if self.non_voting => Role::Learner,
                 Phase::Follower => Role::Follower,
                 Phase::Candidate(_) => Role::Candidate,
                 Phase::Leader(_) => Role::Leader,
@@ -466,15 +487,65 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// The host made every write up to `token` durable: the votes that
+    /// waited for them go out (our own count at once).
+    pub fn persisted(&mut self, now: Time, token: u64) {
+        self.now = now;
+        let me = self.config.id;
+        for env in self.gate.persisted(token) {
+            if env.to == me {
+                self.loopback.push_back(env.msg);
+            } else {
+                self.out.messages.push(env);
+            }
+        }
+        self.run_loopback();
+    }
+
     /// Proposes what is queued and returns every output since the last call.
     pub fn ready(&mut self) -> Ready {
-        self.propose_pending();
-        self.send_commit_if_advanced();
-        self.coalesce_accepted();
-        if let Some(base) = self.compaction.take() {
-            self.out.compact = Some(self.live_ops(&base));
+        loop {
+            self.propose_pending();
+            self.send_commit_if_advanced();
+            if self.loopback.is_empty() {
+                break;
+            }
+            self.run_loopback();
         }
-        std::mem::take(&mut self.out)
+        self.coalesce_accepted();
+        let replace = self.compaction.take().map(|base| self.live_ops(&base));
+        let append = std::mem::take(&mut self.out.persist);
+        let write = (replace.is_some() || !append.is_empty()).then(|| Write {
+            token: self.gate.issue(),
+            replace,
+            append,
+        });
+        let votes = std::mem::take(&mut self.out.votes);
+        let me = self.config.id;
+        for env in self.gate.hold(votes) {
+            // Nothing to wait for (everything before is durable): a vote to
+            // ourselves counts at the next input, or the next call.
+            if env.to == me {
+                self.loopback.push_back(env.msg);
+            } else {
+                self.out.messages.push(env);
+            }
+        }
+        let out = std::mem::take(&mut self.out);
+        Ready {
+            messages: out.messages,
+            replies: out.replies,
+            events: out.events,
+            write,
+        }
+    }
+
+    /// Handles the messages this node sent itself.
+    fn run_loopback(&mut self) {
+        let me = self.config.id;
+        while let Some(msg) = self.loopback.pop_front() {
+            self.on_message(self.now, me, msg);
+        }
     }
 
     // ----- acceptor side --------------------------------------------------
@@ -521,7 +592,7 @@ impl<S: StateMachine> Replica<S> {
                 self.out.persist.push(op);
                 let commit = self.learner.commit();
                 let truncated = self.acceptor.truncated();
-                self.send_persisted(
+                self.send_vote(
                     to,
                     Message::Promise {
                         ballot,
@@ -548,7 +619,7 @@ impl<S: StateMachine> Replica<S> {
         let accepted = self.acceptor.log_from(from_slot);
         let commit = self.learner.commit();
         let truncated = self.acceptor.truncated();
-        self.send_persisted(
+        self.send_vote(
             to,
             Message::Promise {
                 ballot,
@@ -578,7 +649,7 @@ impl<S: StateMachine> Replica<S> {
                     first: slot,
                     last: slot,
                 };
-                self.send_persisted(from, accepted);
+                self.send_vote(from, accepted);
                 self.follow(ballot);
                 self.on_leader_commit(ballot, commit);
             }
@@ -626,7 +697,7 @@ impl<S: StateMachine> Replica<S> {
         }
         if entries.len() > skip {
             let last = start + entries.len() as u64 - 1;
-            self.send_persisted(
+            self.send_vote(
                 from,
                 Message::Accepted {
                     ballot,
@@ -1403,6 +1474,10 @@ impl<S: StateMachine> Replica<S> {
     }
 
     fn send(&mut self, to: NodeId, msg: Message) {
+        if to == self.config.id {
+            self.loopback.push_back(msg);
+            return;
+        }
         self.out.messages.push(Envelope {
             from: self.config.id,
             to,
@@ -1410,8 +1485,9 @@ impl<S: StateMachine> Replica<S> {
         });
     }
 
-    fn send_persisted(&mut self, to: NodeId, msg: Message) {
-        self.out.persisted_messages.push(Envelope {
+    /// Sends a PROMISE or ACCEPTED once this turn's write is durable.
+    fn send_vote(&mut self, to: NodeId, msg: Message) {
+        self.out.votes.push(Envelope {
             from: self.config.id,
             to,
             msg,
@@ -1421,7 +1497,7 @@ impl<S: StateMachine> Replica<S> {
     /// Merges consecutive ACCEPTED messages to one leader into ranges: under
     /// load a follower acknowledges many slots per turn.
     fn coalesce_accepted(&mut self) {
-        let msgs = &mut self.out.persisted_messages;
+        let msgs = &mut self.out.votes;
         if msgs.len() < 2 {
             return;
         }

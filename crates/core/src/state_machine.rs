@@ -38,3 +38,16 @@ impl<S: StateMachine + ?Sized> StateMachine for Box<S> {
         (**self).restore(snapshot)
     }
 }
+
+/// What the admin views need to show an application to a person (and what a
+/// node runtime asks of the state machine besides running it).
+pub trait Inspect {
+    /// One command, as a person would read it (`synod admin slot`, the
+    /// views of NEW-VIEWs). Bytes that do not decode deserve a plain word
+    /// saying so, not an error: they were chosen all the same.
+    fn describe_command(command: &[u8]) -> String;
+
+    /// The whole state, in whatever encoding the application's own tools
+    /// read back (`synod admin db`).
+    fn export(&self) -> Vec<u8>;
+}

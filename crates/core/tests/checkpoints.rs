@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use synod_core::executor::{Executor, digest};
 use synod_core::{
-    Ballot, ClientId, Config, DurableState, Event, Message, NodeId, PersistOp, Replica, Request,
-    SnapshotError, StateMachine, Value,
+    Ballot, ClientId, Config, DurableState, Event, Log, Message, NodeId, PersistOp, Replica,
+    Request, SnapshotError, StateMachine, Value,
 };
 
 /// A state machine that sums the bytes of its commands.
@@ -124,9 +124,10 @@ fn a_lagging_node_installs_a_snapshot_sent_in_pieces() {
     r.on_message(2, NodeId(1), piece(10, rest));
     let ready = r.ready();
     assert!(ready.events.contains(&Event::SnapshotInstalled { slot: 7 }));
+    let write = ready.write.expect("the installed checkpoint is written");
     assert!(
-        ready
-            .persist
+        write
+            .append
             .iter()
             .any(|op| matches!(op, PersistOp::Checkpoint { slot: 7, .. }))
     );
@@ -229,32 +230,35 @@ fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
     );
 }
 
-/// Carries out `r`'s outputs until it has nothing more for itself: writes
-/// to `disk` (the compaction first, then the records), then hands messages
-/// addressed to itself back to it. Returns what went to peers.
-fn settle(r: &mut Replica<Sum>, now: u64, disk: &mut Vec<PersistOp>) -> Vec<Message> {
-    let me = r.id();
+/// Carries out `r`'s outputs until it is quiet, as a host whose disk syncs
+/// at once: each write goes to `disk` (`Write::apply_to`) and is reported
+/// durable right away. Returns what went to peers.
+fn settle(r: &mut Replica<Sum>, now: u64, disk: &mut VecLog) -> Vec<Message> {
     let mut to_peers = Vec::new();
     loop {
         let ready = r.ready();
-        if let Some(live) = ready.compact {
-            *disk = live;
-        }
-        disk.extend(ready.persist);
-        let mut own = Vec::new();
-        for env in ready.messages.into_iter().chain(ready.persisted_messages) {
-            if env.to == me {
-                own.push(env.msg);
-            } else {
-                to_peers.push(env.msg);
-            }
-        }
-        if own.is_empty() {
+        to_peers.extend(ready.messages.into_iter().map(|env| env.msg));
+        let Some(write) = ready.write else {
             return to_peers;
-        }
-        for msg in own {
-            r.on_message(now, me, msg);
-        }
+        };
+        let Ok(()) = write.apply_to(disk);
+        r.persisted(now, write.token);
+    }
+}
+
+/// A log kept in memory.
+#[derive(Default, Clone)]
+struct VecLog(Vec<PersistOp>);
+
+impl Log for VecLog {
+    type Error = std::convert::Infallible;
+    fn replace(&mut self, live: &[PersistOp]) -> Result<(), Self::Error> {
+        self.0 = live.to_vec();
+        Ok(())
+    }
+    fn append(&mut self, ops: &[PersistOp]) -> Result<(), Self::Error> {
+        self.0.extend_from_slice(ops);
+        Ok(())
     }
 }
 
@@ -276,7 +280,7 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
     config.checkpoint_interval = 5;
     let timeout = config.election_timeout;
     let mut r = Replica::new(config, Sum::default(), 0);
-    let mut disk = Vec::new();
+    let mut disk = VecLog::default();
     let mut now = timeout + 1;
     r.tick(now);
     let ballot = r
@@ -329,23 +333,24 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
     r.on_client_request(now, request(6));
     let ready = r.ready();
     assert!(ready.events.contains(&Event::Truncated { slot: 5 }));
-    let live = ready.compact.expect("the turn compacts the log");
+    let write = ready.write.expect("the turn writes");
+    let live = write.replace.clone().expect("the turn compacts the log");
     let holds_6 = |ops: &[PersistOp]| {
         ops.iter()
             .any(|op| matches!(op, PersistOp::Accept { slot: 6, .. }))
     };
     assert!(
-        holds_6(&ready.persist),
+        holds_6(&write.append),
         "the leader accepted slot 6 this turn"
     );
     assert!(holds_6(&live), "the compaction keeps it: {live:?}");
-    // Whichever order a host applies them in, slot 6 survives: appending
-    // first and then compacting leaves `live`; compacting first leaves
-    // `live` and the turn's records after it.
-    let compacted_last = live.clone();
-    let mut compacted_first = live;
-    compacted_first.extend(ready.persist);
-    for ops in [compacted_last, compacted_first] {
+    // Whichever order a host applied them in, slot 6 would survive:
+    // appending first and then compacting leaves `live`; compacting first
+    // (as `Write::apply_to` does) leaves `live` and the turn's records.
+    let compacted_last = live;
+    let mut compacted_first = disk.clone();
+    let Ok(()) = write.apply_to(&mut compacted_first);
+    for ops in [compacted_last, compacted_first.0] {
         let state = DurableState::replay(&ops);
         assert_eq!(state.checkpoint.as_ref().map(|(s, _)| *s), Some(5));
         assert!(state.accepted.contains_key(&6), "{state:?}");
@@ -370,7 +375,7 @@ fn a_leader_behind_a_quorums_truncation_steps_down() {
         let config = Config::cluster(1, 3);
         let (timeout, heartbeat) = (config.election_timeout, config.heartbeat_interval);
         let mut r = Replica::new(config, Sum::default(), 0);
-        let mut disk = Vec::new();
+        let mut disk = VecLog::default();
         let mut now = timeout + 1;
         r.tick(now);
         let ballot = r

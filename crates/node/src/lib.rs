@@ -3,12 +3,17 @@
 //! - [`wire`]: the frame format and every message type that crosses a socket.
 //! - [`config`]: the TOML cluster file.
 //! - [`store`]: durable storage of the acceptor's state.
-//! - [`server`]: the runtime that drives the sans-IO core of synod-core.
+//! - [`server`]: the runtime that runs any application's replica
+//!   ([`server::run`]): [`connections`] (listeners, handshakes, readers),
+//!   the core task that drives the sans-IO replica, [`log_writer`] (the
+//!   WAL's own thread), [`net`] (framing and outgoing links).
 //! - [`client`]: the async client library; [`admin`]: admin queries.
 
 pub mod admin;
 pub mod client;
 pub mod config;
+mod connections;
+mod core_task;
 pub mod log_writer;
 pub mod net;
 pub mod server;

@@ -1,21 +1,18 @@
 //! The log writer: a thread that owns the write-ahead log, so that the core
 //! (the task that drives the replica) never waits for the disk.
 //!
-//! The core submits one [`Job`] per turn (the turn's records, and a
+//! The core submits each [`Write`] of its replica (a turn's records, and a
 //! compaction if the replica asked for one) and goes on handling inputs.
-//! The writer takes every job queued, appends them in order, syncs once,
-//! and reports the last turn now durable; the core sends a turn's
-//! `persisted_messages` only once that report covers it. While one sync
-//! runs, later turns queue up and share the next (group commit across
-//! turns).
+//! The writer takes every write queued, applies them in order
+//! ([`Write::apply_to`]: the compaction first, then the appends), syncs
+//! once, and reports the last token now durable, which the core hands to
+//! `Replica::persisted`; the replica releases the votes that waited for it.
+//! While one sync runs, later writes queue up and share the next (group
+//! commit across turns).
 //!
-//! This keeps the replica's contract (a message that reveals a record
-//! leaves only after the record is durable) while letting a leader handle
-//! ACCEPTEDs and reply to clients during its own fsync. Sending turn k+1's
-//! `messages` before turn k's records are durable is safe for the same
-//! reason sending a turn's `messages` before its own records is: it is what
-//! one merged turn would do. The simulator drives the replica exactly this
-//! way (syncs complete later, held messages are released by them).
+//! So a leader handles ACCEPTEDs and replies to clients during its own
+//! fsync. The simulator drives the replica exactly this way (its syncs
+//! complete later and report their tokens).
 //!
 //! Pacing: when the writer is saturated (a job was already waiting as a
 //! sync finished), it starts the next sync no sooner than `pacing` after
@@ -29,30 +26,20 @@
 //! submitted after the failure is ever reported durable.
 
 use crate::store::{StorageError, Wal};
-use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use synod_core::PersistOp;
-
-/// One turn's writes.
-pub struct Job {
-    /// Increases by one per job; reported back once durable.
-    pub turn: u64,
-    pub persist: Vec<PersistOp>,
-    /// Replace the whole log with these ops, before appending `persist`.
-    pub compact: Option<Vec<PersistOp>>,
-}
+use synod_core::Write;
 
 pub struct LogWriter {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Write>>,
     /// Returns the error that stopped the writer, if one did.
     thread: Option<JoinHandle<Option<String>>>,
 }
 
 impl LogWriter {
     /// Starts the writer thread. `report` is called from it after each
-    /// sync with the last durable turn, or once with the error that
+    /// sync with the last durable token, or once with the error that
     /// stopped it.
     pub fn start(
         wal: Wal,
@@ -70,11 +57,11 @@ impl LogWriter {
         })
     }
 
-    /// Queues a job. If the writer has stopped after an error, returns
+    /// Queues a write. If the writer has stopped after an error, returns
     /// that error (so the node can say why it stops, whichever it hears of
     /// first: this or the report).
-    pub fn submit(&mut self, job: Job) -> Result<(), String> {
-        if self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()) {
+    pub fn submit(&mut self, write: Write) -> Result<(), String> {
+        if self.jobs.as_ref().is_some_and(|j| j.send(write).is_ok()) {
             return Ok(());
         }
         self.jobs = None;
@@ -82,7 +69,7 @@ impl LogWriter {
         Err(why.unwrap_or_else(|| "the log writer has stopped".into()))
     }
 
-    /// Waits until every job submitted so far is written and synced (or
+    /// Waits until every write submitted so far is applied and synced (or
     /// the writer failed), then stops the thread.
     pub fn finish(mut self) {
         self.jobs = None;
@@ -92,61 +79,9 @@ impl LogWriter {
     }
 }
 
-/// Messages that may leave only once records are durable (PROMISE,
-/// ACCEPTED): each waits for the sync of the last turn submitted when it
-/// was produced, which covers every record it could reveal.
-pub struct DurableOutbox<T> {
-    submitted: u64,
-    synced: u64,
-    held: VecDeque<(u64, Vec<T>)>,
-}
-
-impl<T> Default for DurableOutbox<T> {
-    fn default() -> Self {
-        DurableOutbox {
-            submitted: 0,
-            synced: 0,
-            held: VecDeque::new(),
-        }
-    }
-}
-
-impl<T> DurableOutbox<T> {
-    /// Numbers the next turn of records handed to the writer.
-    pub fn next_turn(&mut self) -> u64 {
-        self.submitted += 1;
-        self.submitted
-    }
-
-    /// Messages that depend on every record submitted so far: returned to
-    /// be sent at once if all of it is durable, held otherwise.
-    pub fn after_durable(&mut self, messages: Vec<T>) -> Vec<T> {
-        if messages.is_empty() || self.submitted <= self.synced {
-            return messages;
-        }
-        self.held.push_back((self.submitted, messages));
-        Vec::new()
-    }
-
-    /// The writer made every turn up to `turn` durable: the messages now
-    /// free to go, in the order they were produced.
-    pub fn synced(&mut self, turn: u64) -> Vec<T> {
-        self.synced = self.synced.max(turn);
-        let mut free = Vec::new();
-        while let Some((waits_for, _)) = self.held.front()
-            && *waits_for <= self.synced
-        {
-            if let Some((_, messages)) = self.held.pop_front() {
-                free.extend(messages);
-            }
-        }
-        free
-    }
-}
-
 fn run(
     mut wal: Wal,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Write>,
     pacing: Duration,
     mut report: impl FnMut(Result<u64, StorageError>),
 ) -> Option<String> {
@@ -159,8 +94,8 @@ fn run(
                 Err(_) => return None,
             },
         };
-        let mut last = first.turn;
-        let mut result = write(&mut wal, first);
+        let mut last = first.token;
+        let mut result = first.apply_to(&mut wal);
         if saturated && let Some(started) = last_sync {
             let wait = (started + pacing).saturating_duration_since(Instant::now());
             if !wait.is_zero() {
@@ -169,9 +104,9 @@ fn run(
         }
         while result.is_ok() {
             match jobs.try_recv() {
-                Ok(job) => {
-                    last = job.turn;
-                    result = write(&mut wal, job);
+                Ok(write) => {
+                    last = write.token;
+                    result = write.apply_to(&mut wal);
                 }
                 Err(_) => break,
             }
@@ -191,21 +126,10 @@ fn run(
     }
 }
 
-/// The compaction first, then the turn's records: whatever the live set
-/// holds, a record of this turn is never replaced away. (The core builds
-/// the live set to cover the turn's records too; this order keeps the WAL
-/// right even for a job that breaks that promise.)
-fn write(wal: &mut Wal, job: Job) -> Result<(), StorageError> {
-    if let Some(live) = job.compact {
-        wal.compact(&live)?;
-    }
-    wal.append(&job.persist)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synod_core::{Ballot, NodeId, Value};
+    use synod_core::{Ballot, NodeId, PersistOp, Value};
 
     fn accept(slot: u64) -> PersistOp {
         PersistOp::Accept {
@@ -232,28 +156,6 @@ mod tests {
     }
 
     #[test]
-    fn a_message_waits_for_the_sync_of_every_record_before_it() {
-        let mut outbox = DurableOutbox::default();
-        assert_eq!(
-            outbox.after_durable(vec!["nothing to wait for"]),
-            vec!["nothing to wait for"]
-        );
-        let one = outbox.next_turn();
-        assert!(outbox.after_durable(vec!["after 1"]).is_empty());
-        let two = outbox.next_turn();
-        assert!(outbox.after_durable(vec!["after 2"]).is_empty());
-        // No records of its own: it may still reveal turn 2's.
-        assert!(outbox.after_durable(vec!["after 2, no records"]).is_empty());
-        assert_eq!(outbox.synced(one), vec!["after 1"]);
-        assert!(outbox.synced(one).is_empty(), "released once");
-        assert_eq!(outbox.synced(two), vec!["after 2", "after 2, no records"]);
-        assert_eq!(
-            outbox.after_durable(vec!["all durable"]),
-            vec!["all durable"]
-        );
-    }
-
-    #[test]
     fn every_turn_is_reported_durable_in_order_and_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true).unwrap();
@@ -263,10 +165,10 @@ mod tests {
         for turn in 1..=50 {
             assert!(
                 writer
-                    .submit(Job {
-                        turn,
-                        persist: vec![accept(turn)],
-                        compact: None,
+                    .submit(Write {
+                        token: turn,
+                        append: vec![accept(turn)],
+                        replace: None,
                     })
                     .is_ok()
             );
@@ -291,26 +193,26 @@ mod tests {
         let mut writer =
             LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
         writer
-            .submit(Job {
-                turn: 1,
-                persist: (1..=10).map(accept).collect(),
-                compact: None,
+            .submit(Write {
+                token: 1,
+                append: (1..=10).map(accept).collect(),
+                replace: None,
             })
             .unwrap();
         // Slots 1..=10 are dropped by the compaction; 11 was appended
         // before it in the same turn and is kept because `live` holds it.
         writer
-            .submit(Job {
-                turn: 2,
-                persist: vec![accept(11)],
-                compact: Some(vec![accept(11)]),
+            .submit(Write {
+                token: 2,
+                append: vec![accept(11)],
+                replace: Some(vec![accept(11)]),
             })
             .unwrap();
         writer
-            .submit(Job {
-                turn: 3,
-                persist: vec![accept(12)],
-                compact: None,
+            .submit(Write {
+                token: 3,
+                append: vec![accept(12)],
+                replace: None,
             })
             .unwrap();
         writer.finish();
@@ -328,19 +230,19 @@ mod tests {
         let mut writer =
             LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
         writer
-            .submit(Job {
-                turn: 1,
-                persist: (1..=10).map(accept).collect(),
-                compact: None,
+            .submit(Write {
+                token: 1,
+                append: (1..=10).map(accept).collect(),
+                replace: None,
             })
             .unwrap();
         // Turn 2 accepts slot 11 and compacts to a live set built before
         // that acceptance: the acceptance must not be replaced away.
         writer
-            .submit(Job {
-                turn: 2,
-                persist: vec![accept(11)],
-                compact: Some(vec![accept(10)]),
+            .submit(Write {
+                token: 2,
+                append: vec![accept(11)],
+                replace: Some(vec![accept(10)]),
             })
             .unwrap();
         writer.finish();
@@ -354,13 +256,13 @@ mod tests {
     fn a_saturated_writer_waits_out_its_pacing_so_later_turns_share_the_sync() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true).unwrap();
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Write>();
         let (reported_tx, reported) = mpsc::channel();
         let (second_sent_tx, second_sent) = mpsc::channel::<()>();
-        let job = |turn| Job {
-            turn,
-            persist: vec![accept(turn)],
-            compact: None,
+        let job = |turn| Write {
+            token: turn,
+            append: vec![accept(turn)],
+            replace: None,
         };
         tx.send(job(1)).unwrap();
         // Once turn 1 is durable, turn 2 is queued before the writer looks
@@ -396,19 +298,19 @@ mod tests {
         let mut writer =
             LogWriter::start(wal, "test-writer".into(), Duration::ZERO, report).unwrap();
         writer
-            .submit(Job {
-                turn: 1,
-                persist: vec![accept(1)],
-                compact: None,
+            .submit(Write {
+                token: 1,
+                append: vec![accept(1)],
+                replace: None,
             })
             .unwrap();
         // Wait for the failure, then try again: the writer has stopped.
         let first = rx.recv().unwrap();
         assert!(first.is_err(), "a failed sync is reported: {first:?}");
-        let refused = writer.submit(Job {
-            turn: 2,
-            persist: vec![accept(2)],
-            compact: None,
+        let refused = writer.submit(Write {
+            token: 2,
+            append: vec![accept(2)],
+            replace: None,
         });
         // Refused, naming the failure that stopped the writer.
         assert!(

@@ -326,6 +326,19 @@ impl Wal {
     }
 }
 
+/// The write-ahead log as the core's writes see it (`Write::apply_to`).
+impl synod_core::Log for Wal {
+    type Error = StorageError;
+
+    fn replace(&mut self, live: &[PersistOp]) -> Result<(), StorageError> {
+        self.compact(live)
+    }
+
+    fn append(&mut self, ops: &[PersistOp]) -> Result<(), StorageError> {
+        Wal::append(self, ops)
+    }
+}
+
 /// Replays one segment into `state`; returns the records read and a torn
 /// tail cut off (only in the last segment).
 fn replay(

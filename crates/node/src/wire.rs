@@ -60,6 +60,22 @@ pub enum Frame {
     AdminReply(AdminReply),
 }
 
+impl Frame {
+    /// The frame's name, for logs and refusals.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "HELLO",
+            Frame::Welcome { .. } => "WELCOME",
+            Frame::Refused { .. } => "REFUSED",
+            Frame::Peer(_) => "PEER",
+            Frame::Request(_) => "REQUEST",
+            Frame::Reply(_) => "REPLY",
+            Frame::Admin(_) => "ADMIN",
+            Frame::AdminReply(_) => "ADMIN-REPLY",
+        }
+    }
+}
+
 /// What `synod admin` asks a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminRequest {
@@ -116,10 +132,11 @@ pub struct ViewRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminReply {
     Status(NodeStatus),
-    /// Postcard bytes of the node's `synod_apps::Services`.
+    /// The application's state as it exports it (`Inspect::export`; for
+    /// the built-in services, postcard bytes of `synod_apps::Services`).
     Db {
         executed: Slot,
-        services: Vec<u8>,
+        state: Vec<u8>,
     },
     Log(Vec<String>),
     Slot(SlotStatus),

@@ -29,7 +29,7 @@ use synod_apps::{
 };
 use synod_core::{
     ClientAction, ClientId, Config, Envelope, Event, MS, NodeId, Outcome as ClientOutcome,
-    PersistOp, Replica, Reply, Request, Slot, Time,
+    PersistOp, Replica, Reply, Request, Slot, Time, Write, host,
 };
 
 /// Adjusts each node's protocol configuration (tests use it to plant bugs).
@@ -173,7 +173,8 @@ enum Ev {
     SyncDone {
         node: usize,
         incarnation: u64,
-        upto: usize,
+        upto: u64,
+        token: u64,
     },
     ClientTick {
         client: usize,
@@ -223,8 +224,6 @@ struct NodeHost {
     paused: bool,
     /// Inputs that arrived while paused, handled on resume.
     stash: Vec<Ev>,
-    /// Persisted messages waiting for the sync that covers `.0`.
-    held: Vec<(usize, Vec<Envelope>)>,
     disk_free_at: Time,
     /// Clock error in parts per million, and offset.
     clock: (i64, Time),
@@ -308,7 +307,6 @@ impl<'a> World<'a> {
                 incarnation: 0,
                 paused: false,
                 stash: Vec::new(),
-                held: Vec::new(),
                 disk_free_at: 0,
                 clock,
             })
@@ -462,6 +460,7 @@ impl<'a> World<'a> {
                 node,
                 incarnation,
                 upto,
+                token,
             } => {
                 if self.nodes[node].incarnation != incarnation {
                     return; // the crash already decided what survived
@@ -470,9 +469,14 @@ impl<'a> World<'a> {
                     node,
                     incarnation,
                     upto,
+                    token,
                 }) {
                     self.nodes[node].disk.complete_sync(upto);
-                    self.release_held(node);
+                    let now = self.nodes[node].local_time(self.now);
+                    if let Some(r) = &mut self.nodes[node].replica {
+                        r.persisted(now, token);
+                    }
+                    self.drive(node);
                 }
             }
             Ev::ClientTick { client } => {
@@ -522,116 +526,102 @@ impl<'a> World<'a> {
         true
     }
 
-    /// Carries out a replica's outputs in the order its contract demands.
+    /// Carries out a replica's output through the hosts' shared driver.
     fn drive(&mut self, i: usize) {
-        let Some(replica) = &mut self.nodes[i].replica else {
+        let Some(mut replica) = self.nodes[i].replica.take() else {
             return;
         };
-        let ready = replica.ready();
-        let id = self.nodes[i].id;
-        let incarnation = self.nodes[i].incarnation;
-        let mut executed = false;
-        for event in ready.events {
-            match event {
-                Event::Executed {
-                    slot,
-                    value,
-                    executions,
-                } => {
-                    executed = true;
-                    self.checker
-                        .on_executed(self.now, id, incarnation, slot, &value, &executions);
-                    if let Some(w) = &self.watch
-                        && slot > w.proposed
-                    {
-                        let gap = self.now - w.start;
-                        self.failovers.push(gap);
-                        self.watch = None;
-                        self.log(|| format!("failover: {id} executed new slot {slot}, {gap} µs after the leader's loss"));
-                    }
-                }
-                Event::Checkpoint { slot, digest } => {
-                    self.checker.on_checkpoint(self.now, id, slot, digest);
-                }
-                Event::SnapshotInstalled { slot } => {
-                    self.log(|| format!("{id} installed a snapshot at slot {slot}"));
-                    self.checker.on_snapshot(id, incarnation, slot);
-                    self.snapshots_installed += 1;
-                }
-                Event::Truncated { slot } => {
-                    self.log(|| format!("{id} truncated its log through slot {slot}"));
-                    self.truncations += 1;
-                }
-                Event::Divergence { slot, peer, .. } => {
-                    let detail =
-                        format!("{id} and {peer} hold different states at checkpoint {slot}");
-                    self.checker.fail(self.now, "divergence", detail);
-                }
-                other => self.log(|| format!("{id} {other:?}")),
-            }
-        }
+        let mut io = SimIo {
+            world: self,
+            node: i,
+            executed: false,
+        };
+        host::drive(&mut replica, &mut io);
+        let executed = io.executed;
+        self.nodes[i].replica = Some(replica);
         if executed {
             self.check_state(i);
         }
-        for env in ready.messages {
-            self.transmit(env);
-        }
-        for reply in ready.replies {
-            let client = reply.client.0 as usize - 1;
-            if client < self.clients.len() {
-                for delay in self.net.deliveries(&mut self.rng_net, None, None) {
-                    self.at(
-                        self.now + delay,
-                        Ev::Reply {
-                            client,
-                            reply: reply.clone(),
-                        },
-                    );
+    }
+
+    /// A replica's event: checkers and the trace.
+    fn on_event(&mut self, i: usize, event: Event) -> bool {
+        let id = self.nodes[i].id;
+        let incarnation = self.nodes[i].incarnation;
+        match event {
+            Event::Executed {
+                slot,
+                value,
+                executions,
+            } => {
+                self.checker
+                    .on_executed(self.now, id, incarnation, slot, &value, &executions);
+                if let Some(w) = &self.watch
+                    && slot > w.proposed
+                {
+                    let gap = self.now - w.start;
+                    self.failovers.push(gap);
+                    self.watch = None;
+                    self.log(|| format!("failover: {id} executed new slot {slot}, {gap} µs after the leader's loss"));
                 }
+                return true;
             }
-        }
-        let host = &mut self.nodes[i];
-        if !ready.persist.is_empty() {
-            // The compaction first, then the turn's records: whatever the
-            // live set holds, nothing the turn asked for is replaced away.
-            if let Some(live) = ready.compact {
-                host.disk.compact(live);
+            Event::Checkpoint { slot, digest } => {
+                self.checker.on_checkpoint(self.now, id, slot, digest);
             }
-            host.disk.write(ready.persist);
-            let upto = host.disk.written();
-            let latency = self.rng_disk.random_range(20..=500);
-            let done = (self.now + latency).max(host.disk_free_at);
-            host.disk_free_at = done;
-            self.at(
-                done,
-                Ev::SyncDone {
-                    node: i,
-                    incarnation,
-                    upto,
-                },
-            );
+            Event::SnapshotInstalled { slot } => {
+                self.log(|| format!("{id} installed a snapshot at slot {slot}"));
+                self.checker.on_snapshot(id, incarnation, slot);
+                self.snapshots_installed += 1;
+            }
+            Event::Truncated { slot } => {
+                self.log(|| format!("{id} truncated its log through slot {slot}"));
+                self.truncations += 1;
+            }
+            Event::Divergence { slot, peer, .. } => {
+                let detail = format!("{id} and {peer} hold different states at checkpoint {slot}");
+                self.checker.fail(self.now, "divergence", detail);
+            }
+            other => self.log(|| format!("{id} {other:?}")),
         }
-        if !ready.persisted_messages.is_empty() {
-            let host = &mut self.nodes[i];
-            let target = host.disk.written();
-            if host.disk.durable() >= target {
-                for env in ready.persisted_messages {
-                    self.transmit(env);
-                }
-            } else {
-                host.held.push((target, ready.persisted_messages));
+        false
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        let client = reply.client.0 as usize - 1;
+        if client < self.clients.len() {
+            for delay in self.net.deliveries(&mut self.rng_net, None, None) {
+                let reply = reply.clone();
+                self.at(self.now + delay, Ev::Reply { client, reply });
             }
         }
     }
 
-    fn release_held(&mut self, i: usize) {
-        let durable = self.nodes[i].disk.durable();
-        let held = std::mem::take(&mut self.nodes[i].held);
-        let (ready, waiting): (Vec<_>, Vec<_>) = held.into_iter().partition(|(t, _)| *t <= durable);
-        self.nodes[i].held = waiting;
-        for env in ready.into_iter().flat_map(|(_, envs)| envs) {
-            self.transmit(env);
+    /// Applies a write to node `i`'s disk and schedules its sync.
+    fn write(&mut self, i: usize, write: Write) {
+        let host = &mut self.nodes[i];
+        let Ok(()) = write.apply_to(&mut host.disk);
+        if write.replace.is_some() {
+            let id = host.id;
+            let kept = host.disk.len();
+            self.log(|| format!("{id} compacted its log to {kept} records"));
         }
+        let host = &mut self.nodes[i];
+        let upto = host.disk.written();
+        let latency = self.rng_disk.random_range(20..=500);
+        let done = (self.now + latency).max(host.disk_free_at);
+        host.disk_free_at = done;
+        let incarnation = host.incarnation;
+        let token = write.token;
+        self.at(
+            done,
+            Ev::SyncDone {
+                node: i,
+                incarnation,
+                upto,
+                token,
+            },
+        );
     }
 
     fn transmit(&mut self, env: Envelope) {
@@ -674,8 +664,7 @@ impl<'a> World<'a> {
         // A node whose disk was lost rejoins as a learner that never votes:
         // its new disk says so, durably, before it does anything else.
         if std::mem::take(&mut host.wiped) {
-            host.disk.write([PersistOp::NonVoting]);
-            host.disk.complete_sync(host.disk.written());
+            host.disk.write_durably(&[PersistOp::NonVoting]);
         }
         let mut replica = Replica::restore(config, Services::default(), host.disk.recover(), now);
         replica.record_executions(true);
@@ -704,7 +693,6 @@ impl<'a> World<'a> {
         host.replica = None;
         host.paused = false;
         host.stash.clear();
-        host.held.clear();
         host.incarnation += 1;
         let lost = host.disk.crash(&mut self.rng_disk);
         let id = host.id;
@@ -1079,6 +1067,24 @@ impl<'a> World<'a> {
         for i in 0..self.nodes.len() {
             self.check_recovery(i);
         }
+        // What a node truncated in memory, its disk says too (a compaction
+        // or an installed snapshot reached the log, whatever the turn).
+        for h in &self.nodes {
+            let Some(r) = &h.replica else { continue };
+            let truncated = r.status().truncated;
+            let on_disk = h
+                .disk
+                .written_state()
+                .checkpoint
+                .map_or(0, |(slot, _)| slot);
+            if on_disk < truncated {
+                let detail = format!(
+                    "{} truncated its log through slot {truncated} but its disk holds a checkpoint at {on_disk} only",
+                    h.id
+                );
+                self.checker.fail(self.now, "disk behind memory", detail);
+            }
+        }
         if !self.converged {
             let executed: Vec<String> = self
                 .nodes
@@ -1137,5 +1143,31 @@ impl<'a> World<'a> {
             enabled: self.schedule.enabled.clone(),
             trace: self.trace.unwrap_or_default(),
         }
+    }
+}
+
+/// One node's host I/O in the simulated world.
+struct SimIo<'w, 'a> {
+    world: &'w mut World<'a>,
+    node: usize,
+    /// The replica executed something: check the application state after.
+    executed: bool,
+}
+
+impl host::Io for SimIo<'_, '_> {
+    fn event(&mut self, event: Event) {
+        self.executed |= self.world.on_event(self.node, event);
+    }
+
+    fn send(&mut self, envelope: Envelope) {
+        self.world.transmit(envelope);
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        self.world.reply(reply);
+    }
+
+    fn write(&mut self, write: Write) {
+        self.world.write(self.node, write);
     }
 }

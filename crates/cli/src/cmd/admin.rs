@@ -52,9 +52,9 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// Decodes a node's application state from an admin reply.
 pub fn decode_db(reply: AdminReply) -> anyhow::Result<(u64, Services)> {
     match reply {
-        AdminReply::Db { executed, services } => {
+        AdminReply::Db { executed, state } => {
             let services: Services =
-                postcard::from_bytes(&services).map_err(|e| anyhow!("undecodable state: {e}"))?;
+                postcard::from_bytes(&state).map_err(|e| anyhow!("undecodable state: {e}"))?;
             Ok((executed, services))
         }
         _ => bail!("unexpected answer"),

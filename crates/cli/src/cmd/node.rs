@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use synod_apps::Services;
 use synod_node::ClusterFile;
 
 #[derive(ClapArgs)]
@@ -75,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (true, false) => Start::Init,
             (false, false) => Start::Existing,
         };
-        synod_node::server::run(cluster, args.id, start, shutdown).await
+        synod_node::server::run(cluster, args.id, start, Services::default(), shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,183 @@
+//! Inbound connections: the accept loop of each listener, the handshake
+//! (strangers are refused with a logged reason), and one reader per
+//! connection that turns frames into the core task's inputs: a peer's
+//! messages, clients' requests (their replies go back on the same
+//! connection), admin queries.
+
+use crate::config::ClusterFile;
+use crate::core_task::Input;
+use crate::net::{FrameReader, ReadError};
+use crate::wire::{Caller, Frame, encode};
+use bytes::Bytes;
+use std::time::Duration;
+use synod_core::{ClientId, NodeId};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a new connection has to introduce itself.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every connection task needs.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub cluster: ClusterFile,
+    pub me: NodeId,
+    pub inputs: mpsc::UnboundedSender<Input>,
+}
+
+/// Accepts connections on `listener` until the node stops.
+pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context) {
+    let mut next_conn = 0u64;
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        next_conn += 1;
+        let ctx = ctx.clone();
+        let conn = next_conn;
+        tokio::spawn(async move {
+            if let Err(reason) = serve_connection(stream, ctx, conn).await {
+                tracing::warn!(%from, "connection closed: {reason}");
+            }
+        });
+    }
+}
+
+/// Handles one inbound connection from handshake to close. Returns why it
+/// ended abnormally (for the log); the node is unaffected either way.
+async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut reader = FrameReader::new(read, ctx.cluster.max_frame_bytes);
+    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
+        Err(_) => return Err("no handshake within 5 s".into()),
+        Ok(Err(ReadError::Closed)) => return Ok(()),
+        Ok(Err(e)) => return refuse(&mut write, format!("bad handshake: {e}")).await,
+        Ok(Ok(frame)) => frame,
+    };
+    let caller = match first {
+        Frame::Hello { cluster, .. } if cluster != ctx.cluster.cluster_id => {
+            let reason = format!(
+                "cluster id {cluster:?} is not ours ({:?})",
+                ctx.cluster.cluster_id
+            );
+            return refuse(&mut write, reason).await;
+        }
+        Frame::Hello {
+            caller: Caller::Peer(p),
+            ..
+        } if p == ctx.me || ctx.cluster.node(p.0).is_none() => {
+            return refuse(&mut write, format!("{p} is not a peer of {}", ctx.me)).await;
+        }
+        Frame::Hello { caller, .. } => caller,
+        other => {
+            return refuse(
+                &mut write,
+                format!("expected a handshake, got {}", other.kind()),
+            )
+            .await;
+        }
+    };
+    use tokio::io::AsyncWriteExt;
+    write
+        .write_all(&encode(&Frame::Welcome { node: ctx.me }))
+        .await
+        .map_err(|e| e.to_string())?;
+    match caller {
+        Caller::Peer(peer) => loop {
+            match reader.next().await {
+                Ok(Frame::Peer(msg)) => {
+                    if ctx.inputs.send(Input::Peer(peer, msg)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(other) => {
+                    return Err(format!(
+                        "{peer} sent a {} frame on a peer link",
+                        other.kind()
+                    ));
+                }
+                Err(ReadError::Closed) => return Ok(()),
+                Err(e) => return Err(format!("{peer}: {e}")),
+            }
+        },
+        Caller::Client(_) | Caller::ClientGroup => {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(4096);
+            let writer = tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    if crate::net::pump(&mut write, first, &mut rx).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            // The clients whose replies go back on this connection.
+            let mut registered: Vec<ClientId> = Vec::new();
+            let result = loop {
+                let frame = reader.next().await;
+                match frame {
+                    Ok(Frame::Request(r)) => {
+                        if let Caller::Client(client) = caller
+                            && r.client != client
+                        {
+                            break Err(format!("{client} sent a request stamped as {}", r.client));
+                        }
+                        if !registered.contains(&r.client) {
+                            registered.push(r.client);
+                            let _ = ctx.inputs.send(Input::ClientConnected {
+                                client: r.client,
+                                conn,
+                                replies: tx.clone(),
+                            });
+                        }
+                        if ctx.inputs.send(Input::Request(r)).is_err() {
+                            break Ok(());
+                        }
+                    }
+                    Ok(other) => {
+                        break Err(format!("a client sent a {} frame", other.kind()));
+                    }
+                    Err(ReadError::Closed) => break Ok(()),
+                    Err(e) => break Err(format!("client connection: {e}")),
+                }
+            };
+            for client in registered {
+                let _ = ctx.inputs.send(Input::ClientGone { client, conn });
+            }
+            writer.abort();
+            result
+        }
+        Caller::Admin => loop {
+            match reader.next().await {
+                Ok(Frame::Admin(request)) => {
+                    let (tx, rx) = oneshot::channel();
+                    if ctx.inputs.send(Input::Admin(request, tx)).is_err() {
+                        return Ok(());
+                    }
+                    let Ok(reply) = rx.await else { return Ok(()) };
+                    write
+                        .write_all(&encode(&Frame::AdminReply(reply)))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(other) => return Err(format!("admin sent a {} frame", other.kind())),
+                Err(ReadError::Closed) => return Ok(()),
+                Err(e) => return Err(format!("admin: {e}")),
+            }
+        },
+    }
+}
+
+async fn refuse(write: &mut tokio::net::tcp::OwnedWriteHalf, reason: String) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let _ = write
+        .write_all(&encode(&Frame::Refused {
+            reason: reason.clone(),
+        }))
+        .await;
+    Err(format!("refused: {reason}"))
+}

@@ -1,0 +1,389 @@
+//! The core task: owns the replica and runs it one turn at a time. Each turn
+//! takes every input that has arrived (peer messages, client requests, admin
+//! queries, the clock, the log writer's reports), feeds them all to the
+//! replica, then carries out its output through the hosts' shared driver
+//! (`synod_core::host::drive`) against [`NodeIo`]: messages to the peer
+//! links, replies to the client connections, writes to the log writer.
+
+use crate::log_writer::LogWriter;
+use crate::server::NodeError;
+use crate::wire::{AdminReply, AdminRequest, Frame, NodeStatus, SlotStatus, ViewRecord, encode};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+use synod_core::{
+    ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply, Request, Role,
+    StateMachine, Time, Value, Write, host,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// Lines kept for `synod admin log`.
+const LOG_LINES: usize = 2000;
+/// At most this many inputs are taken into one turn.
+const MAX_TURN_INPUTS: usize = 8192;
+
+/// What reaches the core task.
+pub(crate) enum Input {
+    Peer(NodeId, Message),
+    ClientConnected {
+        client: ClientId,
+        conn: u64,
+        replies: mpsc::Sender<Bytes>,
+    },
+    ClientGone {
+        client: ClientId,
+        conn: u64,
+    },
+    Request(Request),
+    Admin(AdminRequest, oneshot::Sender<AdminReply>),
+    /// The log writer made every write up to this token durable.
+    Synced(u64),
+    /// The log writer failed and stopped.
+    StorageFailed(String),
+    Shutdown,
+}
+
+/// The core task's state: the replica, and everything its output goes to.
+pub(crate) struct Core<S> {
+    replica: Replica<S>,
+    io: NodeIo,
+    /// Injected partition: peers whose messages are dropped on arrival.
+    drop_from: BTreeSet<NodeId>,
+    serve_clients: bool,
+}
+
+/// The node's side of the driver: sockets, the log writer, and what the
+/// admin views show.
+pub(crate) struct NodeIo {
+    id: NodeId,
+    start: Instant,
+    now: Time,
+    writer: LogWriter,
+    links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
+    log: VecDeque<(Time, String)>,
+    views: Vec<ViewRecord>,
+    /// Messages dropped because a peer's link queue was full.
+    dropped: u64,
+    /// Checkpoint digests that differed from a peer's (never expected).
+    divergences: u64,
+    /// Injected partition: peers this node's messages to are dropped.
+    drop_to: BTreeSet<NodeId>,
+    /// How commands look in the admin views.
+    describe: fn(&[u8]) -> String,
+    /// The log writer refused a write: the node must stop.
+    failed: Option<String>,
+}
+
+impl<S: StateMachine + Inspect> Core<S> {
+    pub(crate) fn new(
+        replica: Replica<S>,
+        writer: LogWriter,
+        links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    ) -> Self {
+        let io = NodeIo {
+            id: replica.id(),
+            start: Instant::now(),
+            now: 0,
+            writer,
+            links,
+            clients: BTreeMap::new(),
+            log: VecDeque::new(),
+            views: Vec::new(),
+            dropped: 0,
+            divergences: 0,
+            drop_to: BTreeSet::new(),
+            describe: S::describe_command,
+            failed: None,
+        };
+        Core {
+            replica,
+            io,
+            drop_from: BTreeSet::new(),
+            serve_clients: true,
+        }
+    }
+
+    fn now(&self) -> Time {
+        self.io.start.elapsed().as_micros() as Time
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        tick: Duration,
+    ) -> Result<(), NodeError> {
+        let tick_us = tick.as_micros() as Time;
+        let mut next_tick = self.now() + tick_us;
+        loop {
+            let wait = Duration::from_micros(next_tick.saturating_sub(self.now()));
+            let first = match tokio::time::timeout(wait, inputs.recv()).await {
+                Ok(Some(input)) => Some(input),
+                Ok(None) => return Ok(()),
+                Err(_) => None,
+            };
+            let now = self.now();
+            let mut batch: Vec<Input> = first.into_iter().collect();
+            while batch.len() < MAX_TURN_INPUTS {
+                match inputs.try_recv() {
+                    Ok(input) => batch.push(input),
+                    Err(_) => break,
+                }
+            }
+            for input in batch {
+                match input {
+                    Input::Peer(from, _) if self.drop_from.contains(&from) => {}
+                    Input::Request(_) if !self.serve_clients => {}
+                    Input::Peer(from, msg) => {
+                        if !routine(&msg) {
+                            self.io.note(now, || {
+                                format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
+                            });
+                        }
+                        self.replica.on_message(now, from, msg);
+                    }
+                    Input::Request(request) => self.replica.on_client_request(now, request),
+                    Input::ClientConnected {
+                        client,
+                        conn,
+                        replies,
+                    } => {
+                        self.io.clients.insert(client, (conn, replies));
+                    }
+                    Input::ClientGone { client, conn } => {
+                        if self
+                            .io
+                            .clients
+                            .get(&client)
+                            .is_some_and(|(c, _)| *c == conn)
+                        {
+                            self.io.clients.remove(&client);
+                        }
+                    }
+                    Input::Admin(request, reply) => {
+                        let _ = reply.send(self.admin(now, request));
+                    }
+                    Input::Synced(token) => self.replica.persisted(now, token),
+                    Input::StorageFailed(why) => return Err(NodeError::StorageFailed(why)),
+                    Input::Shutdown => {
+                        self.flush(now)?;
+                        self.io.writer.finish();
+                        return Ok(());
+                    }
+                }
+            }
+            if now >= next_tick {
+                self.replica.tick(now);
+                next_tick = now + tick_us;
+            }
+            self.flush(now)?;
+        }
+    }
+
+    /// Carries out everything the replica produced.
+    fn flush(&mut self, now: Time) -> Result<(), NodeError> {
+        self.io.now = now;
+        host::drive(&mut self.replica, &mut self.io);
+        match self.io.failed.take() {
+            Some(why) => Err(NodeError::StorageFailed(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn admin(&mut self, now: Time, request: AdminRequest) -> AdminReply {
+        match request {
+            AdminRequest::Status => {
+                let s = self.replica.status();
+                let role = match s.role {
+                    Role::Learner => "learner",
+                    Role::Leader => "leader",
+                    Role::Candidate => "candidate",
+                    Role::Follower => "follower",
+                };
+                AdminReply::Status(NodeStatus {
+                    id: s.id,
+                    role: role.into(),
+                    ballot: s.view,
+                    promised: s.promised,
+                    leader: s.leader,
+                    commit: s.commit,
+                    executed: s.executed,
+                    uptime_ms: now / 1000,
+                })
+            }
+            AdminRequest::Db => AdminReply::Db {
+                executed: self.replica.status().executed,
+                state: self.replica.app().export(),
+            },
+            AdminRequest::Log => AdminReply::Log(
+                self.io
+                    .log
+                    .iter()
+                    .map(|(t, line)| format!("{:>8}.{:03} {line}", t / 1000, t % 1000))
+                    .collect(),
+            ),
+            AdminRequest::Slot(slot) => {
+                let executed = self.replica.status().executed;
+                let accepted = self.replica.accepted(slot).cloned();
+                let chosen = self.replica.chosen(slot).cloned();
+                let state = if slot <= executed && slot > 0 {
+                    'E'
+                } else if chosen.is_some() {
+                    'C'
+                } else if accepted.is_some() {
+                    'A'
+                } else {
+                    'X'
+                };
+                let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
+                AdminReply::Slot(SlotStatus {
+                    slot,
+                    state,
+                    ballot: accepted.map(|(b, _)| b),
+                    value: value.as_ref().map(|v| describe(v, S::describe_command)),
+                })
+            }
+            AdminRequest::Views => AdminReply::Views(self.io.views.clone()),
+            AdminRequest::Partition {
+                drop_from,
+                drop_to,
+                serve_clients,
+            } => {
+                tracing::info!(node = %self.io.id, ?drop_from, ?drop_to, serve_clients, "partition set by admin");
+                self.io.note(now, || {
+                    format!("partition: drop from {drop_from:?}, drop to {drop_to:?}, serve clients {serve_clients}")
+                });
+                self.drop_from = drop_from.into_iter().collect();
+                self.io.drop_to = drop_to.into_iter().collect();
+                self.serve_clients = serve_clients;
+                AdminReply::Done
+            }
+        }
+    }
+}
+
+impl NodeIo {
+    /// Records a line for `synod admin log`.
+    fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
+        let line = line();
+        if self.log.len() >= LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back((now, line));
+    }
+}
+
+impl host::Io for NodeIo {
+    fn event(&mut self, event: Event) {
+        let (id, now) = (self.id, self.now);
+        match &event {
+            Event::Elected { ballot } => tracing::info!(node = %id, %ballot, "elected leader"),
+            Event::SteppedDown { ballot, why } => {
+                tracing::info!(node = %id, %ballot, "stepped down: {why}")
+            }
+            Event::Suspected { leader } => {
+                tracing::info!(node = %id, ?leader, "suspects the leader")
+            }
+            Event::Divergence { slot, peer, .. } => {
+                self.divergences += 1;
+                tracing::error!(
+                    node = %id,
+                    slot,
+                    %peer,
+                    total = self.divergences,
+                    "REPLICA DIVERGENCE: our state digest at checkpoint {slot} differs from {peer}'s"
+                );
+            }
+            Event::Truncated { slot } => tracing::debug!(node = %id, slot, "log truncated"),
+            Event::SnapshotInstalled { slot } => {
+                tracing::info!(node = %id, slot, "installed a snapshot from a peer (state transfer)")
+            }
+            Event::NewView {
+                ballot,
+                start,
+                entries,
+            } => {
+                tracing::info!(node = %id, %ballot, start, entries = entries.len(), "new view");
+                let describe_command = self.describe;
+                self.views.push(ViewRecord {
+                    ballot: *ballot,
+                    start: *start,
+                    entries: entries
+                        .iter()
+                        .map(|v| describe(v, describe_command))
+                        .collect(),
+                    uptime_ms: now / 1000,
+                });
+            }
+            _ => {}
+        }
+        self.note(now, || format!("{event:?}"));
+    }
+
+    fn send(&mut self, env: Envelope) {
+        if self.drop_to.contains(&env.to) {
+            return;
+        }
+        if !routine(&env.msg) {
+            self.note(self.now, || {
+                format!("send {} to {}{}", env.msg.kind(), env.to, slot_of(&env.msg))
+            });
+        }
+        if let Some(link) = self.links.get(&env.to)
+            && link.try_send(encode(&Frame::Peer(env.msg))).is_err()
+        {
+            self.dropped += 1;
+        }
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        if let Some((_, tx)) = self.clients.get(&reply.client) {
+            let _ = tx.try_send(encode(&Frame::Reply(reply)));
+        }
+    }
+
+    fn write(&mut self, write: Write) {
+        if self.failed.is_none()
+            && let Err(why) = self.writer.submit(write)
+        {
+            self.failed = Some(why);
+        }
+    }
+}
+
+/// A slot's value for a person: each request's client, timestamp and
+/// command as the application describes it.
+fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
+    match value {
+        Value::Noop => "no-op".into(),
+        Value::Batch(requests) => {
+            let parts: Vec<String> = requests
+                .iter()
+                .map(|r| {
+                    let command = describe_command(&r.command);
+                    format!("{}@{} {command}", r.client, r.timestamp)
+                })
+                .collect();
+            parts.join("; ")
+        }
+    }
+}
+
+/// Heartbeats are left out of `synod admin log`: they would drown the rest.
+fn routine(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::Heartbeat { .. } | Message::HeartbeatAck { .. }
+    )
+}
+
+fn slot_of(msg: &Message) -> String {
+    match msg {
+        Message::Accept { slot, .. } => format!(" slot {slot}"),
+        Message::Accepted { first, last, .. } if first == last => format!(" slot {first}"),
+        Message::Accepted { first, last, .. } => format!(" slots {first}..={last}"),
+        Message::NewView { start, entries, .. } => format!(" slots {start}..+{}", entries.len()),
+        Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => format!(" {ballot}"),
+        _ => String::new(),
+    }
+}
