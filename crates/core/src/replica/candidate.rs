@@ -1,0 +1,168 @@
+//! Standing for leadership: when a follower stands, phase 1 (PREPARE,
+//! PROMISE, NACK), and becoming leader with a NEW-VIEW built from the
+//! promises (`crate::proposer::Candidacy`).
+
+use super::*;
+
+impl<S: StateMachine> Replica<S> {
+    pub(super) fn tick_follower(&mut self) {
+        if self.election.tick(self.now, &self.config) {
+            self.out.events.push(Event::Suspected {
+                leader: self.view.leader(),
+            });
+            if let Some(d) = self.election.take_deferred(self.now, &self.config)
+                && d.ballot > self.acceptor.promised()
+            {
+                self.promise(d.from, d.ballot, d.from_slot);
+            }
+        }
+        let rank = Election::rank(&self.config, self.view.leader());
+        if !self.non_voting && self.election.should_stand(self.now, &self.config, rank) {
+            self.stand();
+        }
+    }
+
+    /// Sends PREPARE with a ballot above every one seen.
+    pub(super) fn stand(&mut self) {
+        self.max_round += 1;
+        let ballot = Ballot::new(self.max_round, self.config.id);
+        let from = self.learner.commit() + 1;
+        self.election.stood(self.now);
+        if let Phase::Leader(l) = &mut self.phase {
+            self.held.extend(l.drain_pending());
+        }
+        self.phase = Phase::Candidate(Candidacy::new(ballot, from, self.now));
+        self.out.events.push(Event::Candidacy { ballot });
+        for peer in self.peers() {
+            self.send(peer, Message::Prepare { ballot, from });
+        }
+        self.maybe_self_prepare();
+    }
+
+    pub(super) fn resend_prepare(&mut self) {
+        let Phase::Candidate(c) = &mut self.phase else {
+            return;
+        };
+        c.last_sent = self.now;
+        let (ballot, from) = (c.ballot, c.from);
+        let missing: Vec<NodeId> = self
+            .config
+            .nodes
+            .iter()
+            .copied()
+            .filter(|n| *n != self.config.id && !c.promises.contains_key(n))
+            .collect();
+        for peer in missing {
+            self.send(peer, Message::Prepare { ballot, from });
+        }
+    }
+
+    /// Asks this node's own acceptor for its promise once f others promised.
+    pub(super) fn maybe_self_prepare(&mut self) {
+        let Phase::Candidate(c) = &mut self.phase else {
+            return;
+        };
+        if c.self_prepared || c.others(self.config.id) < self.config.max_failures() {
+            return;
+        }
+        c.self_prepared = true;
+        let (ballot, from) = (c.ballot, c.from);
+        self.on_prepare(self.config.id, ballot, from);
+    }
+
+    pub(super) fn on_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        accepted: Vec<AcceptedEntry>,
+        commit: Slot,
+        truncated: Slot,
+    ) {
+        self.note(ballot);
+        self.learner.observe_commit(commit);
+        let Phase::Candidate(c) = &mut self.phase else {
+            return;
+        };
+        if c.ballot != ballot {
+            return;
+        }
+        if truncated >= c.from && !self.config.has_bug(Bug::IgnoreTruncation) {
+            // The promiser forgot slots we do not know: we cannot build a
+            // safe NEW-VIEW over them. Catch up (by snapshot) first.
+            self.abandon_candidacy("behind a peer's checkpoint; catching up first");
+            return;
+        }
+        c.promises.insert(from, accepted);
+        if c.promises.len() >= self.config.quorum() && c.promises.contains_key(&self.config.id) {
+            self.become_leader();
+        } else {
+            self.maybe_self_prepare();
+        }
+    }
+
+    pub(super) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
+        self.note(promised);
+        match &self.phase {
+            Phase::Candidate(c) if c.ballot == ballot => {
+                self.abandon_candidacy("a promise went to a higher ballot");
+            }
+            Phase::Leader(l) if l.ballot == ballot && promised > ballot => {
+                // Some acceptor promised a higher ballot and now refuses us.
+                // Rise above it (throttled like any PREPARE), so that node
+                // can take part again; a candidate with real support would
+                // have deposed us with a NEW-VIEW instead.
+                self.election.suspect(self.now);
+                if self.election.should_stand(self.now, &self.config, 0) {
+                    self.stand();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn become_leader(&mut self) {
+        let Phase::Candidate(c) = &self.phase else {
+            return;
+        };
+        let ballot = c.ballot;
+        let start = self.learner.commit() + 1;
+        let learner = &self.learner;
+        let entries = c.new_view(
+            &self.config,
+            start,
+            |slot| learner.value(slot).cloned(),
+            learner.highest_chosen(),
+        );
+        let mut leadership = Leadership::new(&self.config, ballot, start, &entries, self.now);
+        for request in self.held.drain(..) {
+            leadership.enqueue(&self.config, request, self.now);
+        }
+        leadership.commit_sent = self.learner.commit();
+        self.phase = Phase::Leader(leadership);
+        self.view = ballot;
+        self.election.heard_from_leader(self.now, true);
+        self.out.events.push(Event::Elected { ballot });
+        let commit = self.learner.commit();
+        for peer in self.peers() {
+            let msg = Message::NewView {
+                ballot,
+                start,
+                entries: entries.clone(),
+                commit,
+            };
+            self.send(peer, msg);
+        }
+        // Our own acceptor accepts the NEW-VIEW like everyone else.
+        self.on_new_view(self.config.id, ballot, start, entries, commit);
+        self.send_heartbeats();
+    }
+
+    pub(super) fn abandon_candidacy(&mut self, why: &'static str) {
+        if let Phase::Candidate(c) = &self.phase {
+            let ballot = c.ballot;
+            self.phase = Phase::Follower;
+            self.election.candidacy_failed(self.now);
+            self.out.events.push(Event::SteppedDown { ballot, why });
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Leading: heartbeats and check-quorum, proposing batches, counting
+//! ACCEPTEDs (`crate::proposer::Leadership`), resending, and stepping down.
+
+use super::*;
+
+impl<S: StateMachine> Replica<S> {
+    pub(super) fn tick_leader(&mut self) {
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        let cfg = &self.config;
+        let now = self.now;
+        if now >= l.since + cfg.election_timeout
+            && !l.reaches_quorum(cfg, now, cfg.election_timeout)
+        {
+            self.step_down("lost contact with a quorum");
+            self.election.suspect(now);
+            return;
+        }
+        if l.quorum_truncated_through(cfg, self.learner.commit() + 1) {
+            // Too many acceptors hold the next slot we need as chosen and
+            // no longer vote on it: we cannot decide it, only learn it.
+            self.step_down("behind a quorum's checkpoint; catching up first");
+            self.election.candidacy_failed(now);
+            return;
+        }
+        if l.last_heartbeat
+            .is_none_or(|t| now >= t + cfg.heartbeat_interval)
+        {
+            self.send_heartbeats();
+        }
+        self.resend_proposals();
+        // A NACK made us doubt our ballot: rise above it once tp allows.
+        if self.election.suspecting() && self.election.should_stand(now, &self.config, 0) {
+            self.stand();
+        }
+    }
+
+    pub(super) fn send_heartbeats(&mut self) {
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        l.last_heartbeat = Some(self.now);
+        let ballot = l.ballot;
+        let commit = self.learner.commit();
+        l.commit_sent = commit;
+        for peer in self.peers() {
+            self.send(peer, Message::Heartbeat { ballot, commit });
+        }
+    }
+
+    pub(super) fn resend_proposals(&mut self) {
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        let ballot = l.ballot;
+        let due = l.due_for_resend(self.now, self.config.retransmit_interval);
+        let commit = self.learner.commit();
+        let nodes = self.config.nodes.clone();
+        for (slot, value, acks) in due {
+            for (index, &peer) in nodes.iter().enumerate() {
+                if !acks.contains(index) {
+                    let msg = Message::Accept {
+                        ballot,
+                        slot,
+                        value: value.clone(),
+                        commit,
+                    };
+                    if peer == self.config.id {
+                        self.on_accept(peer, ballot, slot, value.clone(), commit);
+                    } else {
+                        self.send(peer, msg);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn propose_pending(&mut self) {
+        loop {
+            let Phase::Leader(l) = &mut self.phase else {
+                return;
+            };
+            let Some((slot, value)) = l.next_batch(&self.config, self.now) else {
+                return;
+            };
+            let ballot = l.ballot;
+            let commit = self.learner.commit();
+            l.commit_sent = commit;
+            for peer in self.peers() {
+                let msg = Message::Accept {
+                    ballot,
+                    slot,
+                    value: value.clone(),
+                    commit,
+                };
+                self.send(peer, msg);
+            }
+            self.on_accept(self.config.id, ballot, slot, value, commit);
+        }
+    }
+
+    pub(super) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, first: Slot, last: Slot) {
+        let Some(index) = self.index_of(from) else {
+            return;
+        };
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        l.last_contact[index] = self.now;
+        let chosen = l.accepted(&self.config, index, first, last);
+        for (slot, value) in chosen {
+            self.learner.learn(slot, value);
+        }
+        self.execute_chosen();
+    }
+
+    pub(super) fn on_heartbeat_ack(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        commit: Slot,
+        truncated: Slot,
+    ) {
+        let Some(index) = self.index_of(from) else {
+            return;
+        };
+        self.learner.observe_commit(commit);
+        if let Phase::Leader(l) = &mut self.phase
+            && l.ballot == ballot
+        {
+            l.last_contact[index] = self.now;
+            l.peer_truncated[index] = l.peer_truncated[index].max(truncated);
+        }
+    }
+
+    pub(super) fn send_commit_if_advanced(&mut self) {
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        let commit = self.learner.commit();
+        if commit <= l.commit_sent {
+            return;
+        }
+        l.commit_sent = commit;
+        let ballot = l.ballot;
+        for peer in self.peers() {
+            self.send(peer, Message::Commit { ballot, commit });
+        }
+    }
+
+    /// Leaves leadership or candidacy; queued requests wait for the next leader.
+    pub(super) fn step_down(&mut self, why: &'static str) {
+        let ballot = match &mut self.phase {
+            Phase::Follower => return,
+            Phase::Candidate(c) => c.ballot,
+            Phase::Leader(l) => {
+                self.held.extend(l.drain_pending());
+                l.ballot
+            }
+        };
+        self.phase = Phase::Follower;
+        self.out.events.push(Event::SteppedDown { ballot, why });
+    }
+}

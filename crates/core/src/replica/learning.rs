@@ -1,0 +1,88 @@
+//! Learning chosen values a replica missed (catch-up) and executing chosen
+//! slots in order.
+
+use super::*;
+
+impl<S: StateMachine> Replica<S> {
+    pub(super) fn on_catch_up(&mut self, from: NodeId, first: Slot, to: Slot) {
+        if first < self.learner.first_retained()
+            && let Some(c) = &self.checkpoint
+            && c.slot >= first
+        {
+            // The peer is behind our oldest retained entry: state transfer.
+            let (slot, digest, total) = (c.slot, c.digest, c.snapshot.len() as u64);
+            let pieces: Vec<(u64, Bytes)> = (0..c.snapshot.len())
+                .step_by(SNAPSHOT_CHUNK)
+                .map(|o| {
+                    (
+                        o as u64,
+                        c.snapshot
+                            .slice(o..(o + SNAPSHOT_CHUNK).min(c.snapshot.len())),
+                    )
+                })
+                .collect();
+            for (offset, data) in pieces {
+                let msg = Message::Snapshot {
+                    slot,
+                    digest,
+                    offset,
+                    total,
+                    data,
+                };
+                self.send(from, msg);
+            }
+        }
+        let entries = self.learner.entries(first, to, self.config.catchup_batch);
+        let commit = self.learner.commit();
+        self.send(from, Message::CatchUpReply { entries, commit });
+    }
+
+    pub(super) fn on_catch_up_reply(&mut self, entries: Vec<(Slot, Value)>, commit: Slot) {
+        // A leader learns only from its own quorum: a slot it proposed in its
+        // ballot must be decided by the acknowledgements of that ballot.
+        if self.is_leader() {
+            return;
+        }
+        self.learner.observe_commit(commit);
+        let before = self.learner.commit();
+        for (slot, value) in entries {
+            self.learner.learn(slot, value);
+        }
+        if self.learner.commit() > before {
+            self.learner.catch_up_progressed();
+        }
+        self.execute_chosen();
+    }
+
+    pub(super) fn execute_chosen(&mut self) {
+        let before = self.executor.executed();
+        loop {
+            let slot = self.executor.executed() + 1;
+            let Some(value) = self.learner.value(slot) else {
+                break;
+            };
+            let value = value.clone();
+            let bytes: u64 = value
+                .requests()
+                .iter()
+                .map(|r| r.command.len() as u64)
+                .sum();
+            let executions = self.executor.execute(&self.config, slot, &value);
+            for execution in &executions {
+                self.reply_if_waiting(execution);
+            }
+            if self.record_executions {
+                self.out.events.push(Event::Executed {
+                    slot,
+                    value,
+                    executions,
+                });
+            }
+            self.executed_bytes += bytes;
+            self.maybe_checkpoint(slot);
+        }
+        if self.executor.executed() > before {
+            self.election.progressed(self.now, !self.waiting.is_empty());
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! A replica: one node's proposer, acceptor, learner and executor, driven by
+//! inputs and producing outputs, with no I/O of its own.
+//!
+//! # The contract with the host (the simulator, or the tokio runtime)
+//!
+//! Inputs: [`Replica::on_message`] (a peer's message), [`Replica::on_client_request`]
+//! (a request from a client connected here), [`Replica::tick`] (time passed),
+//! and [`Replica::persisted`] (the host's storage made a write durable).
+//! Each takes the current time; the replica never reads a clock.
+//!
+//! After feeding any number of inputs, the host calls [`Replica::ready`] (or
+//! [`crate::host::drive`], which does all of the following) and then:
+//! - sends `messages` and `replies`: nothing in them reveals state that is
+//!   not yet durable (the replica holds PROMISE and ACCEPTED until the write
+//!   holding their records is reported durable, then releases them in a
+//!   later `Ready`);
+//! - applies `write`, if any, to its log ([`crate::Write::apply_to`]), makes
+//!   it durable (one sync for many writes is fine: group commit) and reports
+//!   `persisted(token)`. Writes must become durable in token order.
+//!
+//! The replica never sends a message to itself: its own promise and its own
+//! acceptance count once durable, inside the replica. If the host crashes
+//! before reporting a write, the messages held for it are lost with the
+//! replica: that is always safe.
+//!
+//! Restart: rebuild [`DurableState`] from the synced ops and call
+//! [`Replica::restore`]; the node rejoins as a follower and relearns chosen
+//! values from its peers.
+
+use crate::acceptor::Acceptor;
+use crate::config::{Bug, Config};
+use crate::durable::{DurabilityGate, DurableState, PersistOp, Write};
+use crate::election::{DeferredPrepare, Election};
+use crate::executor::{Execution, Executor};
+use crate::learner::Learner;
+use crate::message::{AcceptedEntry, Envelope, Message};
+use crate::proposer::{Candidacy, Leadership};
+use crate::state_machine::StateMachine;
+use crate::types::{Ballot, ClientId, NodeId, Reply, Request, Slot, Time, Value};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+mod acceptor_side;
+mod candidate;
+mod checkpointing;
+mod leader;
+mod learning;
+mod requests;
+
+/// Everything a batch of inputs produced. See the module documentation for
+/// what the host must do with it.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Messages to send now; never addressed to this node.
+    pub messages: Vec<Envelope>,
+    pub replies: Vec<Reply>,
+    pub events: Vec<Event>,
+    /// Records to make durable, then report with [`Replica::persisted`].
+    pub write: Option<Write>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+            && self.replies.is_empty()
+            && self.events.is_empty()
+            && self.write.is_none()
+    }
+}
+
+/// What the replica produced since the last [`Replica::ready`].
+#[derive(Debug, Default)]
+struct Outbox {
+    messages: Vec<Envelope>,
+    /// PROMISE and ACCEPTED (to peers or to ourselves): each reveals
+    /// acceptor state, so it waits for the write of this turn (and every
+    /// earlier one) to be durable.
+    votes: Vec<Envelope>,
+    persist: Vec<PersistOp>,
+    replies: Vec<Reply>,
+    events: Vec<Event>,
+}
+
+/// Things worth telling a person or a checker; the protocol does not need
+/// the host to act on them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The leader timer expired.
+    Suspected { leader: Option<NodeId> },
+    /// This node sent PREPARE(b).
+    Candidacy { ballot: Ballot },
+    /// This node promised `ballot`.
+    Promised { ballot: Ballot },
+    /// This node became leader with `ballot`.
+    Elected { ballot: Ballot },
+    /// This node stopped leading or standing.
+    SteppedDown { ballot: Ballot, why: &'static str },
+    /// A NEW-VIEW this node sent or accepted.
+    NewView {
+        ballot: Ballot,
+        start: Slot,
+        entries: Vec<Value>,
+    },
+    /// This node executed `slot` (only with `record_executions`).
+    Executed {
+        slot: Slot,
+        value: Value,
+        executions: Vec<Execution>,
+    },
+    /// This node took a checkpoint after executing through `slot`; `digest`
+    /// is the SHA-256 of its state (application and reply table) there.
+    /// Equal slots must give equal digests on every replica.
+    Checkpoint { slot: Slot, digest: [u8; 32] },
+    /// A peer's checkpoint digest differs from ours at the same slot: the
+    /// replicas diverged. Never expected; the host must make it loud.
+    Divergence {
+        slot: Slot,
+        peer: NodeId,
+        ours: [u8; 32],
+        theirs: [u8; 32],
+    },
+    /// This node truncated its log through `slot` (a quorum holds a
+    /// checkpoint there).
+    Truncated { slot: Slot },
+    /// This node installed a peer's snapshot and now stands at `slot`.
+    SnapshotInstalled { slot: Slot },
+}
+
+/// A node's role, as `synod admin status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+    /// A node that lost its disk once: it learns and serves, never votes.
+    Learner,
+}
+
+/// A snapshot of a replica's progress for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    /// The ballot this node follows or leads with.
+    pub view: Ballot,
+    pub promised: Ballot,
+    pub leader: Option<NodeId>,
+    pub commit: Slot,
+    pub executed: Slot,
+    pub highest_accepted: Slot,
+    pub suspecting: bool,
+    /// Log entries held in memory (accepted plus chosen): bounded by
+    /// truncation.
+    pub retained: usize,
+    /// The latest checkpoint's slot (0: none yet).
+    pub checkpoint: Slot,
+    /// The log is truncated through this slot.
+    pub truncated: Slot,
+}
+
+enum Phase {
+    Follower,
+    Candidate(Candidacy),
+    Leader(Leadership),
+}
+
+pub struct Replica<S> {
+    config: Config,
+    now: Time,
+    acceptor: Acceptor,
+    learner: Learner,
+    executor: Executor<S>,
+    election: Election,
+    phase: Phase,
+    /// The ballot of the leader this node last heard from (its view).
+    view: Ballot,
+    /// The highest round seen in any ballot: a candidate goes above it.
+    max_round: u64,
+    /// Clients whose request reached this node directly and awaits a reply
+    /// here: client -> timestamp.
+    waiting: BTreeMap<ClientId, u64>,
+    /// Requests held while no leader is known.
+    held: VecDeque<Request>,
+    /// The slot up to which accepted entries were matched against a COMMIT
+    /// of `commit_scan.0`.
+    commit_scan: (Ballot, Slot),
+    record_executions: bool,
+    /// The latest checkpoint this node took or installed.
+    checkpoint: Option<OwnCheckpoint>,
+    /// The checkpoint a log compaction asked for this turn is based on. The
+    /// compaction's live records are built from it in [`Replica::ready`],
+    /// after every input of the turn, so that they hold every record the
+    /// turn produced (an acceptance after the truncation included).
+    compaction: Option<OwnCheckpoint>,
+    /// Our digests of recent checkpoints, to compare with peers'.
+    recent_digests: BTreeMap<Slot, [u8; 32]>,
+    /// The highest checkpoint slot each peer reported.
+    peer_checkpoints: BTreeMap<NodeId, Slot>,
+    /// Command bytes executed since the last checkpoint.
+    executed_bytes: u64,
+    /// A snapshot being received in pieces: (slot, digest, total, bytes).
+    incoming: Option<(Slot, [u8; 32], u64, Vec<u8>)>,
+    last_announce: Time,
+    /// A node that lost its disk: it learns chosen values (by catch-up and
+    /// state transfer) but never promises, accepts or stands, because it
+    /// cannot know what it promised or accepted before.
+    non_voting: bool,
+    out: Outbox,
+    /// Votes waiting for their writes to be durable.
+    gate: DurabilityGate<Envelope>,
+    /// Messages addressed to ourselves (a vote released by `persisted`, or
+    /// a catch-up request in a cluster of one): handled before `ready`
+    /// returns, never handed to the host.
+    loopback: VecDeque<Message>,
+}
+
+/// A checkpoint: the executor's snapshot after executing through `slot`.
+#[derive(Clone)]
+struct OwnCheckpoint {
+    slot: Slot,
+    digest: [u8; 32],
+    snapshot: Bytes,
+}
+
+/// A checkpoint waits until the commands executed since the last one add
+/// up to this many times its snapshot's size: snapshotting then costs at
+/// most a quarter of the work of the log it replaces.
+const CHECKPOINT_LOG_RATIO: u64 = 4;
+
+/// Snapshots travel in pieces of at most this many bytes.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+impl<S: StateMachine> Replica<S> {
+    /// A fresh node with nothing persisted.
+    pub fn new(config: Config, app: S, now: Time) -> Self {
+        Self::restore(config, app, DurableState::default(), now)
+    }
+
+    /// A node restarted from what it had persisted: its acceptor state, and
+    /// its latest checkpoint if it had one (else it relearns everything from
+    /// its peers).
+    ///
+    /// A node whose disk was lost (its data directory wiped or replaced)
+    /// must never vote again: a promise or an acceptance it forgot may be
+    /// what made a value chosen, and voting without it could choose another.
+    /// Its host makes [`PersistOp::NonVoting`] durable on the new disk
+    /// before anything else (a crash before that would bring it back as a
+    /// voter with nothing on disk), then restores from it: the node rejoins
+    /// as a learner that catches up by state transfer, executes and serves
+    /// reads of the replicated state, and never counts in a quorum.
+    pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
+        let max_round = durable.promised.round;
+        let durable_non_voting = durable.non_voting && !config.has_bug(Bug::WipedNodeVotes);
+        let mut executor = Executor::new(app);
+        let mut learner = Learner::new();
+        let mut checkpoint = None;
+        if let Some((slot, snapshot)) = &durable.checkpoint
+            && executor.restore(snapshot).is_ok()
+        {
+            learner.install(*slot);
+            let digest = crate::executor::digest(snapshot);
+            checkpoint = Some(OwnCheckpoint {
+                slot: *slot,
+                digest,
+                snapshot: snapshot.clone(),
+            });
+        }
+        let recent_digests = checkpoint.iter().map(|c| (c.slot, c.digest)).collect();
+        Replica {
+            now,
+            acceptor: Acceptor::restore(durable),
+            learner,
+            executor,
+            checkpoint,
+            compaction: None,
+            recent_digests,
+            peer_checkpoints: BTreeMap::new(),
+            executed_bytes: 0,
+            incoming: None,
+            last_announce: 0,
+            non_voting: durable_non_voting,
+            election: Election::new(now),
+            phase: Phase::Follower,
+            view: Ballot::ZERO,
+            max_round,
+            waiting: BTreeMap::new(),
+            held: VecDeque::new(),
+            commit_scan: (Ballot::ZERO, 0),
+            record_executions: false,
+            out: Outbox::default(),
+            gate: DurabilityGate::default(),
+            loopback: VecDeque::new(),
+            config,
+        }
+    }
+
+    /// Whether this node only learns (it lost its disk once).
+    pub fn is_non_voting(&self) -> bool {
+        self.non_voting
+    }
+
+    /// Emit an [`Event::Executed`] for every executed slot (the simulator's
+    /// checkers want them; a production node need not pay for the clones).
+    pub fn record_executions(&mut self, on: bool) {
+        self.record_executions = on;
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn app(&self) -> &S {
+        self.executor.app()
+    }
+
+    pub fn state_digest(&self) -> [u8; 32] {
+        self.executor.state_digest()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        matches!(self.phase, Phase::Leader(_))
+    }
+
+    /// The leader this node believes in (itself included).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.view.leader()
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.config.id,
+            role: match self.phase {
+                _ if self.non_voting => Role::Learner,
+                Phase::Follower => Role::Follower,
+                Phase::Candidate(_) => Role::Candidate,
+                Phase::Leader(_) => Role::Leader,
+            },
+            view: self.view,
+            promised: self.acceptor.promised(),
+            leader: self.view.leader(),
+            commit: self.learner.commit(),
+            executed: self.executor.executed(),
+            highest_accepted: self.acceptor.highest_accepted_slot(),
+            suspecting: self.election.suspecting(),
+            retained: self.acceptor.len() + self.learner.retained(),
+            checkpoint: self.checkpoint.as_ref().map_or(0, |c| c.slot),
+            truncated: self.acceptor.truncated(),
+        }
+    }
+
+    /// The chosen value of `slot`, if this node knows it and still holds it.
+    pub fn chosen(&self, slot: Slot) -> Option<&Value> {
+        self.learner.value(slot)
+    }
+
+    /// The entry this node's acceptor holds for `slot`.
+    pub fn accepted(&self, slot: Slot) -> Option<&(Ballot, Value)> {
+        self.acceptor.accepted(slot)
+    }
+
+    // ----- inputs ---------------------------------------------------------
+
+    /// A message from peer `from`. Messages from non-members are ignored
+    /// (the runtime refuses strangers at the handshake already).
+    pub fn on_message(&mut self, now: Time, from: NodeId, msg: Message) {
+        self.now = now;
+        if !self.config.nodes.contains(&from) {
+            return;
+        }
+        match msg {
+            Message::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
+            Message::Promise {
+                ballot,
+                accepted,
+                commit,
+                truncated,
+            } => self.on_promise(from, ballot, accepted, commit, truncated),
+            Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
+            Message::Accept {
+                ballot,
+                slot,
+                value,
+                commit,
+            } => self.on_accept(from, ballot, slot, value, commit),
+            Message::Accepted {
+                ballot,
+                first,
+                last,
+            } => self.on_accepted(from, ballot, first, last),
+            Message::NewView {
+                ballot,
+                start,
+                entries,
+                commit,
+            } => self.on_new_view(from, ballot, start, entries, commit),
+            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit, false),
+            Message::Heartbeat { ballot, commit } => self.on_commit(from, ballot, commit, true),
+            Message::HeartbeatAck {
+                ballot,
+                commit,
+                truncated,
+            } => self.on_heartbeat_ack(from, ballot, commit, truncated),
+            Message::CatchUp { from: first, to } => self.on_catch_up(from, first, to),
+            Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
+            Message::Forward { request } => self.on_forward(request),
+            Message::Checkpoint { slot, digest } => self.on_checkpoint(from, slot, digest),
+            Message::Snapshot {
+                slot,
+                digest,
+                offset,
+                total,
+                data,
+            } => self.on_snapshot(slot, digest, offset, total, data),
+        }
+    }
+
+    /// A request from a client connected to this node.
+    pub fn on_client_request(&mut self, now: Time, request: Request) {
+        self.now = now;
+        if let Some((last, result)) = self.executor.last_reply(request.client) {
+            if request.timestamp < last {
+                return; // older than what the client already had executed
+            }
+            if request.timestamp == last {
+                let reply = Reply {
+                    ballot: self.view,
+                    timestamp: last,
+                    client: request.client,
+                    result: result.clone(),
+                };
+                self.out.replies.push(reply);
+                return;
+            }
+        }
+        self.waiting.insert(request.client, request.timestamp);
+        self.election.work_arrived(now);
+        self.route(request);
+    }
+
+    /// Time passed: heartbeats, retransmissions, failure detection,
+    /// elections, catch-up.
+    pub fn tick(&mut self, now: Time) {
+        self.now = now;
+        match &self.phase {
+            Phase::Leader(_) => self.tick_leader(),
+            Phase::Candidate(c) => {
+                if now >= c.started + self.config.candidacy_timeout {
+                    self.abandon_candidacy("no quorum of promises in time");
+                } else if now >= c.last_sent + self.config.retransmit_interval {
+                    self.resend_prepare();
+                }
+            }
+            Phase::Follower => {}
+        }
+        if matches!(self.phase, Phase::Follower) {
+            self.tick_follower();
+        }
+        if !self.is_leader()
+            && let Some((first, to)) = self.learner.catch_up_due(
+                now,
+                self.config.retransmit_interval,
+                self.config.catchup_batch,
+            )
+        {
+            let target = self.catch_up_source();
+            self.send(target, Message::CatchUp { from: first, to });
+        }
+        self.announce_checkpoint();
+    }
+
+    /// The host made every write up to `token` durable: the votes that
+    /// waited for them go out (our own count at once).
+    pub fn persisted(&mut self, now: Time, token: u64) {
+        self.now = now;
+        let me = self.config.id;
+        for env in self.gate.persisted(token) {
+            if env.to == me {
+                self.loopback.push_back(env.msg);
+            } else {
+                self.out.messages.push(env);
+            }
+        }
+        self.run_loopback();
+    }
+
+    /// Proposes what is queued and returns every output since the last call.
+    pub fn ready(&mut self) -> Ready {
+        loop {
+            self.propose_pending();
+            self.send_commit_if_advanced();
+            if self.loopback.is_empty() {
+                break;
+            }
+            self.run_loopback();
+        }
+        self.coalesce_accepted();
+        let replace = self.compaction.take().map(|base| self.live_ops(&base));
+        let append = std::mem::take(&mut self.out.persist);
+        let write = (replace.is_some() || !append.is_empty()).then(|| Write {
+            token: self.gate.issue(),
+            replace,
+            append,
+        });
+        let votes = std::mem::take(&mut self.out.votes);
+        let me = self.config.id;
+        for env in self.gate.hold(votes) {
+            // Nothing to wait for (everything before is durable): a vote to
+            // ourselves counts at the next input, or the next call.
+            if env.to == me {
+                self.loopback.push_back(env.msg);
+            } else {
+                self.out.messages.push(env);
+            }
+        }
+        let out = std::mem::take(&mut self.out);
+        Ready {
+            messages: out.messages,
+            replies: out.replies,
+            events: out.events,
+            write,
+        }
+    }
+
+    /// Handles the messages this node sent itself.
+    fn run_loopback(&mut self) {
+        let me = self.config.id;
+        while let Some(msg) = self.loopback.pop_front() {
+            self.on_message(self.now, me, msg);
+        }
+    }
+
+    // ----- plumbing ------------------------------------------------------
+
+    pub(super) fn note(&mut self, ballot: Ballot) {
+        self.max_round = self.max_round.max(ballot.round);
+    }
+
+    pub(super) fn own_ballot(&self) -> Option<Ballot> {
+        match &self.phase {
+            Phase::Follower => None,
+            Phase::Candidate(c) => Some(c.ballot),
+            Phase::Leader(l) => Some(l.ballot),
+        }
+    }
+
+    pub(super) fn peers(&self) -> Vec<NodeId> {
+        let me = self.config.id;
+        self.config
+            .nodes
+            .iter()
+            .copied()
+            .filter(|&n| n != me)
+            .collect()
+    }
+
+    pub(super) fn index_of(&self, node: NodeId) -> Option<usize> {
+        self.config.nodes.iter().position(|&n| n == node)
+    }
+
+    /// Whom to ask for missing slots: the leader, else peers in turn.
+    pub(super) fn catch_up_source(&self) -> NodeId {
+        match self.view.leader() {
+            Some(leader) if leader != self.config.id => leader,
+            _ => {
+                let peers = self.peers();
+                if peers.is_empty() {
+                    return self.config.id;
+                }
+                peers[(self.now / self.config.retransmit_interval) as usize % peers.len()]
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, to: NodeId, msg: Message) {
+        if to == self.config.id {
+            self.loopback.push_back(msg);
+            return;
+        }
+        self.out.messages.push(Envelope {
+            from: self.config.id,
+            to,
+            msg,
+        });
+    }
+
+    /// Sends a PROMISE or ACCEPTED once this turn's write is durable.
+    pub(super) fn send_vote(&mut self, to: NodeId, msg: Message) {
+        self.out.votes.push(Envelope {
+            from: self.config.id,
+            to,
+            msg,
+        });
+    }
+
+    /// Merges consecutive ACCEPTED messages to one leader into ranges: under
+    /// load a follower acknowledges many slots per turn.
+    pub(super) fn coalesce_accepted(&mut self) {
+        let msgs = &mut self.out.votes;
+        if msgs.len() < 2 {
+            return;
+        }
+        let mut merged: Vec<Envelope> = Vec::with_capacity(msgs.len());
+        for env in msgs.drain(..) {
+            if let (
+                Some(Envelope {
+                    to: prev_to,
+                    msg:
+                        Message::Accepted {
+                            ballot: pb,
+                            last: pl,
+                            ..
+                        },
+                    ..
+                }),
+                Message::Accepted {
+                    ballot,
+                    first,
+                    last,
+                },
+            ) = (merged.last_mut(), &env.msg)
+                && *prev_to == env.to
+                && *pb == *ballot
+                && *pl + 1 == *first
+            {
+                *pl = *last;
+                continue;
+            }
+            merged.push(env);
+        }
+        *msgs = merged;
+    }
+}
