@@ -68,6 +68,15 @@ impl Default for Bank {
 }
 
 impl Bank {
+    /// Accounts held.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
     pub fn with_accounts(accounts: impl IntoIterator<Item = (String, u64)>) -> Self {
         Bank {
             accounts: accounts.into_iter().collect(),

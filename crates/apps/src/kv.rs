@@ -1,8 +1,8 @@
 //! A key-value store on string keys: the workload for benchmarks and
 //! linearizability checks.
 
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,7 +65,8 @@ impl fmt::Display for KvResult {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kv {
-    entries: BTreeMap<String, Vec<u8>>,
+    /// A persistent map: a checkpoint's copy of the store shares it.
+    entries: OrdMap<String, Vec<u8>>,
 }
 
 impl Kv {
@@ -98,6 +99,15 @@ impl Kv {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Roughly the store's snapshot size in bytes (a function of the
+    /// entries alone).
+    pub fn size_hint(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|(k, v)| 8 + k.len() as u64 + v.len() as u64)
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -82,6 +82,10 @@ impl Services {
 }
 
 impl StateMachine for Services {
+    /// A copy of the four applications (the key-value store's map is
+    /// persistent, so the copy shares it).
+    type Capture = Services;
+
     fn apply(&mut self, command: &[u8]) -> Vec<u8> {
         let outcome = match decode_command(command) {
             Ok(command) => self.execute(&command),
@@ -90,8 +94,19 @@ impl StateMachine for Services {
         encode_outcome(&outcome)
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("the state always serialises")
+    fn capture(&self) -> Services {
+        self.clone()
+    }
+
+    fn serialize(capture: &Services) -> Vec<u8> {
+        postcard::to_stdvec(capture).expect("the state always serialises")
+    }
+
+    fn size_hint(&self) -> u64 {
+        self.kv.size_hint()
+            + 32 * self.inventory.orders().len() as u64
+            + 24 * self.smallbank.len() as u64
+            + 16 * self.bank.len() as u64
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {

@@ -69,6 +69,15 @@ pub struct SmallBank {
 }
 
 impl SmallBank {
+    /// Customers with an account.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
     fn account(&mut self, customer: u32) -> &mut (i64, i64) {
         self.accounts.entry(customer).or_insert((OPENING, OPENING))
     }

@@ -9,10 +9,9 @@
 
 use crate::config::{Bug, Config};
 use crate::state_machine::{SnapshotError, StateMachine};
-use crate::types::{ClientId, Request, Slot, Value};
+use crate::types::{ClientId, Digest, Request, Slot, Value};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 /// What happened to one request of an executed batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,15 +30,47 @@ pub enum Execution {
 
 pub struct Executor<S> {
     app: S,
-    replies: BTreeMap<ClientId, (u64, Bytes)>,
+    /// A persistent map, so that a capture shares it in O(1).
+    replies: OrdMap<ClientId, (u64, Bytes)>,
     executed: Slot,
+}
+
+/// The whole replicated state frozen at one slot, to be serialised (and
+/// digested) later, elsewhere: see [`Executor::capture`].
+pub struct Capture<S: StateMachine> {
+    executed: Slot,
+    replies: OrdMap<ClientId, (u64, Bytes)>,
+    app: S::Capture,
+}
+
+impl<S: StateMachine> Capture<S> {
+    /// The slot the state was captured at.
+    pub fn slot(&self) -> Slot {
+        self.executed
+    }
+
+    /// The snapshot bytes: the layout of [`Executor::snapshot`].
+    pub fn serialize(&self) -> Vec<u8> {
+        let app = S::serialize(&self.app);
+        let mut out = Vec::with_capacity(16 + self.replies.len() * 48 + app.len());
+        out.extend_from_slice(&self.executed.to_le_bytes());
+        out.extend_from_slice(&(self.replies.len() as u64).to_le_bytes());
+        for (client, (ts, result)) in &self.replies {
+            out.extend_from_slice(&client.0.to_le_bytes());
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&(result.len() as u64).to_le_bytes());
+            out.extend_from_slice(result);
+        }
+        out.extend_from_slice(&app);
+        out
+    }
 }
 
 impl<S: StateMachine> Executor<S> {
     pub fn new(app: S) -> Self {
         Executor {
             app,
-            replies: BTreeMap::new(),
+            replies: OrdMap::new(),
             executed: 0,
         }
     }
@@ -97,18 +128,28 @@ impl<S: StateMachine> Executor<S> {
     /// Layout: `executed u64 | n u64 | n × (client u64, timestamp u64,
     /// len u64, result) | application snapshot` (integers little-endian).
     pub fn snapshot(&self) -> Vec<u8> {
-        let app = self.app.snapshot();
-        let mut out = Vec::with_capacity(16 + self.replies.len() * 48 + app.len());
-        out.extend_from_slice(&self.executed.to_le_bytes());
-        out.extend_from_slice(&(self.replies.len() as u64).to_le_bytes());
-        for (client, (ts, result)) in &self.replies {
-            out.extend_from_slice(&client.0.to_le_bytes());
-            out.extend_from_slice(&ts.to_le_bytes());
-            out.extend_from_slice(&(result.len() as u64).to_le_bytes());
-            out.extend_from_slice(result);
+        self.capture().serialize()
+    }
+
+    /// Freezes the whole replicated state (cheaply: the reply table is a
+    /// persistent map, the application captures itself).
+    pub fn capture(&self) -> Capture<S> {
+        Capture {
+            executed: self.executed,
+            replies: self.replies.clone(),
+            app: self.app.capture(),
         }
-        out.extend_from_slice(&app);
-        out
+    }
+
+    /// Roughly the snapshot's size in bytes, the same on every replica at
+    /// the same slot (it spaces checkpoints).
+    pub fn size_hint(&self) -> u64 {
+        let replies: u64 = self
+            .replies
+            .values()
+            .map(|(_, result)| 24 + result.len() as u64)
+            .sum();
+        16 + replies + self.app.size_hint()
     }
 
     /// Replaces the whole state with a [`Executor::snapshot`]. On error
@@ -126,7 +167,7 @@ impl<S: StateMachine> Executor<S> {
         };
         let executed = u64_at(&mut at)?;
         let n = u64_at(&mut at)?;
-        let mut replies = BTreeMap::new();
+        let mut replies = OrdMap::new();
         for _ in 0..n {
             let client = ClientId(u64_at(&mut at)?);
             let ts = u64_at(&mut at)?;
@@ -144,14 +185,9 @@ impl<S: StateMachine> Executor<S> {
     }
 
     /// SHA-256 of [`Executor::snapshot`].
-    pub fn state_digest(&self) -> [u8; 32] {
-        digest(&self.snapshot())
+    pub fn state_digest(&self) -> Digest {
+        Digest::of(&self.snapshot())
     }
-}
-
-/// SHA-256 of a snapshot: what CHECKPOINT messages compare.
-pub fn digest(snapshot: &[u8]) -> [u8; 32] {
-    Sha256::digest(snapshot).into()
 }
 
 #[cfg(test)]
@@ -162,12 +198,16 @@ mod tests {
     #[derive(Default)]
     struct Log(Vec<Vec<u8>>);
     impl StateMachine for Log {
+        type Capture = Vec<Vec<u8>>;
         fn apply(&mut self, command: &[u8]) -> Vec<u8> {
             self.0.push(command.to_vec());
             vec![self.0.len() as u8]
         }
-        fn snapshot(&self) -> Vec<u8> {
-            self.0.concat()
+        fn capture(&self) -> Vec<Vec<u8>> {
+            self.0.clone()
+        }
+        fn serialize(capture: &Vec<Vec<u8>>) -> Vec<u8> {
+            capture.concat()
         }
         fn restore(&mut self, _: &[u8]) -> Result<(), SnapshotError> {
             Ok(())

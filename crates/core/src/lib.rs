@@ -17,6 +17,7 @@
 //! The client's side ([`Client`]) is sans-IO too.
 
 pub mod acceptor;
+pub mod checkpoints;
 pub mod client;
 pub mod config;
 pub mod durable;
@@ -31,6 +32,7 @@ pub mod replica;
 pub mod state_machine;
 pub mod types;
 
+pub use checkpoints::{Checkpoint, CheckpointJob};
 pub use client::{Busy, Client, ClientAction, ClientConfig, Outcome};
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;

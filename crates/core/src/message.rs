@@ -4,7 +4,7 @@
 //! Every message carries the sender's ballot, so a receiver can always tell
 //! whether the sender is ahead of it, behind it, or in its view.
 
-use crate::types::{Ballot, NodeId, Request, Slot, Value};
+use crate::types::{Ballot, Digest, NodeId, Request, Slot, Value};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -80,13 +80,13 @@ pub enum Message {
     Forward { request: Request },
     /// CHECKPOINT(n, digest): the sender's state digest after executing
     /// through `slot`. A different digest at the same slot is a divergence.
-    Checkpoint { slot: Slot, digest: [u8; 32] },
+    Checkpoint { slot: Slot, digest: Digest },
     /// One piece of a checkpoint's snapshot, for a peer behind the oldest
     /// retained entry (state transfer): `data` is `snapshot[offset..]`,
     /// `total` bytes in all, whose SHA-256 is `digest`.
     Snapshot {
         slot: Slot,
-        digest: [u8; 32],
+        digest: Digest,
         offset: u64,
         total: u64,
         data: Bytes,

@@ -16,26 +16,57 @@ pub struct SnapshotError(pub String);
 
 /// A deterministic state machine over opaque command bytes.
 pub trait StateMachine {
+    /// A frozen copy of the state, taken on the replica's path at every
+    /// checkpoint and serialised elsewhere (another thread, later), so that
+    /// a large state never stalls the replica. Taking it must be cheap: O(1)
+    /// or close (persistent maps such as `imbl`'s, `Arc`s). A small state
+    /// may simply clone itself.
+    type Capture: Send + 'static;
+
     /// Applies one chosen command and returns its result.
     fn apply(&mut self, command: &[u8]) -> Vec<u8>;
 
-    /// Serialises the whole state. Equal states must give equal bytes, since
-    /// replicas compare checkpoint digests computed over snapshots.
-    fn snapshot(&self) -> Vec<u8>;
+    /// Freezes the current state for a checkpoint.
+    fn capture(&self) -> Self::Capture;
 
-    /// Replaces the state with one produced by `snapshot`.
+    /// Serialises a capture. Equal states must give equal bytes, since
+    /// replicas compare checkpoint digests computed over snapshots.
+    fn serialize(capture: &Self::Capture) -> Vec<u8>;
+
+    /// Replaces the state with one produced by `serialize`.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError>;
+
+    /// Roughly how many bytes the state's snapshot takes. It spaces
+    /// checkpoints (one waits until the commands executed since the last
+    /// add up to a few times this), so it must be a function of the state
+    /// alone: equal on every replica at the same slot. 0, the default,
+    /// checkpoints every `checkpoint_interval` slots.
+    fn size_hint(&self) -> u64 {
+        0
+    }
+
+    /// The whole state serialised now.
+    fn snapshot(&self) -> Vec<u8> {
+        Self::serialize(&self.capture())
+    }
 }
 
-impl<S: StateMachine + ?Sized> StateMachine for Box<S> {
+impl<S: StateMachine> StateMachine for Box<S> {
+    type Capture = S::Capture;
     fn apply(&mut self, command: &[u8]) -> Vec<u8> {
         (**self).apply(command)
     }
-    fn snapshot(&self) -> Vec<u8> {
-        (**self).snapshot()
+    fn capture(&self) -> S::Capture {
+        (**self).capture()
+    }
+    fn serialize(capture: &S::Capture) -> Vec<u8> {
+        S::serialize(capture)
     }
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
         (**self).restore(snapshot)
+    }
+    fn size_hint(&self) -> u64 {
+        (**self).size_hint()
     }
 }
 

@@ -2,10 +2,10 @@
 //! transfer, truncation seen from a candidate, and divergence detection.
 
 use bytes::Bytes;
-use synod_core::executor::{Executor, digest};
+use synod_core::executor::Executor;
 use synod_core::{
-    Ballot, ClientId, Config, DurableState, Event, Log, Message, NodeId, PersistOp, Replica,
-    Request, SnapshotError, StateMachine, Value,
+    Ballot, ClientId, Config, Digest, DurableState, Event, Log, Message, NodeId, PersistOp,
+    Replica, Request, SnapshotError, StateMachine, Value,
 };
 
 /// A state machine that sums the bytes of its commands.
@@ -13,12 +13,16 @@ use synod_core::{
 struct Sum(u64);
 
 impl StateMachine for Sum {
+    type Capture = u64;
     fn apply(&mut self, command: &[u8]) -> Vec<u8> {
         self.0 += command.iter().map(|b| *b as u64).sum::<u64>();
         self.0.to_le_bytes().to_vec()
     }
-    fn snapshot(&self) -> Vec<u8> {
-        self.0.to_le_bytes().to_vec()
+    fn capture(&self) -> u64 {
+        self.0
+    }
+    fn serialize(capture: &u64) -> Vec<u8> {
+        capture.to_le_bytes().to_vec()
     }
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
         let bytes: [u8; 8] = snapshot
@@ -108,7 +112,7 @@ fn a_restarted_node_resumes_from_its_checkpoint() {
 #[test]
 fn a_lagging_node_installs_a_snapshot_sent_in_pieces() {
     let snapshot = executed(7).snapshot();
-    let d = digest(&snapshot);
+    let d = Digest::of(&snapshot);
     let mut r = Replica::new(Config::cluster(3, 3), Sum::default(), 0);
     let (first, rest) = snapshot.split_at(10);
     let total = snapshot.len() as u64;
@@ -193,7 +197,7 @@ fn a_candidate_behind_a_peers_truncation_steps_aside() {
 #[test]
 fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
     let mut r = restored_at(7);
-    let ours = digest(&executed(7).snapshot());
+    let ours = Digest::of(&executed(7).snapshot());
     r.on_message(
         1,
         NodeId(1),
@@ -213,7 +217,7 @@ fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
         NodeId(2),
         Message::Checkpoint {
             slot: 7,
-            digest: [0; 32],
+            digest: Digest([0; 32]),
         },
     );
     let events = r.ready().events;
@@ -232,17 +236,23 @@ fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
 
 /// Carries out `r`'s outputs until it is quiet, as a host whose disk syncs
 /// at once: each write goes to `disk` (`Write::apply_to`) and is reported
-/// durable right away. Returns what went to peers.
+/// durable right away, and each checkpoint is built at once. Returns what
+/// went to peers.
 fn settle(r: &mut Replica<Sum>, now: u64, disk: &mut VecLog) -> Vec<Message> {
     let mut to_peers = Vec::new();
     loop {
         let ready = r.ready();
         to_peers.extend(ready.messages.into_iter().map(|env| env.msg));
-        let Some(write) = ready.write else {
+        let built = !ready.checkpoints.is_empty();
+        for job in ready.checkpoints {
+            r.checkpoint_built(now, job.build());
+        }
+        if let Some(write) = &ready.write {
+            let Ok(()) = write.apply_to(disk);
+            r.persisted(now, write.token);
+        } else if !built {
             return to_peers;
-        };
-        let Ok(()) = write.apply_to(disk);
-        r.persisted(now, write.token);
+        }
     }
 }
 
@@ -303,7 +313,7 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
     settle(&mut r, now, &mut disk);
     assert!(r.is_leader());
     // n2 already holds a checkpoint at slot 5, so ours makes a quorum.
-    let digest = [7; 32];
+    let digest = Digest([7; 32]);
     r.on_message(now, n2, Message::Checkpoint { slot: 5, digest });
     for slot in 1..=5 {
         now += 1;
@@ -321,8 +331,7 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
         }
     }
     assert_eq!(r.status().executed, 4);
-    // One turn: n2's acknowledgement chooses slot 5 (checkpoint, quorum,
-    // compaction), and a new request is proposed in slot 6.
+    // n2's acknowledgement chooses slot 5: a checkpoint falls due there.
     now += 1;
     let acked = Message::Accepted {
         ballot,
@@ -330,6 +339,17 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
         last: 5,
     };
     r.on_message(now, n2, acked);
+    let ready = r.ready();
+    let mut jobs = ready.checkpoints.into_iter();
+    let job = jobs.next().expect("a checkpoint at slot 5");
+    assert_eq!(job.slot(), 5);
+    if let Some(write) = &ready.write {
+        let Ok(()) = write.apply_to(&mut disk);
+        r.persisted(now, write.token);
+    }
+    // One turn: the checkpoint comes back built (a quorum holds slot 5:
+    // truncation and compaction), and a new request is proposed in slot 6.
+    r.checkpoint_built(now, job.build());
     r.on_client_request(now, request(6));
     let ready = r.ready();
     assert!(ready.events.contains(&Event::Truncated { slot: 5 }));

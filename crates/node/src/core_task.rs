@@ -12,8 +12,8 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 use synod_core::{
-    ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply, Request, Role,
-    StateMachine, Time, Value, Write, host,
+    Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
+    Request, Role, StateMachine, Time, Value, Write, host,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,13 +38,15 @@ pub(crate) enum Input {
     Admin(AdminRequest, oneshot::Sender<AdminReply>),
     /// The log writer made every write up to this token durable.
     Synced(u64),
+    /// A checkpoint of ours, built on a blocking thread.
+    CheckpointBuilt(Checkpoint),
     /// The log writer failed and stopped.
     StorageFailed(String),
     Shutdown,
 }
 
 /// The core task's state: the replica, and everything its output goes to.
-pub(crate) struct Core<S> {
+pub(crate) struct Core<S: StateMachine> {
     replica: Replica<S>,
     io: NodeIo,
     /// Injected partition: peers whose messages are dropped on arrival.
@@ -73,13 +75,16 @@ pub(crate) struct NodeIo {
     describe: fn(&[u8]) -> String,
     /// The log writer refused a write: the node must stop.
     failed: Option<String>,
+    /// Built checkpoints come back this way.
+    inputs: mpsc::UnboundedSender<Input>,
 }
 
-impl<S: StateMachine + Inspect> Core<S> {
+impl<S: StateMachine + Inspect + 'static> Core<S> {
     pub(crate) fn new(
         replica: Replica<S>,
         writer: LogWriter,
         links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+        inputs: mpsc::UnboundedSender<Input>,
     ) -> Self {
         let io = NodeIo {
             id: replica.id(),
@@ -95,6 +100,7 @@ impl<S: StateMachine + Inspect> Core<S> {
             drop_to: BTreeSet::new(),
             describe: S::describe_command,
             failed: None,
+            inputs,
         };
         Core {
             replica,
@@ -164,6 +170,9 @@ impl<S: StateMachine + Inspect> Core<S> {
                         let _ = reply.send(self.admin(now, request));
                     }
                     Input::Synced(token) => self.replica.persisted(now, token),
+                    Input::CheckpointBuilt(checkpoint) => {
+                        self.replica.checkpoint_built(now, checkpoint)
+                    }
                     Input::StorageFailed(why) => return Err(NodeError::StorageFailed(why)),
                     Input::Shutdown => {
                         self.flush(now)?;
@@ -273,7 +282,7 @@ impl NodeIo {
     }
 }
 
-impl host::Io for NodeIo {
+impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     fn event(&mut self, event: Event) {
         let (id, now) = (self.id, self.now);
         match &event {
@@ -348,6 +357,15 @@ impl host::Io for NodeIo {
         {
             self.failed = Some(why);
         }
+    }
+
+    /// Serialising and hashing a large state takes a while: a blocking
+    /// thread does it, and the core task goes on.
+    fn checkpoint(&mut self, job: CheckpointJob<S>) {
+        let inputs = self.inputs.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = inputs.send(Input::CheckpointBuilt(job.build()));
+        });
     }
 }
 

@@ -159,7 +159,7 @@ where
         })
         .map_err(NodeError::Writer)?
     };
-    let core = Core::new(replica, writer, links).run(input_rx, tick);
+    let core = Core::new(replica, writer, links, input_tx.clone()).run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
     tokio::select! {

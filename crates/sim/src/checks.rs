@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
-use synod_core::{ClientId, Execution, NodeId, Request, Slot, Time, Value};
+use synod_core::{ClientId, Digest, Execution, NodeId, Request, Slot, Time, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -25,7 +25,7 @@ pub struct Violation {
 #[derive(Debug, Default)]
 pub struct Checker {
     chosen: BTreeMap<Slot, (NodeId, Value)>,
-    digests: BTreeMap<Slot, (NodeId, [u8; 32])>,
+    digests: BTreeMap<Slot, (NodeId, Digest)>,
     submitted: BTreeMap<(ClientId, u64), Bytes>,
     applied: BTreeMap<(ClientId, u64), (Slot, Bytes)>,
     /// Per node incarnation: the last executed slot, and what it applied.
@@ -161,7 +161,7 @@ impl Checker {
         }
     }
 
-    pub fn on_checkpoint(&mut self, at: Time, node: NodeId, slot: Slot, digest: [u8; 32]) {
+    pub fn on_checkpoint(&mut self, at: Time, node: NodeId, slot: Slot, digest: Digest) {
         match self.digests.get(&slot) {
             Some((other, d)) if *d != digest => {
                 let detail =
@@ -325,10 +325,10 @@ mod tests {
     #[test]
     fn catches_replicas_with_different_state_at_one_slot() {
         let mut c = checker_with(&[]);
-        c.on_checkpoint(0, NodeId(1), 10, [1; 32]);
-        c.on_checkpoint(0, NodeId(2), 10, [1; 32]);
+        c.on_checkpoint(0, NodeId(1), 10, Digest([1; 32]));
+        c.on_checkpoint(0, NodeId(2), 10, Digest([1; 32]));
         assert!(c.violations().is_empty());
-        c.on_checkpoint(0, NodeId(3), 10, [2; 32]);
+        c.on_checkpoint(0, NodeId(3), 10, Digest([2; 32]));
         assert_eq!(c.violations()[0].invariant, "replica state");
     }
 

@@ -28,8 +28,8 @@ use synod_apps::{
     BankOp, Command, InventoryOp, KvOp, Outcome, Services, decode_outcome, encode_command,
 };
 use synod_core::{
-    ClientAction, ClientId, Config, Envelope, Event, MS, NodeId, Outcome as ClientOutcome,
-    PersistOp, Replica, Reply, Request, Slot, Time, Write, host,
+    Checkpoint, CheckpointJob, ClientAction, ClientId, Config, Envelope, Event, MS, NodeId,
+    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, Slot, Time, Write, host,
 };
 
 /// Adjusts each node's protocol configuration (tests use it to plant bugs).
@@ -175,6 +175,12 @@ enum Ev {
         incarnation: u64,
         upto: u64,
         token: u64,
+    },
+    /// A checkpoint the host built off the replica's path.
+    CheckpointBuilt {
+        node: usize,
+        incarnation: u64,
+        checkpoint: Checkpoint,
     },
     ClientTick {
         client: usize,
@@ -475,6 +481,26 @@ impl<'a> World<'a> {
                     let now = self.nodes[node].local_time(self.now);
                     if let Some(r) = &mut self.nodes[node].replica {
                         r.persisted(now, token);
+                    }
+                    self.drive(node);
+                }
+            }
+            Ev::CheckpointBuilt {
+                node,
+                incarnation,
+                checkpoint,
+            } => {
+                if self.nodes[node].incarnation != incarnation {
+                    return; // a crashed node's build is lost with it
+                }
+                if self.accepts_input(node, || Ev::CheckpointBuilt {
+                    node,
+                    incarnation,
+                    checkpoint: checkpoint.clone(),
+                }) {
+                    let now = self.nodes[node].local_time(self.now);
+                    if let Some(r) = &mut self.nodes[node].replica {
+                        r.checkpoint_built(now, checkpoint);
                     }
                     self.drive(node);
                 }
@@ -1154,7 +1180,7 @@ struct SimIo<'w, 'a> {
     executed: bool,
 }
 
-impl host::Io for SimIo<'_, '_> {
+impl host::Io<Services> for SimIo<'_, '_> {
     fn event(&mut self, event: Event) {
         self.executed |= self.world.on_event(self.node, event);
     }
@@ -1169,5 +1195,23 @@ impl host::Io for SimIo<'_, '_> {
 
     fn write(&mut self, write: Write) {
         self.world.write(self.node, write);
+    }
+
+    /// Built at once (the build is deterministic), handed back after a
+    /// seeded delay as a real build on another thread would be.
+    fn checkpoint(&mut self, job: CheckpointJob<Services>) {
+        let checkpoint = job.build();
+        let world = &mut *self.world;
+        let delay = world.rng_disk.random_range(0..=3 * MS);
+        let incarnation = world.nodes[self.node].incarnation;
+        let node = self.node;
+        world.at(
+            world.now + delay,
+            Ev::CheckpointBuilt {
+                node,
+                incarnation,
+                checkpoint,
+            },
+        );
     }
 }

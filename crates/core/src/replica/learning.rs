@@ -6,7 +6,7 @@ use super::*;
 impl<S: StateMachine> Replica<S> {
     pub(super) fn on_catch_up(&mut self, from: NodeId, first: Slot, to: Slot) {
         if first < self.learner.first_retained()
-            && let Some(c) = &self.checkpoint
+            && let Some(c) = self.checkpoints.latest()
             && c.slot >= first
         {
             // The peer is behind our oldest retained entry: state transfer.
@@ -78,7 +78,7 @@ impl<S: StateMachine> Replica<S> {
                     executions,
                 });
             }
-            self.executed_bytes += bytes;
+            self.checkpoints.executed(bytes);
             self.maybe_checkpoint(slot);
         }
         if self.executor.executed() > before {

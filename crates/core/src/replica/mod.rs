@@ -28,6 +28,7 @@
 //! values from its peers.
 
 use crate::acceptor::Acceptor;
+use crate::checkpoints::{Checkpoint, CheckpointJob, Checkpoints};
 use crate::config::{Bug, Config};
 use crate::durable::{DurabilityGate, DurableState, PersistOp, Write};
 use crate::election::{DeferredPrepare, Election};
@@ -36,7 +37,7 @@ use crate::learner::Learner;
 use crate::message::{AcceptedEntry, Envelope, Message};
 use crate::proposer::{Candidacy, Leadership};
 use crate::state_machine::StateMachine;
-use crate::types::{Ballot, ClientId, NodeId, Reply, Request, Slot, Time, Value};
+use crate::types::{Ballot, ClientId, Digest, NodeId, Reply, Request, Slot, Time, Value};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -46,86 +47,11 @@ mod candidate;
 mod checkpointing;
 mod leader;
 mod learning;
+mod output;
 mod requests;
 
-/// Everything a batch of inputs produced. See the module documentation for
-/// what the host must do with it.
-#[derive(Debug, Default)]
-pub struct Ready {
-    /// Messages to send now; never addressed to this node.
-    pub messages: Vec<Envelope>,
-    pub replies: Vec<Reply>,
-    pub events: Vec<Event>,
-    /// Records to make durable, then report with [`Replica::persisted`].
-    pub write: Option<Write>,
-}
-
-impl Ready {
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-            && self.replies.is_empty()
-            && self.events.is_empty()
-            && self.write.is_none()
-    }
-}
-
-/// What the replica produced since the last [`Replica::ready`].
-#[derive(Debug, Default)]
-struct Outbox {
-    messages: Vec<Envelope>,
-    /// PROMISE and ACCEPTED (to peers or to ourselves): each reveals
-    /// acceptor state, so it waits for the write of this turn (and every
-    /// earlier one) to be durable.
-    votes: Vec<Envelope>,
-    persist: Vec<PersistOp>,
-    replies: Vec<Reply>,
-    events: Vec<Event>,
-}
-
-/// Things worth telling a person or a checker; the protocol does not need
-/// the host to act on them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The leader timer expired.
-    Suspected { leader: Option<NodeId> },
-    /// This node sent PREPARE(b).
-    Candidacy { ballot: Ballot },
-    /// This node promised `ballot`.
-    Promised { ballot: Ballot },
-    /// This node became leader with `ballot`.
-    Elected { ballot: Ballot },
-    /// This node stopped leading or standing.
-    SteppedDown { ballot: Ballot, why: &'static str },
-    /// A NEW-VIEW this node sent or accepted.
-    NewView {
-        ballot: Ballot,
-        start: Slot,
-        entries: Vec<Value>,
-    },
-    /// This node executed `slot` (only with `record_executions`).
-    Executed {
-        slot: Slot,
-        value: Value,
-        executions: Vec<Execution>,
-    },
-    /// This node took a checkpoint after executing through `slot`; `digest`
-    /// is the SHA-256 of its state (application and reply table) there.
-    /// Equal slots must give equal digests on every replica.
-    Checkpoint { slot: Slot, digest: [u8; 32] },
-    /// A peer's checkpoint digest differs from ours at the same slot: the
-    /// replicas diverged. Never expected; the host must make it loud.
-    Divergence {
-        slot: Slot,
-        peer: NodeId,
-        ours: [u8; 32],
-        theirs: [u8; 32],
-    },
-    /// This node truncated its log through `slot` (a quorum holds a
-    /// checkpoint there).
-    Truncated { slot: Slot },
-    /// This node installed a peer's snapshot and now stands at `slot`.
-    SnapshotInstalled { slot: Slot },
-}
+use output::Outbox;
+pub use output::{Event, Ready};
 
 /// A node's role, as `synod admin status` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +91,7 @@ enum Phase {
     Leader(Leadership),
 }
 
-pub struct Replica<S> {
+pub struct Replica<S: StateMachine> {
     config: Config,
     now: Time,
     acceptor: Acceptor,
@@ -186,27 +112,18 @@ pub struct Replica<S> {
     /// of `commit_scan.0`.
     commit_scan: (Ballot, Slot),
     record_executions: bool,
-    /// The latest checkpoint this node took or installed.
-    checkpoint: Option<OwnCheckpoint>,
+    /// Checkpoints taken, built, announced and received.
+    checkpoints: Checkpoints,
     /// The checkpoint a log compaction asked for this turn is based on. The
     /// compaction's live records are built from it in [`Replica::ready`],
     /// after every input of the turn, so that they hold every record the
     /// turn produced (an acceptance after the truncation included).
-    compaction: Option<OwnCheckpoint>,
-    /// Our digests of recent checkpoints, to compare with peers'.
-    recent_digests: BTreeMap<Slot, [u8; 32]>,
-    /// The highest checkpoint slot each peer reported.
-    peer_checkpoints: BTreeMap<NodeId, Slot>,
-    /// Command bytes executed since the last checkpoint.
-    executed_bytes: u64,
-    /// A snapshot being received in pieces: (slot, digest, total, bytes).
-    incoming: Option<(Slot, [u8; 32], u64, Vec<u8>)>,
-    last_announce: Time,
+    compaction: Option<Checkpoint>,
     /// A node that lost its disk: it learns chosen values (by catch-up and
     /// state transfer) but never promises, accepts or stands, because it
     /// cannot know what it promised or accepted before.
     non_voting: bool,
-    out: Outbox,
+    out: Outbox<S>,
     /// Votes waiting for their writes to be durable.
     gate: DurabilityGate<Envelope>,
     /// Messages addressed to ourselves (a vote released by `persisted`, or
@@ -214,19 +131,6 @@ pub struct Replica<S> {
     /// returns, never handed to the host.
     loopback: VecDeque<Message>,
 }
-
-/// A checkpoint: the executor's snapshot after executing through `slot`.
-#[derive(Clone)]
-struct OwnCheckpoint {
-    slot: Slot,
-    digest: [u8; 32],
-    snapshot: Bytes,
-}
-
-/// A checkpoint waits until the commands executed since the last one add
-/// up to this many times its snapshot's size: snapshotting then costs at
-/// most a quarter of the work of the log it replaces.
-const CHECKPOINT_LOG_RATIO: u64 = 4;
 
 /// Snapshots travel in pieces of at most this many bytes.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -259,26 +163,20 @@ impl<S: StateMachine> Replica<S> {
             && executor.restore(snapshot).is_ok()
         {
             learner.install(*slot);
-            let digest = crate::executor::digest(snapshot);
-            checkpoint = Some(OwnCheckpoint {
+            checkpoint = Some(Checkpoint {
                 slot: *slot,
-                digest,
+                digest: Digest::of(snapshot),
                 snapshot: snapshot.clone(),
             });
         }
-        let recent_digests = checkpoint.iter().map(|c| (c.slot, c.digest)).collect();
+        let checkpoints = Checkpoints::restored(checkpoint, executor.size_hint());
         Replica {
             now,
             acceptor: Acceptor::restore(durable),
             learner,
             executor,
-            checkpoint,
+            checkpoints,
             compaction: None,
-            recent_digests,
-            peer_checkpoints: BTreeMap::new(),
-            executed_bytes: 0,
-            incoming: None,
-            last_announce: 0,
             non_voting: durable_non_voting,
             election: Election::new(now),
             phase: Phase::Follower,
@@ -318,7 +216,7 @@ impl<S: StateMachine> Replica<S> {
         self.executor.app()
     }
 
-    pub fn state_digest(&self) -> [u8; 32] {
+    pub fn state_digest(&self) -> Digest {
         self.executor.state_digest()
     }
 
@@ -348,7 +246,7 @@ impl<S: StateMachine> Replica<S> {
             highest_accepted: self.acceptor.highest_accepted_slot(),
             suspecting: self.election.suspecting(),
             retained: self.acceptor.len() + self.learner.retained(),
-            checkpoint: self.checkpoint.as_ref().map_or(0, |c| c.slot),
+            checkpoint: self.checkpoints.latest().map_or(0, |c| c.slot),
             truncated: self.acceptor.truncated(),
         }
     }
@@ -489,7 +387,7 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// Proposes what is queued and returns every output since the last call.
-    pub fn ready(&mut self) -> Ready {
+    pub fn ready(&mut self) -> Ready<S> {
         loop {
             self.propose_pending();
             self.send_commit_if_advanced();
@@ -523,6 +421,7 @@ impl<S: StateMachine> Replica<S> {
             replies: out.replies,
             events: out.events,
             write,
+            checkpoints: out.checkpoints,
         }
     }
 

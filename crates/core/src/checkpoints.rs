@@ -1,0 +1,322 @@
+//! One replica's checkpoint bookkeeping, apart from the replica's roles:
+//! when a checkpoint falls due, our latest one, our recent digests to compare
+//! with peers', the checkpoints peers hold (a quorum of them lets us
+//! truncate), a snapshot arriving in pieces, and when to announce ours again.
+//! The replica wires it to its acceptor, learner and executor
+//! (`replica/checkpointing.rs`).
+//!
+//! Checkpoints are taken in two steps. At a checkpoint slot the replica
+//! freezes its state ([`crate::executor::Capture`], cheap) and hands it to
+//! its host as a [`CheckpointJob`]; the host serialises and digests it
+//! elsewhere ([`CheckpointJob::build`]) and hands the result back
+//! (`Replica::checkpoint_built`). Which slots are checkpoint slots depends
+//! on the log alone (see [`Checkpoints::due`]), never on when a build
+//! finishes, so every replica checkpoints at the same slots.
+
+use crate::executor::Capture;
+use crate::state_machine::StateMachine;
+use crate::types::{Digest, NodeId, Slot, Time};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// A checkpoint waits until the commands executed since the last one add
+/// up to this many times the state's size: snapshotting then costs at most
+/// a quarter of the work of the log it replaces.
+const LOG_RATIO: u64 = 4;
+
+/// Digests of our own recent checkpoints kept for comparison.
+const RECENT: usize = 16;
+
+/// A checkpoint: the replicated state's snapshot after executing through
+/// `slot`, and its digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub slot: Slot,
+    pub digest: Digest,
+    pub snapshot: Bytes,
+}
+
+/// A state frozen at a checkpoint slot, for the host to build off the
+/// replica's path.
+pub struct CheckpointJob<S: StateMachine> {
+    capture: Capture<S>,
+}
+
+impl<S: StateMachine> CheckpointJob<S> {
+    pub(crate) fn new(capture: Capture<S>) -> Self {
+        CheckpointJob { capture }
+    }
+
+    pub fn slot(&self) -> Slot {
+        self.capture.slot()
+    }
+
+    /// Serialises and digests the state (the expensive part: run it on
+    /// another thread).
+    pub fn build(self) -> Checkpoint {
+        let snapshot = self.capture.serialize();
+        Checkpoint {
+            slot: self.capture.slot(),
+            digest: Digest::of(&snapshot),
+            snapshot: Bytes::from(snapshot),
+        }
+    }
+}
+
+impl<S: StateMachine> std::fmt::Debug for CheckpointJob<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckpointJob(slot {})", self.slot())
+    }
+}
+
+/// A snapshot being received in pieces.
+struct Incoming {
+    slot: Slot,
+    digest: Digest,
+    total: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Default)]
+pub struct Checkpoints {
+    /// Our latest checkpoint, built or installed from a peer.
+    latest: Option<Checkpoint>,
+    /// The slot and state size of the last checkpoint taken (captured, or
+    /// installed): what spaces the next one.
+    last_taken: (Slot, u64),
+    /// Command bytes executed since the last checkpoint taken.
+    executed_bytes: u64,
+    recent_digests: BTreeMap<Slot, Digest>,
+    /// The highest checkpoint slot each peer announced.
+    peer_slots: BTreeMap<NodeId, Slot>,
+    incoming: Option<Incoming>,
+    last_announce: Time,
+}
+
+impl Checkpoints {
+    /// After a restart from `latest` (if the disk held one), whose state
+    /// is `state_size` bytes or so. Without one, the first checkpoint is
+    /// due at the first checkpoint slot.
+    pub fn restored(latest: Option<Checkpoint>, state_size: u64) -> Self {
+        let last_taken = latest.as_ref().map_or((0, 0), |c| (c.slot, state_size));
+        let mut checkpoints = Checkpoints {
+            last_taken,
+            ..Default::default()
+        };
+        if let Some(c) = latest {
+            checkpoints.remember(c.slot, c.digest);
+            checkpoints.latest = Some(c);
+        }
+        checkpoints
+    }
+
+    pub fn latest(&self) -> Option<&Checkpoint> {
+        self.latest.as_ref()
+    }
+
+    /// A slot executed `command_bytes` of commands.
+    pub fn executed(&mut self, command_bytes: u64) {
+        self.executed_bytes += command_bytes;
+    }
+
+    /// Whether a checkpoint falls due after executing `slot`, with the state
+    /// now `state_size` bytes or so: every `interval` slots, but never more
+    /// often than the state's size justifies (the commands executed since
+    /// the last one must add up to [`LOG_RATIO`] times that state's size).
+    /// Both depend on the log alone. If due, it counts as taken.
+    pub fn due(&mut self, slot: Slot, interval: u64, state_size: u64) -> bool {
+        let (last_slot, last_size) = self.last_taken;
+        if !slot.is_multiple_of(interval)
+            || slot <= last_slot
+            || self.executed_bytes < last_size * LOG_RATIO
+        {
+            return false;
+        }
+        self.last_taken = (slot, state_size);
+        self.executed_bytes = 0;
+        true
+    }
+
+    /// Our own checkpoint was built. Returns false (and keeps nothing) if a
+    /// newer one is already in place (a snapshot installed meanwhile).
+    pub fn built(&mut self, checkpoint: Checkpoint) -> bool {
+        if self
+            .latest
+            .as_ref()
+            .is_some_and(|c| c.slot >= checkpoint.slot)
+        {
+            return false;
+        }
+        self.remember(checkpoint.slot, checkpoint.digest);
+        self.latest = Some(checkpoint);
+        true
+    }
+
+    /// A peer's snapshot was installed: it is our checkpoint now, and the
+    /// next one is spaced from it.
+    pub fn installed(&mut self, checkpoint: Checkpoint, state_size: u64) {
+        self.last_taken = (checkpoint.slot, state_size);
+        self.executed_bytes = 0;
+        self.remember(checkpoint.slot, checkpoint.digest);
+        self.latest = Some(checkpoint);
+    }
+
+    fn remember(&mut self, slot: Slot, digest: Digest) {
+        self.recent_digests.insert(slot, digest);
+        while self.recent_digests.len() > RECENT {
+            self.recent_digests.pop_first();
+        }
+    }
+
+    /// A peer announced a checkpoint. Returns our own digest at that slot
+    /// if it differs from theirs: the replicas diverged.
+    pub fn peer_announced(&mut self, peer: NodeId, slot: Slot, digest: Digest) -> Option<Digest> {
+        let known = self.peer_slots.entry(peer).or_default();
+        *known = (*known).max(slot);
+        self.recent_digests
+            .get(&slot)
+            .copied()
+            .filter(|ours| *ours != digest)
+    }
+
+    /// Our latest checkpoint, if a quorum (ourselves included) holds one at
+    /// least that far: the log through it can be truncated.
+    pub fn held_by_quorum(&self, quorum: usize) -> Option<&Checkpoint> {
+        let latest = self.latest.as_ref()?;
+        let holders = 1 + self
+            .peer_slots
+            .values()
+            .filter(|s| **s >= latest.slot)
+            .count();
+        (holders >= quorum).then_some(latest)
+    }
+
+    /// Whether to announce our latest checkpoint now: at the retransmit
+    /// pace until we could truncate through it ourselves (`truncated`), then
+    /// 8 times slower, for peers that are still waiting (announcements get
+    /// lost, and peers truncate only once a quorum holds a checkpoint).
+    pub fn announce_due(
+        &mut self,
+        now: Time,
+        truncated: Slot,
+        retransmit: Time,
+    ) -> Option<(Slot, Digest)> {
+        let c = self.latest.as_ref()?;
+        let pace = if c.slot <= truncated { 8 } else { 1 } * retransmit;
+        if now < self.last_announce + pace {
+            return None;
+        }
+        self.last_announce = now;
+        Some((c.slot, c.digest))
+    }
+
+    /// One piece of a peer's snapshot: `data` is `snapshot[offset..]`, of
+    /// `total` bytes whose digest is `digest`. Returns the whole snapshot
+    /// once the last piece is in and the digest matches. Pieces of another
+    /// transfer or out of order are dropped (the next catch-up asks again).
+    pub fn receive_piece(
+        &mut self,
+        slot: Slot,
+        digest: Digest,
+        offset: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        if offset == 0 {
+            self.incoming = Some(Incoming {
+                slot,
+                digest,
+                total,
+                bytes: Vec::with_capacity(total.min(1 << 30) as usize),
+            });
+        }
+        let incoming = self.incoming.as_mut()?;
+        if (incoming.slot, incoming.digest, incoming.total) != (slot, digest, total)
+            || incoming.bytes.len() as u64 != offset
+        {
+            return None;
+        }
+        incoming.bytes.extend_from_slice(data);
+        if (incoming.bytes.len() as u64) < total {
+            return None;
+        }
+        let snapshot = self.incoming.take()?.bytes;
+        // Corrupt in transit: drop it; the next catch-up asks again.
+        (Digest::of(&snapshot) == digest).then_some(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(slot: Slot, byte: u8) -> Checkpoint {
+        let snapshot = Bytes::from(vec![byte; 8]);
+        Checkpoint {
+            slot,
+            digest: Digest::of(&snapshot),
+            snapshot,
+        }
+    }
+
+    #[test]
+    fn checkpoints_fall_every_interval_once_the_log_outweighs_the_state() {
+        let mut c = Checkpoints::restored(None, 0);
+        assert!(!c.due(50, 100, 10), "not a multiple of the interval");
+        assert!(c.due(100, 100, 10), "the first one is due at once");
+        c.executed(39);
+        assert!(!c.due(200, 100, 10), "39 bytes of log, state 10: wait");
+        c.executed(1);
+        assert!(c.due(300, 100, 10), "40 bytes: 4 times the state");
+        assert!(!c.due(300, 100, 10), "taken once");
+    }
+
+    #[test]
+    fn a_late_build_never_replaces_a_newer_checkpoint() {
+        let mut c = Checkpoints::restored(None, 0);
+        c.installed(checkpoint(200, 2), 8);
+        assert!(!c.built(checkpoint(100, 1)));
+        assert_eq!(c.latest().map(|c| c.slot), Some(200));
+        assert!(c.built(checkpoint(300, 3)));
+    }
+
+    #[test]
+    fn a_different_digest_at_one_of_our_slots_is_a_divergence() {
+        let mut c = Checkpoints::restored(Some(checkpoint(100, 1)), 8);
+        let ours = checkpoint(100, 1).digest;
+        assert_eq!(c.peer_announced(NodeId(2), 100, ours), None);
+        let theirs = checkpoint(100, 9).digest;
+        assert_eq!(c.peer_announced(NodeId(3), 100, theirs), Some(ours));
+        assert_eq!(c.peer_announced(NodeId(3), 200, theirs), None, "not ours");
+    }
+
+    #[test]
+    fn truncation_waits_for_a_quorum_of_holders() {
+        let mut c = Checkpoints::restored(Some(checkpoint(100, 1)), 8);
+        let d = checkpoint(100, 1).digest;
+        assert!(c.held_by_quorum(2).is_none());
+        c.peer_announced(NodeId(2), 90, d);
+        assert!(c.held_by_quorum(2).is_none(), "90 is not as far as 100");
+        c.peer_announced(NodeId(2), 100, d);
+        assert_eq!(c.held_by_quorum(2).map(|c| c.slot), Some(100));
+        assert!(c.held_by_quorum(3).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_in_pieces_is_assembled_and_checked() {
+        let whole = checkpoint(7, 5);
+        let mut c = Checkpoints::default();
+        let (a, b) = whole.snapshot.split_at(3);
+        assert_eq!(c.receive_piece(7, whole.digest, 0, 8, a), None);
+        assert_eq!(c.receive_piece(7, whole.digest, 5, 8, b), None, "a gap");
+        let mut c = Checkpoints::default();
+        assert_eq!(c.receive_piece(7, whole.digest, 0, 8, a), None);
+        assert_eq!(
+            c.receive_piece(7, whole.digest, 3, 8, b).as_deref(),
+            Some(&whole.snapshot[..])
+        );
+        let wrong = checkpoint(7, 6).digest;
+        let mut c = Checkpoints::default();
+        assert_eq!(c.receive_piece(7, wrong, 0, 8, &whole.snapshot), None);
+    }
+}
