@@ -1,6 +1,6 @@
 //! The acceptor: the only role whose memory makes Paxos safe.
 //!
-//! Rules (DESIGN.md section 1):
+//! Rules (docs/protocol.md):
 //! - promise a ballot only if it is strictly above every ballot promised
 //!   before (whether to promise *now* is the election's call; see
 //!   `election.rs`), and report the accept log from the requested slot on;
@@ -10,7 +10,7 @@
 //!   ACCEPTED leaves. The acceptor returns the [`PersistOp`] with each
 //!   decision; the replica queues it ahead of the reply.
 
-use crate::config::{Bug, Config};
+use crate::config::{Bug, Bugs};
 use crate::durable::{DurableState, PersistOp};
 use crate::message::AcceptedEntry;
 use crate::types::{Ballot, Slot, Value};
@@ -24,6 +24,7 @@ pub struct Acceptor {
     /// entries are gone. A PROMISE reports it, so that a candidate behind
     /// it knows it cannot lead before catching up.
     truncated: Slot,
+    bugs: Bugs,
 }
 
 /// A refusal, naming the ballot that outranks the request.
@@ -38,7 +39,14 @@ impl Acceptor {
             promised: state.promised,
             accepted: state.accepted,
             truncated: state.checkpoint.map_or(0, |(slot, _)| slot),
+            bugs: Bugs::default(),
         }
+    }
+
+    /// Plants the configured bug (the simulator's tests).
+    pub(crate) fn with_bugs(mut self, bugs: Bugs) -> Self {
+        self.bugs = bugs;
+        self
     }
 
     pub fn promised(&self) -> Ballot {
@@ -86,12 +94,11 @@ impl Acceptor {
     /// ACCEPT(b, s, v): accepts if `ballot` is at least the promise.
     pub fn accept(
         &mut self,
-        config: &Config,
         ballot: Ballot,
         slot: Slot,
         value: Value,
     ) -> Result<PersistOp, Rejected> {
-        if ballot < self.promised && !config.has_bug(Bug::AcceptLowerBallot) {
+        if ballot < self.promised && !self.bugs.has(Bug::AcceptLowerBallot) {
             return Err(Rejected {
                 promised: self.promised,
             });
@@ -156,10 +163,6 @@ mod tests {
         Ballot::new(round, NodeId(node))
     }
 
-    fn config() -> Config {
-        Config::cluster(1, 3)
-    }
-
     #[test]
     fn promises_only_a_ballot_above_every_earlier_promise() {
         let mut a = Acceptor::default();
@@ -172,24 +175,22 @@ mod tests {
 
     #[test]
     fn accepts_at_or_above_the_promise_and_rejects_below() {
-        let cfg = config();
         let mut a = Acceptor::default();
         a.prepare(b(2, 1), 1).unwrap();
         assert_eq!(
-            a.accept(&cfg, b(1, 3), 1, Value::Noop),
+            a.accept(b(1, 3), 1, Value::Noop),
             Err(Rejected { promised: b(2, 1) })
         );
-        assert!(a.accept(&cfg, b(2, 1), 1, Value::Noop).is_ok());
-        assert!(a.accept(&cfg, b(3, 2), 2, Value::Noop).is_ok());
+        assert!(a.accept(b(2, 1), 1, Value::Noop).is_ok());
+        assert!(a.accept(b(3, 2), 2, Value::Noop).is_ok());
         assert_eq!(a.promised(), b(3, 2), "an acceptance raises the promise");
     }
 
     #[test]
     fn promise_reports_the_accept_log_from_the_requested_slot() {
-        let cfg = config();
         let mut a = Acceptor::default();
         for slot in 1..=5 {
-            a.accept(&cfg, b(1, 1), slot, Value::Noop).unwrap();
+            a.accept(b(1, 1), slot, Value::Noop).unwrap();
         }
         let (op, log) = a.prepare(b(2, 2), 3).unwrap();
         assert_eq!(op, PersistOp::Promise(b(2, 2)));
@@ -202,9 +203,8 @@ mod tests {
 
     #[test]
     fn every_decision_comes_with_the_op_to_persist() {
-        let cfg = config();
         let mut a = Acceptor::default();
-        let op = a.accept(&cfg, b(1, 1), 7, Value::Noop).unwrap();
+        let op = a.accept(b(1, 1), 7, Value::Noop).unwrap();
         let restored = Acceptor::restore(DurableState::replay([&op]));
         assert_eq!(restored.promised(), b(1, 1));
         assert_eq!(restored.accepted(7), Some(&(b(1, 1), Value::Noop)));

@@ -185,14 +185,37 @@ impl Config {
         self.nodes.len() / 2 + 1
     }
 
+    pub(crate) fn has_bug(&self, bug: Bug) -> bool {
+        self.bugs().has(bug)
+    }
+
+    /// The planted bug switched on, for the roles that keep it themselves
+    /// (the acceptor and the executor) instead of being handed the config.
+    pub(crate) fn bugs(&self) -> Bugs {
+        Bugs {
+            #[cfg(feature = "planted-bugs")]
+            planted: self.planted_bug,
+        }
+    }
+}
+
+/// The planted bug a role was built with, if any. Without the feature it
+/// holds nothing and `has` is constantly false.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Bugs {
     #[cfg(feature = "planted-bugs")]
-    pub(crate) fn has_bug(&self, bug: PlantedBug) -> bool {
-        self.planted_bug == Some(bug)
+    planted: Option<PlantedBug>,
+}
+
+impl Bugs {
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn has(self, bug: Bug) -> bool {
+        self.planted == Some(bug)
     }
 
     #[cfg(not(feature = "planted-bugs"))]
     #[inline(always)]
-    pub(crate) fn has_bug(&self, _bug: PlantedBugStub) -> bool {
+    pub(crate) fn has(self, _bug: Bug) -> bool {
         false
     }
 }

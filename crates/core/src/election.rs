@@ -1,7 +1,7 @@
 //! Failure detection and the candidate order: when a node suspects its
 //! leader, when it may promise a new ballot, and when it stands itself.
 //!
-//! The rules (DESIGN.md section 1, seed C, with our choice of order):
+//! The rules (docs/protocol.md, "Election"):
 //! - A follower's timer expires when it has not heard from its leader for
 //!   `election_timeout`, or when it has held a client's request that long
 //!   without progress: no slot executed here and the leader's commit point
@@ -17,7 +17,7 @@
 //! - Candidate order: the nodes after the suspected leader, in id order
 //!   (cyclically), stand one after another: rank r waits `r *
 //!   candidate_stagger` after its timer expired. With no leader yet, n1 goes
-//!   first. This is seed A's Bully idea (a fixed priority decides who stands
+//!   first. This is the Bully algorithm's idea (a fixed priority decides who stands
 //!   first) without its extra messages, and it makes failover predictable.
 //! - Throttle tp: a node sends PREPARE at most once per tp, and not within tp
 //!   of a PREPARE from another node (that candidate deserves a chance).

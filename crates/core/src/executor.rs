@@ -7,7 +7,7 @@
 //! it survives leader changes, restarts and state transfer. A request whose
 //! timestamp is not above its client's entry is never applied again.
 
-use crate::config::{Bug, Config};
+use crate::config::{Bug, Bugs};
 use crate::state_machine::{SnapshotError, StateMachine};
 use crate::types::{ClientId, Digest, Request, Slot, Value};
 use bytes::Bytes;
@@ -33,6 +33,7 @@ pub struct Executor<S> {
     /// A persistent map, so that a capture shares it in O(1).
     replies: OrdMap<ClientId, (u64, Bytes)>,
     executed: Slot,
+    bugs: Bugs,
 }
 
 /// The whole replicated state frozen at one slot, to be serialised (and
@@ -72,7 +73,14 @@ impl<S: StateMachine> Executor<S> {
             app,
             replies: OrdMap::new(),
             executed: 0,
+            bugs: Bugs::default(),
         }
+    }
+
+    /// Plants the configured bug (the simulator's tests).
+    pub(crate) fn with_bugs(mut self, bugs: Bugs) -> Self {
+        self.bugs = bugs;
+        self
     }
 
     pub fn executed(&self) -> Slot {
@@ -89,21 +97,21 @@ impl<S: StateMachine> Executor<S> {
     }
 
     /// Executes the next slot. The caller guarantees `slot == executed + 1`.
-    pub fn execute(&mut self, config: &Config, slot: Slot, value: &Value) -> Vec<Execution> {
+    pub fn execute(&mut self, slot: Slot, value: &Value) -> Vec<Execution> {
         debug_assert_eq!(slot, self.executed + 1, "slots execute strictly in order");
         self.executed = slot;
         value
             .requests()
             .iter()
-            .map(|r| self.execute_request(config, r))
+            .map(|r| self.execute_request(r))
             .collect()
     }
 
-    fn execute_request(&mut self, config: &Config, request: &Request) -> Execution {
+    fn execute_request(&mut self, request: &Request) -> Execution {
         let (client, timestamp) = (request.client, request.timestamp);
         let last = self.replies.get(&client).map(|(ts, _)| *ts).unwrap_or(0);
         // The planted bug trusts the leader's local de-duplication instead.
-        if !config.has_bug(Bug::LocalReplyCache) {
+        if !self.bugs.has(Bug::LocalReplyCache) {
             if timestamp == last {
                 return Execution::Duplicate { client, timestamp };
             }
@@ -224,11 +232,10 @@ mod tests {
 
     #[test]
     fn a_request_is_applied_once_even_if_chosen_twice() {
-        let cfg = Config::cluster(1, 3);
         let mut ex = Executor::new(Log::default());
-        let out = ex.execute(&cfg, 1, &Value::Batch(vec![req(7, 1)]));
+        let out = ex.execute(1, &Value::Batch(vec![req(7, 1)]));
         assert!(matches!(out[0], Execution::Applied { .. }));
-        let out = ex.execute(&cfg, 2, &Value::Batch(vec![req(7, 1)]));
+        let out = ex.execute(2, &Value::Batch(vec![req(7, 1)]));
         assert_eq!(
             out[0],
             Execution::Duplicate {
@@ -241,10 +248,9 @@ mod tests {
 
     #[test]
     fn a_request_older_than_the_clients_last_is_discarded() {
-        let cfg = Config::cluster(1, 3);
         let mut ex = Executor::new(Log::default());
-        ex.execute(&cfg, 1, &Value::Batch(vec![req(7, 5)]));
-        let out = ex.execute(&cfg, 2, &Value::Batch(vec![req(7, 3)]));
+        ex.execute(1, &Value::Batch(vec![req(7, 5)]));
+        let out = ex.execute(2, &Value::Batch(vec![req(7, 3)]));
         assert_eq!(
             out[0],
             Execution::Stale {
@@ -257,18 +263,16 @@ mod tests {
 
     #[test]
     fn noop_changes_nothing_but_the_executed_slot() {
-        let cfg = Config::cluster(1, 3);
         let mut a = Executor::new(Log::default());
         let mut b = Executor::new(Log::default());
-        a.execute(&cfg, 1, &Value::Noop);
-        b.execute(&cfg, 1, &Value::Batch(vec![]));
+        a.execute(1, &Value::Noop);
+        b.execute(1, &Value::Batch(vec![]));
         assert_eq!(a.state_digest(), b.state_digest());
         assert!(a.app().0.is_empty());
     }
 
     #[test]
     fn the_reply_table_is_part_of_the_digest() {
-        let cfg = Config::cluster(1, 3);
         let same_command = |client| Request {
             client: ClientId(client),
             timestamp: 1,
@@ -276,8 +280,8 @@ mod tests {
         };
         let mut a = Executor::new(Log::default());
         let mut b = Executor::new(Log::default());
-        a.execute(&cfg, 1, &Value::Batch(vec![same_command(1)]));
-        b.execute(&cfg, 1, &Value::Batch(vec![same_command(2)]));
+        a.execute(1, &Value::Batch(vec![same_command(1)]));
+        b.execute(1, &Value::Batch(vec![same_command(2)]));
         assert_eq!(a.app().snapshot(), b.app().snapshot());
         assert_ne!(a.state_digest(), b.state_digest());
     }

@@ -72,10 +72,6 @@ impl Learner {
         self.known_commit = self.known_commit.max(commit);
     }
 
-    pub fn known_commit(&self) -> Slot {
-        self.known_commit
-    }
-
     /// The range to ask a peer for, if we are behind what peers reported and
     /// have not asked within `interval`.
     pub fn catch_up_due(

@@ -179,10 +179,6 @@ impl Leadership {
         true
     }
 
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Hands back the requests not yet proposed (when stepping down).
     pub fn drain_pending(&mut self) -> impl Iterator<Item = Request> + '_ {
         self.oldest_pending = None;

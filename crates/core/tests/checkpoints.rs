@@ -35,7 +35,6 @@ impl StateMachine for Sum {
 
 /// An executor that ran `slots` slots of one request each (client 9).
 fn executed(slots: u64) -> Executor<Sum> {
-    let config = Config::cluster(1, 3);
     let mut ex = Executor::new(Sum::default());
     for slot in 1..=slots {
         let request = Request {
@@ -43,7 +42,7 @@ fn executed(slots: u64) -> Executor<Sum> {
             timestamp: slot,
             command: Bytes::from(vec![slot as u8]),
         };
-        ex.execute(&config, slot, &Value::Batch(vec![request]));
+        ex.execute(slot, &Value::Batch(vec![request]));
     }
     ex
 }

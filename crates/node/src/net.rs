@@ -53,11 +53,6 @@ impl FrameReader {
             }
         }
     }
-
-    /// A frame that is already buffered, without waiting.
-    pub fn buffered(&mut self) -> Result<Option<Frame>, ReadError> {
-        Ok(self.decoder.decode(&mut self.buf)?)
-    }
 }
 
 /// Writes every queued frame to `write`, gathering many into one syscall.

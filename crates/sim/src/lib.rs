@@ -1,7 +1,7 @@
 //! synod-sim: runs whole synod clusters (the real protocol code of
 //! synod-core and the real applications of synod-apps) in one thread on
 //! virtual time, under a seeded schedule of faults, and checks every
-//! invariant of DESIGN.md section 4 while and after it runs.
+//! invariant of docs/simulator.md while and after it runs.
 //!
 //! - [`world`]: the event loop, node hosts (the persist-then-send contract
 //!   enforced with a simulated disk), clients, healing and liveness.

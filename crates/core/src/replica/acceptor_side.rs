@@ -104,7 +104,7 @@ impl<S: StateMachine> Replica<S> {
             self.on_commit(from, ballot, commit, false);
             return;
         }
-        match self.acceptor.accept(&self.config, ballot, slot, value) {
+        match self.acceptor.accept(ballot, slot, value) {
             Ok(op) => {
                 self.out.persist.push(op);
                 let accepted = Message::Accepted {
@@ -151,10 +151,7 @@ impl<S: StateMachine> Replica<S> {
             let slot = start + i as u64;
             // Cannot be refused: ballot >= promised was checked above, and
             // each acceptance only raises the promise to this same ballot.
-            if let Ok(op) = self
-                .acceptor
-                .accept(&self.config, ballot, slot, value.clone())
-            {
+            if let Ok(op) = self.acceptor.accept(ballot, slot, value.clone()) {
                 self.out.persist.push(op);
             }
         }
@@ -223,8 +220,8 @@ impl<S: StateMachine> Replica<S> {
         self.learner.observe_commit(commit);
         self.election.leader_committed(self.now, commit);
         let mut from = self.learner.commit() + 1;
-        if self.commit_scan.0 == ballot {
-            from = from.max(self.commit_scan.1 + 1);
+        if self.commit_scan.ballot == ballot {
+            from = from.max(self.commit_scan.through + 1);
         }
         if commit < from {
             return;
@@ -235,7 +232,10 @@ impl<S: StateMachine> Replica<S> {
             .filter(|(slot, (b, _))| *b == ballot && !self.learner.is_chosen(*slot))
             .map(|(slot, (_, value))| (slot, value.clone()))
             .collect();
-        self.commit_scan = (ballot, commit);
+        self.commit_scan = CommitScan {
+            ballot,
+            through: commit,
+        };
         for (slot, value) in learned {
             self.learner.learn(slot, value);
         }

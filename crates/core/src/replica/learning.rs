@@ -67,7 +67,7 @@ impl<S: StateMachine> Replica<S> {
                 .iter()
                 .map(|r| r.command.len() as u64)
                 .sum();
-            let executions = self.executor.execute(&self.config, slot, &value);
+            let executions = self.executor.execute(slot, &value);
             for execution in &executions {
                 self.reply_if_waiting(execution);
             }

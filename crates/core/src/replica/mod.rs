@@ -108,9 +108,8 @@ pub struct Replica<S: StateMachine> {
     waiting: BTreeMap<ClientId, u64>,
     /// Requests held while no leader is known.
     held: VecDeque<Request>,
-    /// The slot up to which accepted entries were matched against a COMMIT
-    /// of `commit_scan.0`.
-    commit_scan: (Ballot, Slot),
+    /// How far accepted entries were matched against a leader's COMMITs.
+    commit_scan: CommitScan,
     record_executions: bool,
     /// Checkpoints taken, built, announced and received.
     checkpoints: Checkpoints,
@@ -130,6 +129,15 @@ pub struct Replica<S: StateMachine> {
     /// a catch-up request in a cluster of one): handled before `ready`
     /// returns, never handed to the host.
     loopback: VecDeque<Message>,
+}
+
+/// Accepted entries matched against the COMMITs of `ballot`'s leader
+/// through slot `through`: the next COMMIT of the same leader need not look
+/// at them again.
+#[derive(Clone, Copy, Debug, Default)]
+struct CommitScan {
+    ballot: Ballot,
+    through: Slot,
 }
 
 /// Snapshots travel in pieces of at most this many bytes.
@@ -156,7 +164,7 @@ impl<S: StateMachine> Replica<S> {
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
         let durable_non_voting = durable.non_voting && !config.has_bug(Bug::WipedNodeVotes);
-        let mut executor = Executor::new(app);
+        let mut executor = Executor::new(app).with_bugs(config.bugs());
         let mut learner = Learner::new();
         let mut checkpoint = None;
         if let Some((slot, snapshot)) = &durable.checkpoint
@@ -172,7 +180,7 @@ impl<S: StateMachine> Replica<S> {
         let checkpoints = Checkpoints::restored(checkpoint, executor.size_hint());
         Replica {
             now,
-            acceptor: Acceptor::restore(durable),
+            acceptor: Acceptor::restore(durable).with_bugs(config.bugs()),
             learner,
             executor,
             checkpoints,
@@ -184,7 +192,7 @@ impl<S: StateMachine> Replica<S> {
             max_round,
             waiting: BTreeMap::new(),
             held: VecDeque::new(),
-            commit_scan: (Ballot::ZERO, 0),
+            commit_scan: CommitScan::default(),
             record_executions: false,
             out: Outbox::default(),
             gate: DurabilityGate::default(),
