@@ -24,18 +24,28 @@ pub struct ClientConfig {
     pub max_attempts: u32,
 }
 
+/// How a node is to handle a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A command, through the log.
+    #[default]
+    Command,
+    /// A linearizable read, answered without a log write (read index).
+    Read,
+    /// A serializable read, answered by the node from its own state.
+    LocalRead,
+}
+
 /// What the host must do for the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientAction {
     Send {
         to: NodeId,
         request: Request,
+        kind: RequestKind,
     },
     /// The outstanding request finished.
-    Done {
-        timestamp: u64,
-        outcome: Outcome,
-    },
+    Done { timestamp: u64, outcome: Outcome },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +59,7 @@ pub enum Outcome {
 #[derive(Debug)]
 struct InFlight {
     request: Request,
+    kind: RequestKind,
     deadline: Time,
     attempts: u32,
 }
@@ -118,12 +129,15 @@ impl Client {
             return None;
         }
         let request = self.unknown.take()?;
+        let kind = RequestKind::Command;
         let send = ClientAction::Send {
             to: self.leader,
             request: request.clone(),
+            kind,
         };
         self.in_flight = Some(InFlight {
             request,
+            kind,
             deadline: now + self.config.timeout,
             attempts: 0,
         });
@@ -132,6 +146,28 @@ impl Client {
 
     /// Sends a new command to the believed leader.
     pub fn submit(&mut self, now: Time, command: Bytes) -> Result<Vec<ClientAction>, Busy> {
+        self.send_new(now, command, RequestKind::Command)
+    }
+
+    /// Sends a read-only command: linearizable (to the believed leader, by
+    /// read index) or `LocalRead` (answered by the node from its own state).
+    /// A read whose outcome stays unknown is not kept for a retry: it
+    /// changed nothing.
+    pub fn submit_read(
+        &mut self,
+        now: Time,
+        command: Bytes,
+        kind: RequestKind,
+    ) -> Result<Vec<ClientAction>, Busy> {
+        self.send_new(now, command, kind)
+    }
+
+    fn send_new(
+        &mut self,
+        now: Time,
+        command: Bytes,
+        kind: RequestKind,
+    ) -> Result<Vec<ClientAction>, Busy> {
         if self.in_flight.is_some() {
             return Err(Busy);
         }
@@ -145,9 +181,11 @@ impl Client {
         let send = ClientAction::Send {
             to: self.leader,
             request: request.clone(),
+            kind,
         };
         self.in_flight = Some(InFlight {
             request,
+            kind,
             deadline: now + self.config.timeout,
             attempts: 0,
         });
@@ -187,7 +225,11 @@ impl Client {
         }
         if f.attempts >= self.config.max_attempts {
             let timestamp = f.request.timestamp;
-            self.unknown = self.in_flight.take().map(|f| f.request);
+            self.unknown = self
+                .in_flight
+                .take()
+                .filter(|f| f.kind == RequestKind::Command)
+                .map(|f| f.request);
             // The leader we believed in did not answer; start elsewhere next.
             self.rotate_leader();
             return vec![ClientAction::Done {
@@ -197,13 +239,14 @@ impl Client {
         }
         f.attempts += 1;
         f.deadline = now + self.config.timeout;
-        let request = f.request.clone();
+        let (request, kind) = (f.request.clone(), f.kind);
         self.config
             .nodes
             .iter()
             .map(|&to| ClientAction::Send {
                 to,
                 request: request.clone(),
+                kind,
             })
             .collect()
     }
@@ -274,7 +317,7 @@ mod tests {
         let mut c = client();
         let out = c.submit(0, Bytes::new()).unwrap();
         assert!(
-            matches!(&out[0], ClientAction::Send { to: NodeId(1), request } if request.timestamp == 1)
+            matches!(&out[0], ClientAction::Send { to: NodeId(1), request, .. } if request.timestamp == 1)
         );
         assert_eq!(c.submit(0, Bytes::new()), Err(Busy));
         c.on_reply(&reply(1, 1));

@@ -33,7 +33,7 @@ pub mod state_machine;
 pub mod types;
 
 pub use checkpoints::{Checkpoint, CheckpointJob};
-pub use client::{Busy, Client, ClientAction, ClientConfig, Outcome};
+pub use client::{Busy, Client, ClientAction, ClientConfig, Outcome, RequestKind};
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
 pub use config::{Config, ConfigError};

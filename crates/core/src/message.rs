@@ -57,8 +57,14 @@ pub enum Message {
     /// COMMIT: every slot up to `commit` is chosen. A slot a follower
     /// accepted with this same ballot is chosen with the value it holds.
     Commit { ballot: Ballot, commit: Slot },
-    /// The leader's periodic sign of life; also a COMMIT.
-    Heartbeat { ballot: Ballot, commit: Slot },
+    /// The leader's periodic sign of life; also a COMMIT. `round` numbers
+    /// the leader's heartbeats: a linearizable read waits for a quorum to
+    /// acknowledge a round sent after it arrived.
+    Heartbeat {
+        ballot: Ballot,
+        commit: Slot,
+        round: u64,
+    },
     /// A follower's answer to a heartbeat, so the leader knows it still
     /// reaches a quorum. `truncated`: the follower votes only on slots above
     /// it (it truncated its log through it; a node that never votes, having
@@ -68,7 +74,14 @@ pub enum Message {
         ballot: Ballot,
         commit: Slot,
         truncated: Slot,
+        round: u64,
     },
+    /// A follower asks its leader to confirm that it still leads and to
+    /// name the slot that a linearizable read at the follower must wait
+    /// for; `id` is the follower's name for the read.
+    ReadIndex { id: u64 },
+    /// The leader's answer: the read index, or `None` if it does not lead.
+    ReadIndexReply { id: u64, index: Option<Slot> },
     /// A lagging node asks for the chosen values of `from..=to`.
     CatchUp { from: Slot, to: Slot },
     /// Chosen values, in slot order, and the sender's commit point.
@@ -106,6 +119,8 @@ impl Message {
             Message::Commit { .. } => "COMMIT",
             Message::Heartbeat { .. } => "HEARTBEAT",
             Message::HeartbeatAck { .. } => "HEARTBEAT-ACK",
+            Message::ReadIndex { .. } => "READ-INDEX",
+            Message::ReadIndexReply { .. } => "READ-INDEX-REPLY",
             Message::CatchUp { .. } => "CATCH-UP",
             Message::CatchUpReply { .. } => "CATCH-UP-REPLY",
             Message::Forward { .. } => "FORWARD",

@@ -135,6 +135,31 @@ pub struct Leadership {
     pub last_heartbeat: Option<Time>,
     /// The commit point last sent to followers.
     pub commit_sent: Slot,
+    /// The last slot of this leader's NEW-VIEW: reads wait for it, since
+    /// it may hold values chosen under earlier leaders.
+    pub view_end: Slot,
+    /// The last heartbeat round sent, and the highest round each node (by
+    /// index) acknowledged.
+    pub round: u64,
+    pub acked_round: Vec<u64>,
+    /// Linearizable reads waiting for a quorum to confirm this leadership.
+    pub reads: Vec<PendingRead>,
+}
+
+/// Where a read came from: a client here, or a follower's READ-INDEX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOrigin {
+    Local(u64),
+    Remote(NodeId, u64),
+}
+
+/// A read waiting at the leader: it may be answered at `index` once a
+/// quorum acknowledged a heartbeat of `round` (sent after it arrived).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingRead {
+    pub origin: ReadOrigin,
+    pub index: Slot,
+    pub round: u64,
 }
 
 impl Leadership {
@@ -163,7 +188,45 @@ impl Leadership {
             peer_truncated: vec![0; config.nodes.len()],
             last_heartbeat: None,
             commit_sent: 0,
+            view_end: (start + entries.len() as u64).saturating_sub(1),
+            round: 0,
+            acked_round: vec![0; config.nodes.len()],
+            reads: Vec::new(),
         }
+    }
+
+    /// A linearizable read arrived with the commit point at `commit`: it
+    /// waits for the next heartbeat round.
+    pub fn add_read(&mut self, origin: ReadOrigin, commit: Slot) {
+        let index = commit.max(self.view_end);
+        let round = self.round + 1;
+        self.reads.push(PendingRead {
+            origin,
+            index,
+            round,
+        });
+    }
+
+    /// Whether reads wait for a heartbeat round not sent yet.
+    pub fn round_due(&self) -> bool {
+        self.reads.iter().any(|r| r.round > self.round)
+    }
+
+    /// The reads a quorum (this node, at `me`, included) has confirmed.
+    pub fn confirmed_reads(&mut self, config: &Config, me: usize) -> Vec<PendingRead> {
+        let acked = &self.acked_round;
+        let confirmed = |round: u64| {
+            let others = acked
+                .iter()
+                .enumerate()
+                .filter(|&(i, &r)| i != me && r >= round)
+                .count();
+            1 + others >= config.quorum()
+        };
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            self.reads.drain(..).partition(|r| confirmed(r.round));
+        self.reads = waiting;
+        done
     }
 
     /// Queues a client request, unless it is already queued or in flight in

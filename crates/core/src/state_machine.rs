@@ -49,6 +49,16 @@ pub trait StateMachine {
     fn snapshot(&self) -> Vec<u8> {
         Self::serialize(&self.capture())
     }
+
+    /// Answers a read-only command from the state as it is, without
+    /// changing it: `None` if the command is not read-only (it then goes
+    /// through the log like any other). Replicas answer linearizable reads
+    /// this way once they are sure their state is recent enough (a read
+    /// index), and serializable reads at once. The default answers none.
+    fn query(&self, command: &[u8]) -> Option<Vec<u8>> {
+        let _ = command;
+        None
+    }
 }
 
 impl<S: StateMachine> StateMachine for Box<S> {
@@ -67,6 +77,9 @@ impl<S: StateMachine> StateMachine for Box<S> {
     }
     fn size_hint(&self) -> u64 {
         (**self).size_hint()
+    }
+    fn query(&self, command: &[u8]) -> Option<Vec<u8>> {
+        (**self).query(command)
     }
 }
 

@@ -420,6 +420,7 @@ fn a_leader_behind_a_quorums_truncation_steps_down() {
                 ballot,
                 commit: 50,
                 truncated,
+                round: 1,
             };
             r.on_message(now, NodeId(peer), ack);
         }

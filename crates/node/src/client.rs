@@ -286,7 +286,7 @@ impl SynodClient {
         let mut done = None;
         for action in actions {
             match action {
-                ClientAction::Send { to, request } => {
+                ClientAction::Send { to, request, .. } => {
                     if let Some(link) = self.transport.links.get(&to) {
                         let _ = link.try_send(encode(&Frame::Request(request)));
                     }

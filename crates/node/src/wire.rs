@@ -243,6 +243,7 @@ mod tests {
             Frame::Peer(Message::Heartbeat {
                 ballot: Ballot::default(),
                 commit: 7,
+                round: 2,
             }),
             Frame::Request(Request {
                 client: ClientId(9),

@@ -216,6 +216,7 @@ mod tests {
             ballot: b(7),
             commit: 0,
             truncated: u64::MAX,
+            round: 1,
         });
         assert_eq!(check.on_sent(&heartbeat_ack), None, "a learner may follow");
         let violation = check.on_sent(&promise);

@@ -988,7 +988,7 @@ impl<'a> World<'a> {
     fn client_actions(&mut self, c: usize, actions: Vec<ClientAction>) {
         for action in actions {
             match action {
-                ClientAction::Send { to, request } => {
+                ClientAction::Send { to, request, .. } => {
                     self.checker.on_submit(&request);
                     for delay in self.net.deliveries(&mut self.rng_net, None, None) {
                         let request = request.clone();

@@ -101,7 +101,7 @@ impl<S: StateMachine> Replica<S> {
         if slot <= self.acceptor.truncated() || self.non_voting {
             // Decided, executed and checkpointed here, or a node that never
             // votes: nothing to accept; just follow the commit point.
-            self.on_commit(from, ballot, commit, false);
+            self.on_commit(from, ballot, commit, None);
             return;
         }
         match self.acceptor.accept(ballot, slot, value) {
@@ -174,13 +174,13 @@ impl<S: StateMachine> Replica<S> {
         self.on_leader_commit(ballot, commit);
     }
 
-    /// COMMIT or HEARTBEAT from the leader of `ballot`.
+    /// COMMIT, or HEARTBEAT (with its `round`), from the leader of `ballot`.
     pub(super) fn on_commit(
         &mut self,
         from: NodeId,
         ballot: Ballot,
         commit: Slot,
-        heartbeat: bool,
+        heartbeat: Option<u64>,
     ) {
         self.note(ballot);
         if ballot.node != from || from == self.config.id {
@@ -189,14 +189,14 @@ impl<S: StateMachine> Replica<S> {
         let promised = self.acceptor.promised();
         if ballot < promised {
             // A deposed leader: tell it, so it steps down or rises.
-            if heartbeat {
+            if heartbeat.is_some() {
                 self.send(from, Message::Nack { ballot, promised });
             }
             return;
         }
         self.follow(ballot);
         self.on_leader_commit(ballot, commit);
-        if heartbeat {
+        if let Some(round) = heartbeat {
             let commit = self.learner.commit();
             let truncated = if self.non_voting {
                 Slot::MAX
@@ -207,6 +207,7 @@ impl<S: StateMachine> Replica<S> {
                 ballot,
                 commit,
                 truncated,
+                round,
             };
             self.send(from, ack);
         }

@@ -30,6 +30,8 @@ impl<S: StateMachine> Replica<S> {
         self.election.stood(self.now);
         if let Phase::Leader(l) = &mut self.phase {
             self.held.extend(l.drain_pending());
+            let reads = std::mem::take(&mut l.reads);
+            self.abandon_reads(reads);
         }
         self.phase = Phase::Candidate(Candidacy::new(ballot, from, self.now));
         self.out.events.push(Event::Candidacy { ballot });

@@ -41,12 +41,20 @@ impl<S: StateMachine> Replica<S> {
             return;
         };
         l.last_heartbeat = Some(self.now);
-        let ballot = l.ballot;
+        l.round += 1;
+        let (ballot, round) = (l.ballot, l.round);
         let commit = self.learner.commit();
         l.commit_sent = commit;
         for peer in self.peers() {
-            self.send(peer, Message::Heartbeat { ballot, commit });
+            let heartbeat = Message::Heartbeat {
+                ballot,
+                commit,
+                round,
+            };
+            self.send(peer, heartbeat);
         }
+        // A cluster of one confirms its reads alone.
+        self.confirm_reads();
     }
 
     pub(super) fn resend_proposals(&mut self) {
@@ -124,6 +132,7 @@ impl<S: StateMachine> Replica<S> {
         ballot: Ballot,
         commit: Slot,
         truncated: Slot,
+        round: u64,
     ) {
         let Some(index) = self.index_of(from) else {
             return;
@@ -134,6 +143,8 @@ impl<S: StateMachine> Replica<S> {
         {
             l.last_contact[index] = self.now;
             l.peer_truncated[index] = l.peer_truncated[index].max(truncated);
+            l.acked_round[index] = l.acked_round[index].max(round);
+            self.confirm_reads();
         }
     }
 
@@ -159,7 +170,10 @@ impl<S: StateMachine> Replica<S> {
             Phase::Candidate(c) => c.ballot,
             Phase::Leader(l) => {
                 self.held.extend(l.drain_pending());
-                l.ballot
+                let reads = std::mem::take(&mut l.reads);
+                let ballot = l.ballot;
+                self.abandon_reads(reads);
+                ballot
             }
         };
         self.phase = Phase::Follower;

@@ -83,6 +83,7 @@ impl<S: StateMachine> Replica<S> {
         }
         if self.executor.executed() > before {
             self.election.progressed(self.now, !self.waiting.is_empty());
+            self.serve_reads();
         }
     }
 }

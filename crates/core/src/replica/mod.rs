@@ -48,6 +48,7 @@ mod checkpointing;
 mod leader;
 mod learning;
 mod output;
+mod reads;
 mod requests;
 
 use output::Outbox;
@@ -83,6 +84,8 @@ pub struct Status {
     pub checkpoint: Slot,
     /// The log is truncated through this slot.
     pub truncated: Slot,
+    /// Reads answered from the state without a log write, since start.
+    pub reads_served: u64,
 }
 
 enum Phase {
@@ -125,6 +128,11 @@ pub struct Replica<S: StateMachine> {
     out: Outbox<S>,
     /// Votes waiting for their writes to be durable.
     gate: DurabilityGate<Envelope>,
+    /// Linearizable reads at this node, by id, and the next id.
+    reads: BTreeMap<u64, reads::LocalRead>,
+    next_read: u64,
+    /// Reads answered from the state, without a log write.
+    reads_served: u64,
     /// Messages addressed to ourselves (a vote released by `persisted`, or
     /// a catch-up request in a cluster of one): handled before `ready`
     /// returns, never handed to the host.
@@ -196,6 +204,9 @@ impl<S: StateMachine> Replica<S> {
             record_executions: false,
             out: Outbox::default(),
             gate: DurabilityGate::default(),
+            reads: BTreeMap::new(),
+            next_read: 0,
+            reads_served: 0,
             loopback: VecDeque::new(),
             config,
         }
@@ -256,6 +267,7 @@ impl<S: StateMachine> Replica<S> {
             retained: self.acceptor.len() + self.learner.retained(),
             checkpoint: self.checkpoints.latest().map_or(0, |c| c.slot),
             truncated: self.acceptor.truncated(),
+            reads_served: self.reads_served,
         }
     }
 
@@ -304,13 +316,20 @@ impl<S: StateMachine> Replica<S> {
                 entries,
                 commit,
             } => self.on_new_view(from, ballot, start, entries, commit),
-            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit, false),
-            Message::Heartbeat { ballot, commit } => self.on_commit(from, ballot, commit, true),
+            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit, None),
+            Message::Heartbeat {
+                ballot,
+                commit,
+                round,
+            } => self.on_commit(from, ballot, commit, Some(round)),
             Message::HeartbeatAck {
                 ballot,
                 commit,
                 truncated,
-            } => self.on_heartbeat_ack(from, ballot, commit, truncated),
+                round,
+            } => self.on_heartbeat_ack(from, ballot, commit, truncated, round),
+            Message::ReadIndex { id } => self.on_read_index(from, id),
+            Message::ReadIndexReply { id, index } => self.on_read_index_reply(id, index),
             Message::CatchUp { from: first, to } => self.on_catch_up(from, first, to),
             Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
             Message::Forward { request } => self.on_forward(request),
@@ -377,6 +396,7 @@ impl<S: StateMachine> Replica<S> {
             self.send(target, Message::CatchUp { from: first, to });
         }
         self.announce_checkpoint();
+        self.expire_reads();
     }
 
     /// The host made every write up to `token` durable: the votes that
@@ -399,6 +419,13 @@ impl<S: StateMachine> Replica<S> {
         loop {
             self.propose_pending();
             self.send_commit_if_advanced();
+            if let Phase::Leader(l) = &self.phase
+                && l.round_due()
+            {
+                // Reads wait for a round sent after they arrived: one now,
+                // shared by every read of this turn.
+                self.send_heartbeats();
+            }
             if self.loopback.is_empty() {
                 break;
             }

@@ -41,6 +41,12 @@ impl StateMachine for Journal {
         out
     }
 
+    /// `?len`: how many commands the journal holds. Anything else is not a
+    /// query (it goes through the log).
+    fn query(&self, command: &[u8]) -> Option<Vec<u8>> {
+        (command == b"?len").then(|| (self.0.len() as u64).to_le_bytes().to_vec())
+    }
+
     fn restore(&mut self, mut snapshot: &[u8]) -> Result<(), SnapshotError> {
         let mut entries = Vec::new();
         while !snapshot.is_empty() {
@@ -88,6 +94,8 @@ pub struct Cluster {
     pub replies: Vec<(NodeId, Reply)>,
     /// Every event, with the node.
     pub events: Vec<(NodeId, Event)>,
+    /// The kind of every message sent.
+    sent: Vec<&'static str>,
 }
 
 /// The harness's I/O for one node.
@@ -149,6 +157,7 @@ impl Cluster {
             network: VecDeque::new(),
             replies: Vec::new(),
             events: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -177,6 +186,7 @@ impl Cluster {
             let Some(replica) = self.replicas[i].as_mut() else {
                 return;
             };
+            let sent_before = self.network.len();
             let mut io = HarnessIo {
                 me: id,
                 disk: &mut self.disks[i],
@@ -188,6 +198,8 @@ impl Cluster {
             };
             host::drive(replica, &mut io);
             let (tokens, jobs) = (io.tokens, io.checkpoints);
+            let new = self.network.iter().skip(sent_before).map(|e| e.msg.kind());
+            self.sent.extend(new);
             if tokens.is_empty() && jobs.is_empty() {
                 return;
             }
@@ -274,6 +286,70 @@ impl Cluster {
             r.on_client_request(now, request);
         }
         self.drive(to);
+    }
+
+    /// A read-only request arrives at `to`.
+    pub fn read(
+        &mut self,
+        to: NodeId,
+        client: u64,
+        timestamp: u64,
+        command: &[u8],
+        serializable: bool,
+    ) {
+        self.reads_together(to, &[(client, timestamp)], command, serializable);
+    }
+
+    /// Reads from several clients arrive at `to` in one turn.
+    pub fn reads_together(
+        &mut self,
+        to: NodeId,
+        reads: &[(u64, u64)],
+        command: &[u8],
+        serializable: bool,
+    ) {
+        let now = self.now;
+        if let Some(r) = self.replicas[Self::index(to)].as_mut() {
+            for &(client, timestamp) in reads {
+                let request = Request {
+                    client: ClientId(client),
+                    timestamp,
+                    command: command.to_vec().into(),
+                };
+                r.on_client_read(now, request, serializable);
+            }
+        }
+        self.drive(to);
+    }
+
+    /// Advances time until a node other than `not` leads.
+    pub fn wait_for_leader_other_than(&mut self, not: NodeId, limit: Time) -> NodeId {
+        let end = self.now + limit;
+        while self.now < end {
+            let other = self
+                .ids()
+                .into_iter()
+                .filter(|id| *id != not && self.live(*id) && self.replica(*id).is_leader())
+                .max_by_key(|id| self.replica(*id).status().view);
+            if let Some(l) = other {
+                return l;
+            }
+            self.advance(5 * MS);
+        }
+        panic!("no leader but {not} within {limit} µs");
+    }
+
+    /// The reply `client` got for `timestamp`, if any, and from whom.
+    pub fn reply(&self, client: u64, timestamp: u64) -> Option<(NodeId, Reply)> {
+        self.replies
+            .iter()
+            .find(|(_, r)| r.client.0 == client && r.timestamp == timestamp)
+            .cloned()
+    }
+
+    /// Messages of this kind sent so far are counted in `sent`.
+    pub fn count_sent(&self, kind: &str) -> usize {
+        self.sent.iter().filter(|k| **k == kind).count()
     }
 
     pub fn cut(&mut self, from: NodeId, to: NodeId) {

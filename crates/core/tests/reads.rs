@@ -1,0 +1,104 @@
+//! Linearizable reads by read index, and serializable reads, on replicas in
+//! the test harness.
+
+mod harness;
+
+use harness::Cluster;
+use synod_core::{MS, NodeId};
+
+const N1: NodeId = NodeId(1);
+const N2: NodeId = NodeId(2);
+const N3: NodeId = NodeId(3);
+
+fn len(result: &[u8]) -> u64 {
+    u64::from_le_bytes(result.try_into().expect("8 bytes"))
+}
+
+/// Three nodes, n1 leading, `writes` commands committed everywhere.
+fn cluster_with(writes: u64) -> Cluster {
+    let mut c = Cluster::new(3, |_| {});
+    assert_eq!(c.wait_for_leader(1000 * MS), N1);
+    for ts in 1..=writes {
+        c.submit(N1, 1, ts, b"w");
+        c.settle();
+    }
+    c
+}
+
+#[test]
+fn a_read_at_the_leader_waits_for_a_quorum_and_writes_nothing() {
+    let mut c = cluster_with(3);
+    let accepts = c.count_sent("ACCEPT");
+    c.read(N1, 9, 1, b"?len", false);
+    assert!(c.reply(9, 1).is_none(), "not before a quorum confirms");
+    c.settle();
+    let (node, reply) = c.reply(9, 1).expect("answered");
+    assert_eq!(node, N1);
+    assert_eq!(len(&reply.result), 3, "every write acknowledged before");
+    assert_eq!(c.count_sent("ACCEPT"), accepts, "no log write");
+    assert_eq!(c.replica(N1).status().reads_served, 1);
+}
+
+#[test]
+fn a_read_at_a_follower_asks_the_leader_for_the_index() {
+    let mut c = cluster_with(2);
+    c.read(N3, 9, 1, b"?len", false);
+    c.settle();
+    let (node, reply) = c.reply(9, 1).expect("answered");
+    assert_eq!(node, N3);
+    assert_eq!(len(&reply.result), 2);
+    assert!(c.count_sent("READ-INDEX") >= 1);
+}
+
+#[test]
+fn a_deposed_leader_never_answers_a_linearizable_read() {
+    let mut c = cluster_with(1);
+    // n1 stops taking steps; n2 and n3 elect a leader and commit more.
+    c.freeze(N1);
+    let leader = c.wait_for_leader_other_than(N1, 2000 * MS);
+    for ts in 2..=4 {
+        c.submit(leader, 1, ts, b"w");
+        c.settle();
+    }
+    // n1 wakes up cut off, still believing it leads, and gets a read: it
+    // must not answer from its old state.
+    c.thaw(N1);
+    c.isolate(N1);
+    assert!(c.replica(N1).is_leader(), "n1 has not noticed yet");
+    c.read(N1, 9, 1, b"?len", false);
+    c.advance(500 * MS);
+    assert!(c.reply(9, 1).is_none(), "a stale read was answered");
+    // A serializable read is answered at once, from n1's own (stale) state.
+    c.read(N1, 9, 2, b"?len", true);
+    let (_, stale) = c.reply(9, 2).expect("answered locally");
+    assert_eq!(len(&stale.result), 1);
+    // At the new leader the linearizable read sees every write.
+    c.read(leader, 9, 3, b"?len", false);
+    c.settle();
+    let (_, fresh) = c.reply(9, 3).expect("answered");
+    assert_eq!(len(&fresh.result), 4);
+}
+
+#[test]
+fn a_command_that_is_not_a_query_goes_through_the_log() {
+    let mut c = cluster_with(1);
+    c.read(N2, 9, 1, b"not a query", false);
+    c.settle();
+    let (_, reply) = c.reply(9, 1).expect("answered once executed");
+    assert_eq!(len(&reply.result), 2, "applied as the second command");
+    assert_eq!(c.replica(N3).app().0.len(), 2);
+}
+
+#[test]
+fn reads_arriving_together_share_one_confirmation_round() {
+    let mut c = cluster_with(1);
+    let heartbeats = c.count_sent("HEARTBEAT");
+    let reads: Vec<(u64, u64)> = (10..20).map(|client| (client, 1)).collect();
+    c.reads_together(N1, &reads, b"?len", false);
+    c.settle();
+    for client in 10..20 {
+        assert!(c.reply(client, 1).is_some(), "client {client}");
+    }
+    // One round: a heartbeat to each of the two followers.
+    assert_eq!(c.count_sent("HEARTBEAT") - heartbeats, 2);
+}
