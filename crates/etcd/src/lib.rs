@@ -1,0 +1,3 @@
+//! etcd's v3 API over synod.
+pub mod pb;
+pub mod types;
