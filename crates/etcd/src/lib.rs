@@ -1,3 +1,19 @@
-//! etcd's v3 API over synod.
+//! etcd's v3 API over synod: an MVCC key-value state machine with etcd's
+//! semantics (`mvcc`, `txn`, `lease`, `machine`), the commands that carry
+//! it through the log (`command`), and the gRPC services (`service`) over
+//! an abstract backend (`backend`) that a node runtime implements; `memory`
+//! is a single-process backend for tests and tools.
+
+pub mod command;
+pub mod error;
+pub mod lease;
+pub mod machine;
+pub mod mvcc;
 pub mod pb;
+pub mod request;
+pub mod txn;
 pub mod types;
+
+pub use command::{Command, Outcome, Response};
+pub use error::EtcdError;
+pub use mvcc::Store;
