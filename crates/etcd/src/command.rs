@@ -19,12 +19,19 @@ pub enum Command {
     Put(PutRequest),
     DeleteRange(DeleteRangeRequest),
     Txn(TxnRequest),
-    Compact { revision: i64 },
+    Compact {
+        revision: i64,
+    },
     /// `id` 0 lets the state machine pick one; `ttl` is what the leader
     /// grants (its minimum applied), in seconds.
-    LeaseGrant { id: i64, ttl: i64 },
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
     /// Sent by a client, or by the leader when a lease's deadline passes.
-    LeaseRevoke { id: i64 },
+    LeaseRevoke {
+        id: i64,
+    },
 }
 
 impl Command {

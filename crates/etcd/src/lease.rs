@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn ttl_bounds() {
         let mut l = Leases::default();
-        assert_eq!(l.grant(0, MAX_LEASE_TTL + 1), Err(EtcdError::LeaseTtlTooLarge));
+        assert_eq!(
+            l.grant(0, MAX_LEASE_TTL + 1),
+            Err(EtcdError::LeaseTtlTooLarge)
+        );
         assert_eq!(l.grant(0, 0), Ok((1, 1)));
         assert_eq!(l.grant(0, MAX_LEASE_TTL), Ok((2, MAX_LEASE_TTL)));
     }

@@ -99,7 +99,10 @@ impl Store {
         let snapshot: Snapshot =
             postcard::from_bytes(bytes).map_err(|e| bad(format!("does not decode: {e}")))?;
         if snapshot.format != SNAPSHOT_FORMAT {
-            return Err(bad(format!("format {} is not {SNAPSHOT_FORMAT}", snapshot.format)));
+            return Err(bad(format!(
+                "format {} is not {SNAPSHOT_FORMAT}",
+                snapshot.format
+            )));
         }
         if snapshot.revision < 1 || snapshot.compact_revision > snapshot.revision {
             return Err(bad(format!(

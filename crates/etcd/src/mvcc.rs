@@ -247,7 +247,8 @@ impl Store {
         }
         let mut updates = Vec::new();
         for (key, history) in self.keys.iter() {
-            let at_or_before = history.binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less));
+            let at_or_before =
+                history.binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less));
             // `at_or_before` is always Err(n): n changes have main <= rev.
             let n = at_or_before.unwrap_or_else(|n| n);
             if n == 0 {
@@ -304,7 +305,8 @@ impl Store {
             sub: 0,
         };
         for (rev, key) in self.changes.range(from..) {
-            if events.len() >= max_events && events.last().is_some_and(|e| e.revision() != rev.main) {
+            if events.len() >= max_events && events.last().is_some_and(|e| e.revision() != rev.main)
+            {
                 let through = rev.main - 1;
                 return Ok(EventBatch { events, through });
             }

@@ -11,8 +11,7 @@ use crate::error::EtcdError;
 use crate::mvcc::{Revision, Store};
 use crate::request::{
     Compare, CompareOperand, CompareResult, CompareTarget, DeleteRangeRequest, DeleteRangeResult,
-    PutRequest, PutResult, RangeRequest, RangeResult, RequestOp, ResponseOp, TxnRequest,
-    TxnResult,
+    PutRequest, PutResult, RangeRequest, RangeResult, RequestOp, ResponseOp, TxnRequest, TxnResult,
 };
 use crate::types::{KeyRange, KeyValue};
 use std::cmp::Ordering;
@@ -147,7 +146,10 @@ impl Store {
         Ok(result)
     }
 
-    pub fn delete_range(&mut self, req: &DeleteRangeRequest) -> Result<DeleteRangeResult, EtcdError> {
+    pub fn delete_range(
+        &mut self,
+        req: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResult, EtcdError> {
         check_delete(req)?;
         let mut w = self.begin();
         let result = w.delete_range(req);
@@ -223,7 +225,11 @@ impl Store {
     }
 
     fn check_txn_state(&self, t: &TxnRequest, path: &Path) -> Result<(), EtcdError> {
-        let ops = if path.succeeded { &t.success } else { &t.failure };
+        let ops = if path.succeeded {
+            &t.success
+        } else {
+            &t.failure
+        };
         let mut nested = path.nested.iter();
         for op in ops {
             match op {
@@ -358,7 +364,11 @@ impl Write<'_> {
     /// Runs the branch `path` chose. Checks ran before, so nothing fails.
     /// A nested txn's result carries revision 0, as etcd leaves its header.
     fn txn(&mut self, t: &TxnRequest, path: &Path) -> TxnResult {
-        let ops = if path.succeeded { &t.success } else { &t.failure };
+        let ops = if path.succeeded {
+            &t.success
+        } else {
+            &t.failure
+        };
         let mut nested = path.nested.iter();
         let mut responses = Vec::with_capacity(ops.len());
         for op in ops {
