@@ -4,16 +4,24 @@
 //! an abstract backend (`backend`) that a node runtime implements; `memory`
 //! is a single-process backend for tests and tools.
 
+pub mod backend;
 pub mod command;
+mod convert;
 pub mod error;
 pub mod lease;
 pub mod machine;
+pub mod memory;
 pub mod mvcc;
 pub mod pb;
 pub mod request;
+pub mod server;
+pub mod service;
 pub mod txn;
 pub mod types;
 
+pub use backend::EtcdBackend;
 pub use command::{Command, Outcome, Response};
 pub use error::EtcdError;
+pub use memory::MemoryBackend;
 pub use mvcc::Store;
+pub use service::EtcdOptions;
