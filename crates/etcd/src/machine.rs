@@ -143,13 +143,13 @@ impl Store {
                 });
                 restored.push_back(Change { rev, kv });
             }
-            if let Some(Some(kv)) = restored.last().map(|c| c.kv.clone()) {
-                if kv.lease != 0 {
-                    if !leases.contains(kv.lease) {
-                        return Err(bad(format!("key {key:?} holds missing lease {}", kv.lease)));
-                    }
-                    leases.attach(kv.lease, &key);
+            if let Some(Some(kv)) = restored.last().map(|c| c.kv.clone())
+                && kv.lease != 0
+            {
+                if !leases.contains(kv.lease) {
+                    return Err(bad(format!("key {key:?} holds missing lease {}", kv.lease)));
                 }
+                leases.attach(kv.lease, &key);
             }
             keys.insert(key, restored);
         }

@@ -196,10 +196,11 @@ impl Store {
             value,
             lease,
         };
-        if let Some(p) = &prev {
-            if p.lease != 0 && p.lease != lease {
-                self.leases.detach(p.lease, key);
-            }
+        if let Some(p) = &prev
+            && p.lease != 0
+            && p.lease != lease
+        {
+            self.leases.detach(p.lease, key);
         }
         if lease != 0 {
             self.leases.attach(lease, key);
@@ -310,10 +311,10 @@ impl Store {
                 let through = rev.main - 1;
                 return Ok(EventBatch { events, through });
             }
-            if range.contains(key) {
-                if let Some(event) = self.event_at(key, *rev) {
-                    events.push(event);
-                }
+            if range.contains(key)
+                && let Some(event) = self.event_at(key, *rev)
+            {
+                events.push(event);
             }
         }
         Ok(EventBatch {

@@ -52,6 +52,9 @@ pub struct KeyRange {
     pub end: RangeEnd,
 }
 
+/// A range's bounds, as an ordered map's range scan takes them.
+pub type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RangeEnd {
     /// Only `start` itself.
@@ -97,7 +100,7 @@ impl KeyRange {
 
     /// Bounds for a range scan over an ordered map; `None` when empty (an
     /// end at or below the start, which a `BTreeMap::range` would reject).
-    pub fn bounds(&self) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+    pub fn bounds(&self) -> Option<KeyBounds<'_>> {
         let start = Bound::Included(self.start.as_slice());
         match &self.end {
             RangeEnd::Single => Some((start, Bound::Included(self.start.as_slice()))),

@@ -80,8 +80,14 @@ impl<B: EtcdBackend> pb::lease_server::Lease for LeaseService<B> {
         let shared = Arc::clone(&self.shared);
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
-            while let Some(req) = incoming.next().await {
-                let Ok(req) = req else { return };
+            let closed = super::closed(shared.closing.clone());
+            tokio::pin!(closed);
+            loop {
+                let req = tokio::select! {
+                    req = incoming.next() => req,
+                    _ = &mut closed => return,
+                };
+                let Some(Ok(req)) = req else { return };
                 let ttl = match shared.backend.lease_keep_alive(req.id).await {
                     Ok(ttl) => ttl,
                     Err(EtcdError::LeaseNotFound) => 0,

@@ -20,6 +20,7 @@ use crate::convert;
 use crate::pb::etcdserverpb::ResponseHeader;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch as signal;
 
 /// The etcd release whose API these services speak; clients read it from
 /// Status to decide what they may ask for.
@@ -48,15 +49,28 @@ impl Default for EtcdOptions {
     }
 }
 
-/// What every service holds: the backend and the options.
+/// What every service holds: the backend, the options, and word of the
+/// server closing.
 pub(crate) struct Shared<B> {
     pub backend: Arc<B>,
     pub options: EtcdOptions,
+    /// Becomes true when the server shuts down: streams (watches,
+    /// keep-alives) then end, since a graceful shutdown waits for them and
+    /// they would otherwise never finish.
+    pub closing: signal::Receiver<bool>,
 }
 
 impl<B: EtcdBackend> Shared<B> {
-    pub fn new(backend: Arc<B>, options: EtcdOptions) -> Arc<Shared<B>> {
-        Arc::new(Shared { backend, options })
+    pub fn new(
+        backend: Arc<B>,
+        options: EtcdOptions,
+        closing: signal::Receiver<bool>,
+    ) -> Arc<Shared<B>> {
+        Arc::new(Shared {
+            backend,
+            options,
+            closing,
+        })
     }
 
     /// A header at `revision`.
@@ -70,4 +84,9 @@ impl<B: EtcdBackend> Shared<B> {
         let revision = *self.backend.applied_revision().borrow();
         self.header_at(revision)
     }
+}
+
+/// Resolves once `closing` turns true (or its sender is gone).
+pub(crate) async fn closed(mut closing: signal::Receiver<bool>) {
+    let _ = closing.wait_for(|c| *c).await;
 }

@@ -93,6 +93,8 @@ impl<B: EtcdBackend> StreamTask<B> {
         let mut ticker = tokio::time::interval(self.shared.options.progress_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate
+        let closed = super::closed(self.shared.closing.clone());
+        tokio::pin!(closed);
         loop {
             let step = tokio::select! {
                 request = incoming.next() => match request {
@@ -105,6 +107,7 @@ impl<B: EtcdBackend> StreamTask<B> {
                 },
                 _ = ticker.tick() => self.progress_tick().await,
                 _ = self.tx.closed() => Err(Gone),
+                _ = &mut closed => Err(Gone),
             };
             if step.is_err() {
                 return;
