@@ -3,6 +3,13 @@
 //! it through the log (`command`), and the gRPC services (`service`) over
 //! an abstract backend (`backend`) that a node runtime implements; `memory`
 //! is a single-process backend for tests and tools.
+//!
+//! Where this differs from etcd, on purpose:
+//! - A txn that deletes from a key onwards (`range_end` "\0") may not put
+//!   a key in that range; etcd's interval check misses that case.
+//! - `Compact`'s `physical` flag changes nothing: history is dropped when
+//!   the compaction applies. Watch `fragment` is ignored (responses are
+//!   sent whole).
 
 pub mod backend;
 pub mod command;

@@ -124,7 +124,7 @@ impl Store {
                     main: c.main,
                     sub: c.sub,
                 };
-                if last.is_some_and(|l| l.main >= rev.main) || rev.main > snapshot.revision {
+                if last.is_some_and(|l| l >= rev) || rev.main > snapshot.revision {
                     return Err(bad(format!("key {key:?}: change at {rev:?} out of order")));
                 }
                 last = Some(rev);

@@ -106,10 +106,14 @@ impl Inner {
             }
             (outcome, state.store.revision())
         };
+        // Concurrent appliers may get here out of order; the announced
+        // revision only moves forward.
         self.revision.send_if_modified(|r| {
-            let changed = *r != revision;
-            *r = revision;
-            changed
+            let newer = revision > *r;
+            if newer {
+                *r = revision;
+            }
+            newer
         });
         outcome
     }

@@ -687,6 +687,18 @@ async fn leases_grant_keep_alive_ttl_list_and_revoke() {
         (e.code(), e.message()),
         (Code::NotFound, "etcdserver: requested lease not found")
     );
+    // A TTL below the minimum is raised to it.
+    let short = c
+        .lease()
+        .lease_grant(pb::LeaseGrantRequest { ttl: 0, id: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(short.ttl, EtcdOptions::default().min_lease_ttl);
+    c.lease()
+        .lease_revoke(pb::LeaseRevokeRequest { id: short.id })
+        .await
+        .unwrap();
     let e = c
         .lease()
         .lease_grant(pb::LeaseGrantRequest { ttl: 5, id })

@@ -721,3 +721,20 @@ fn snapshots_restore_and_reject_garbage() {
     assert!(t.restore(b"nonsense").is_err());
     assert_eq!(t, s, "a failed restore leaves the state alone");
 }
+
+#[test]
+fn a_clone_is_a_frozen_capture() {
+    fn shareable<T: Send + Sync + 'static>(_: &T) {}
+    let mut s = Store::new();
+    put(&mut s, "a", "1");
+    let capture = s.clone();
+    shareable(&capture);
+    put(&mut s, "a", "2");
+    del(&mut s, "a", b"");
+    s.compact(3).unwrap();
+    assert_eq!(capture.revision(), 2);
+    assert_eq!(capture.get(b"a").unwrap().value, b"1");
+    let bytes = capture.snapshot();
+    let handle = std::thread::spawn(move || capture.snapshot());
+    assert_eq!(handle.join().unwrap(), bytes);
+}
