@@ -824,3 +824,35 @@ async fn member_list_and_status() {
     assert!(status.db_size > 0);
     assert_eq!(status.header.unwrap().revision, 2);
 }
+
+#[tokio::test]
+async fn an_empty_key_with_range_end_zero_watches_everything() {
+    let c = Cluster::start().await;
+    let mut w = c.watch().await;
+    w.create(pb::WatchCreateRequest {
+        key: Vec::new(),
+        range_end: vec![0],
+        ..Default::default()
+    })
+    .await;
+    assert!(w.next().await.created);
+    c.put("a", "1").await;
+    c.put("\u{7f}z", "2").await;
+    let events = w.events(2).await;
+    assert_eq!(ev(&events[0]).1, "a");
+    assert_eq!(ev(&events[1]).2, "2");
+    // A negative start revision is refused as etcd does.
+    w.create(pb::WatchCreateRequest {
+        key: "a".into(),
+        start_revision: -1,
+        ..Default::default()
+    })
+    .await;
+    let refused = w.next().await;
+    assert!(refused.created && refused.canceled);
+    assert_eq!(refused.watch_id, -1);
+    assert_eq!(
+        refused.cancel_reason,
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+}
