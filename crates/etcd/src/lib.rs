@@ -1,0 +1,34 @@
+//! etcd's v3 API over synod: an MVCC key-value state machine with etcd's
+//! semantics (`mvcc`, `txn`, `lease`, `machine`), the commands that carry
+//! it through the log (`command`), and the gRPC services (`service`) over
+//! an abstract backend (`backend`) that a node runtime implements; `memory`
+//! is a single-process backend for tests and tools.
+//!
+//! Where this differs from etcd, on purpose:
+//! - A txn that deletes from a key onwards (`range_end` "\0") may not put
+//!   a key in that range; etcd's interval check misses that case.
+//! - `Compact`'s `physical` flag changes nothing: history is dropped when
+//!   the compaction applies. Watch `fragment` is ignored (responses are
+//!   sent whole).
+
+pub mod backend;
+pub mod command;
+mod convert;
+pub mod error;
+pub mod lease;
+pub mod machine;
+pub mod memory;
+pub mod mvcc;
+pub mod pb;
+pub mod request;
+pub mod server;
+pub mod service;
+pub mod txn;
+pub mod types;
+
+pub use backend::EtcdBackend;
+pub use command::{Command, Outcome, Response};
+pub use error::EtcdError;
+pub use memory::MemoryBackend;
+pub use mvcc::Store;
+pub use service::EtcdOptions;

@@ -1,0 +1,233 @@
+//! The store as synod's replicated state machine: `apply` decodes a
+//! command, executes it and returns the encoded outcome; `snapshot` and
+//! `restore` carry the whole history kept (back to the compaction
+//! revision) and the leases.
+//!
+//! Determinism: the maps are ordered, nothing reads a clock or a random
+//! source, and lease ids are assigned by a counter in the state. A snapshot
+//! lists keys in order, so equal states give equal bytes. To snapshot off
+//! the apply path, clone the store (O(1): the maps are persistent) and call
+//! `snapshot` on the clone from another thread.
+
+use crate::command::{Command, Outcome, Response, decode_command, encode_outcome};
+use crate::error::EtcdError;
+use crate::lease::Leases;
+use crate::mvcc::{Change, Revision, Store};
+use crate::types::KeyValue;
+use imbl::{OrdMap, Vector};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use synod_core::{SnapshotError, StateMachine};
+
+const SNAPSHOT_FORMAT: u32 = 1;
+
+impl Store {
+    /// Applies one command from the log.
+    pub fn execute(&mut self, command: &Command) -> Outcome {
+        match command {
+            Command::Range(r) => self.read_range(r).map(Response::Range),
+            Command::Put(p) => self.put(p).map(Response::Put),
+            Command::DeleteRange(d) => self.delete_range(d).map(Response::DeleteRange),
+            Command::Txn(t) => self.txn(t).map(Response::Txn),
+            Command::Compact { revision } => self
+                .compact(*revision)
+                .map(|revision| Response::Compact { revision }),
+            Command::LeaseGrant { id, ttl } => {
+                let (id, ttl) = self.lease_grant(*id, *ttl)?;
+                Ok(Response::LeaseGrant {
+                    revision: self.revision,
+                    id,
+                    ttl,
+                })
+            }
+            Command::LeaseRevoke { id } => self
+                .lease_revoke(*id)
+                .map(|revision| Response::LeaseRevoke { revision }),
+        }
+    }
+
+    /// Serves a read-only command (a range, or a txn of ranges) from the
+    /// applied state, without changing it.
+    pub fn query(&self, command: &Command) -> Outcome {
+        match command {
+            Command::Range(r) => self.read_range(r).map(Response::Range),
+            // A read-only txn writes nothing; running it on an O(1) clone
+            // keeps `&self` honest.
+            Command::Txn(t) if t.is_read_only() => self.clone().txn(t).map(Response::Txn),
+            _ => Err(EtcdError::InvalidArgument(
+                "a write cannot be served as a read".into(),
+            )),
+        }
+    }
+
+    /// The whole state as bytes; equal states give equal bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let snapshot = Snapshot {
+            format: SNAPSHOT_FORMAT,
+            revision: self.revision,
+            compact_revision: self.compact_revision,
+            next_lease_id: self.leases.next_id(),
+            leases: self.leases.iter().map(|(id, l)| (id, l.ttl)).collect(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(key, history)| {
+                    let changes = history
+                        .iter()
+                        .map(|c| SnapshotChange {
+                            main: c.rev.main,
+                            sub: c.rev.sub,
+                            put: c.kv.as_ref().map(|kv| SnapshotPut {
+                                create_revision: kv.create_revision,
+                                version: kv.version,
+                                value: kv.value.clone(),
+                                lease: kv.lease,
+                            }),
+                        })
+                        .collect();
+                    (key.clone(), changes)
+                })
+                .collect(),
+        };
+        postcard::to_stdvec(&snapshot).expect("snapshots always serialise")
+    }
+
+    /// Rebuilds a store from `to_snapshot`'s bytes, checking that they
+    /// describe a state the store could have reached.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Store, SnapshotError> {
+        let bad = |why: String| SnapshotError(format!("etcd store: {why}"));
+        let snapshot: Snapshot =
+            postcard::from_bytes(bytes).map_err(|e| bad(format!("does not decode: {e}")))?;
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return Err(bad(format!(
+                "format {} is not {SNAPSHOT_FORMAT}",
+                snapshot.format
+            )));
+        }
+        if snapshot.revision < 1 || snapshot.compact_revision > snapshot.revision {
+            return Err(bad(format!(
+                "revision {} with compaction at {}",
+                snapshot.revision, snapshot.compact_revision
+            )));
+        }
+        let mut leases = Leases::from_parts(snapshot.next_lease_id, snapshot.leases);
+        let mut keys = OrdMap::new();
+        let mut changes = OrdMap::new();
+        for (key, history) in snapshot.keys {
+            if history.is_empty() {
+                return Err(bad("a key with no history".into()));
+            }
+            let mut restored = Vector::new();
+            let mut last: Option<Revision> = None;
+            for c in history {
+                let rev = Revision {
+                    main: c.main,
+                    sub: c.sub,
+                };
+                if last.is_some_and(|l| l >= rev) || rev.main > snapshot.revision {
+                    return Err(bad(format!("key {key:?}: change at {rev:?} out of order")));
+                }
+                last = Some(rev);
+                if rev.main >= snapshot.compact_revision {
+                    changes.insert(rev, key.clone());
+                }
+                let kv = c.put.map(|p| {
+                    Arc::new(KeyValue {
+                        key: key.clone(),
+                        create_revision: p.create_revision,
+                        mod_revision: rev.main,
+                        version: p.version,
+                        value: p.value,
+                        lease: p.lease,
+                    })
+                });
+                restored.push_back(Change { rev, kv });
+            }
+            if let Some(Some(kv)) = restored.last().map(|c| c.kv.clone())
+                && kv.lease != 0
+            {
+                if !leases.contains(kv.lease) {
+                    return Err(bad(format!("key {key:?} holds missing lease {}", kv.lease)));
+                }
+                leases.attach(kv.lease, &key);
+            }
+            keys.insert(key, restored);
+        }
+        Ok(Store {
+            revision: snapshot.revision,
+            compact_revision: snapshot.compact_revision,
+            keys,
+            changes,
+            leases,
+        })
+    }
+}
+
+impl StateMachine for Store {
+    /// The store itself: its maps are persistent, so a clone is O(1).
+    type Capture = Store;
+
+    fn apply(&mut self, command: &[u8]) -> Vec<u8> {
+        let outcome = decode_command(command).and_then(|c| self.execute(&c));
+        encode_outcome(&outcome)
+    }
+
+    fn capture(&self) -> Store {
+        self.clone()
+    }
+
+    fn serialize(capture: &Store) -> Vec<u8> {
+        capture.to_snapshot()
+    }
+
+    fn size_hint(&self) -> u64 {
+        self.approximate_size().max(0) as u64
+    }
+
+    /// Ranges and read-only txns: answered from the applied state, without
+    /// a log write (the node decides when that state is recent enough).
+    fn query(&self, command: &[u8]) -> Option<Vec<u8>> {
+        let command = decode_command(command).ok()?;
+        let read_only = match &command {
+            Command::Range(_) => true,
+            Command::Txn(t) => t.is_read_only(),
+            _ => false,
+        };
+        read_only.then(|| encode_outcome(&Store::query(self, &command)))
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
+        *self = Store::from_snapshot(snapshot)?;
+        Ok(())
+    }
+}
+
+/// The snapshot's layout. The watch log and the lease-to-key index are
+/// derived from the histories, so they are rebuilt rather than stored.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: u32,
+    revision: i64,
+    compact_revision: i64,
+    next_lease_id: i64,
+    /// (id, granted TTL), in id order.
+    leases: Vec<(i64, i64)>,
+    /// Each key's history, in key order.
+    keys: Vec<(Vec<u8>, Vec<SnapshotChange>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotChange {
+    main: i64,
+    sub: i64,
+    /// `None` for a delete.
+    put: Option<SnapshotPut>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotPut {
+    create_revision: i64,
+    version: i64,
+    value: Vec<u8>,
+    lease: i64,
+}

@@ -1,0 +1,393 @@
+//! The multi-version key space with etcd's semantics.
+//!
+//! Every committed write transaction takes the next main revision; its
+//! changes are numbered by sub-revision in the order they were made. Each
+//! key keeps its history: a put starts a generation (create_revision,
+//! version 1) or continues it (version + 1); a delete ends it with a
+//! tombstone. Reads at any revision from the compaction revision on see the
+//! key space as it was then, and the changes themselves (the watch events)
+//! are kept from the compaction revision on.
+//!
+//! The maps are persistent (`imbl`): cloning a `Store` is O(1) and shares
+//! structure, which is how the state is captured for snapshots and read by
+//! other threads while the original moves on.
+//!
+//! Nothing here validates requests (see `txn`) or knows about time.
+
+use crate::error::EtcdError;
+use crate::lease::Leases;
+use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
+use crate::types::{Event, EventType, KeyRange, KeyValue};
+use imbl::{OrdMap, Vector};
+use std::sync::Arc;
+
+/// A change's position: its transaction's main revision and its place in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Revision {
+    pub main: i64,
+    pub sub: i64,
+}
+
+/// One change in a key's history: the pair it wrote, or `None` for a delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub rev: Revision,
+    pub kv: Option<Arc<KeyValue>>,
+}
+
+/// Every change to every key from the compaction revision on, plus the
+/// state at the compaction revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Store {
+    /// The last committed main revision; 1 for an empty store, as in etcd.
+    pub(crate) revision: i64,
+    /// Reads below this revision fail; 0 before any compaction.
+    pub(crate) compact_revision: i64,
+    /// Each key's changes in revision order. A key leaves the map once
+    /// compaction has dropped all of its history.
+    pub(crate) keys: OrdMap<Vec<u8>, Vector<Change>>,
+    /// The key each change from the compaction revision on touched, in
+    /// revision order: the watch log.
+    pub(crate) changes: OrdMap<Revision, Vec<u8>>,
+    pub(crate) leases: Leases,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::new()
+    }
+}
+
+/// Events of a key range after a revision, complete through `through`:
+/// every change to the range with a revision in `(after, through]` is here,
+/// in revision order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    pub through: i64,
+}
+
+/// The history a watcher asked for has been compacted away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compacted {
+    pub compact_revision: i64,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store {
+            revision: 1,
+            compact_revision: 0,
+            keys: OrdMap::new(),
+            changes: OrdMap::new(),
+            leases: Leases::default(),
+        }
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    pub fn compact_revision(&self) -> i64 {
+        self.compact_revision
+    }
+
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// The key's pair at `rev` (latest change at or before it), if live.
+    pub fn get_at(&self, key: &[u8], rev: i64) -> Option<&KeyValue> {
+        history_at(self.keys.get(key)?, rev)
+    }
+
+    /// The key's current pair, if live (a write transaction's own changes
+    /// included).
+    pub fn get(&self, key: &[u8]) -> Option<&KeyValue> {
+        self.keys.get(key)?.last()?.kv.as_deref()
+    }
+
+    /// Every live pair in `range` at `rev`, in key order.
+    pub fn scan_at(&self, range: &KeyRange, rev: i64) -> Vec<&KeyValue> {
+        let Some(bounds) = range.bounds() else {
+            return Vec::new();
+        };
+        self.keys
+            .range::<_, [u8]>(bounds)
+            .filter_map(|(_, history)| history_at(history, rev))
+            .collect()
+    }
+
+    /// Serves a range request against the state at its revision, where
+    /// `current` is the revision a fresh read would see (the store's, or a
+    /// write transaction's pending one). Validation (an empty key, sort
+    /// options) is the caller's.
+    pub fn range(&self, req: &RangeRequest, current: i64) -> Result<RangeResult, EtcdError> {
+        if req.revision > current {
+            return Err(EtcdError::FutureRev);
+        }
+        let rev = if req.revision <= 0 {
+            current
+        } else {
+            req.revision
+        };
+        if rev < self.compact_revision {
+            return Err(EtcdError::Compacted);
+        }
+        let range = KeyRange::new(&req.key, &req.range_end);
+        let found = self.scan_at(&range, rev);
+        let count = found.len() as i64;
+        if req.count_only {
+            return Ok(RangeResult {
+                revision: current,
+                kvs: Vec::new(),
+                more: false,
+                count,
+            });
+        }
+        let mut kvs: Vec<&KeyValue> = found
+            .into_iter()
+            .filter(|kv| {
+                (req.max_mod_revision == 0 || kv.mod_revision <= req.max_mod_revision)
+                    && (req.min_mod_revision == 0 || kv.mod_revision >= req.min_mod_revision)
+                    && (req.max_create_revision == 0
+                        || kv.create_revision <= req.max_create_revision)
+                    && (req.min_create_revision == 0
+                        || kv.create_revision >= req.min_create_revision)
+            })
+            .collect();
+        sort_kvs(&mut kvs, req.sort_target, req.sort_order);
+        let mut more = false;
+        if req.limit > 0 && kvs.len() as i64 > req.limit {
+            kvs.truncate(req.limit as usize);
+            more = true;
+        }
+        let kvs = kvs
+            .into_iter()
+            .map(|kv| {
+                let mut kv = kv.clone();
+                if req.keys_only {
+                    kv.value.clear();
+                }
+                kv
+            })
+            .collect();
+        Ok(RangeResult {
+            revision: current,
+            kvs,
+            more,
+            count,
+        })
+    }
+
+    /// Writes `key` at `rev`, continuing its generation if it is live, and
+    /// moves it between leases. The caller checked that `lease` exists.
+    pub(crate) fn put_at(&mut self, rev: Revision, key: &[u8], value: Vec<u8>, lease: i64) {
+        let prev = self.get(key).cloned();
+        let (create_revision, version) = match &prev {
+            Some(p) => (p.create_revision, p.version + 1),
+            None => (rev.main, 1),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value,
+            lease,
+        };
+        if let Some(p) = &prev
+            && p.lease != 0
+            && p.lease != lease
+        {
+            self.leases.detach(p.lease, key);
+        }
+        if lease != 0 {
+            self.leases.attach(lease, key);
+        }
+        self.record(
+            rev,
+            key,
+            Change {
+                rev,
+                kv: Some(Arc::new(kv)),
+            },
+        );
+    }
+
+    /// Deletes `key` at `rev` if it is live; says whether it was.
+    pub(crate) fn delete_at(&mut self, rev: Revision, key: &[u8]) -> bool {
+        let Some(prev_lease) = self.get(key).map(|kv| kv.lease) else {
+            return false;
+        };
+        if prev_lease != 0 {
+            self.leases.detach(prev_lease, key);
+        }
+        self.record(rev, key, Change { rev, kv: None });
+        true
+    }
+
+    fn record(&mut self, rev: Revision, key: &[u8], change: Change) {
+        match self.keys.get_mut(key) {
+            Some(history) => history.push_back(change),
+            None => {
+                self.keys.insert(key.to_vec(), Vector::unit(change));
+            }
+        }
+        self.changes.insert(rev, key.to_vec());
+    }
+
+    /// Drops history below `rev`: afterwards reads at `rev` or later, and
+    /// events from `rev` on, are still served. Returns the current revision.
+    pub fn compact(&mut self, rev: i64) -> Result<i64, EtcdError> {
+        if rev <= self.compact_revision {
+            return Err(EtcdError::Compacted);
+        }
+        if rev > self.revision {
+            return Err(EtcdError::FutureRev);
+        }
+        let mut updates = Vec::new();
+        for (key, history) in self.keys.iter() {
+            let at_or_before =
+                history.binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less));
+            // `at_or_before` is always Err(n): n changes have main <= rev.
+            let n = at_or_before.unwrap_or_else(|n| n);
+            if n == 0 {
+                continue;
+            }
+            // Keep the state at `rev` (its last change at or before it),
+            // unless that is a delete made before `rev`: a delete exactly at
+            // `rev` stays, as an event a watch from `rev` must see.
+            let last = &history[n - 1];
+            let keep_from = if last.kv.is_none() && last.rev.main < rev {
+                n
+            } else {
+                n - 1
+            };
+            if keep_from > 0 {
+                updates.push((key.clone(), history.skip(keep_from)));
+            }
+        }
+        for (key, history) in updates {
+            if history.is_empty() {
+                self.keys.remove(&key);
+            } else {
+                self.keys.insert(key, history);
+            }
+        }
+        let first = Revision { main: rev, sub: 0 };
+        let (_, at, mut kept) = self.changes.split_lookup(&first);
+        if let Some(key) = at {
+            kept.insert(first, key);
+        }
+        self.changes = kept;
+        self.compact_revision = rev;
+        Ok(self.revision)
+    }
+
+    /// The changes to `range` after revision `after`, at most about
+    /// `max_events` of them (a revision's changes are never split, so a
+    /// batch may run over by the rest of its last revision). Fails when
+    /// revisions after `after` have been compacted.
+    pub fn events(
+        &self,
+        range: &KeyRange,
+        after: i64,
+        max_events: usize,
+    ) -> Result<EventBatch, Compacted> {
+        if after.saturating_add(1) < self.compact_revision {
+            return Err(Compacted {
+                compact_revision: self.compact_revision,
+            });
+        }
+        let mut events: Vec<Event> = Vec::new();
+        let from = Revision {
+            main: after.saturating_add(1),
+            sub: 0,
+        };
+        for (rev, key) in self.changes.range(from..) {
+            if events.len() >= max_events && events.last().is_some_and(|e| e.revision() != rev.main)
+            {
+                let through = rev.main - 1;
+                return Ok(EventBatch { events, through });
+            }
+            if range.contains(key)
+                && let Some(event) = self.event_at(key, *rev)
+            {
+                events.push(event);
+            }
+        }
+        Ok(EventBatch {
+            events,
+            through: self.revision.max(after),
+        })
+    }
+
+    fn event_at(&self, key: &[u8], rev: Revision) -> Option<Event> {
+        let history = self.keys.get(key)?;
+        let i = history.binary_search_by(|c| c.rev.cmp(&rev)).ok()?;
+        let prev_kv = i
+            .checked_sub(1)
+            .and_then(|p| history[p].kv.as_deref())
+            .cloned();
+        Some(match &history[i].kv {
+            Some(kv) => Event {
+                kind: EventType::Put,
+                kv: (**kv).clone(),
+                prev_kv,
+            },
+            None => Event {
+                kind: EventType::Delete,
+                kv: KeyValue {
+                    key: key.to_vec(),
+                    mod_revision: rev.main,
+                    ..KeyValue::default()
+                },
+                prev_kv,
+            },
+        })
+    }
+
+    /// A rough size of the data held, for Status's db size.
+    pub fn approximate_size(&self) -> i64 {
+        let mut size = 0usize;
+        for (key, history) in self.keys.iter() {
+            size += key.len();
+            for change in history.iter() {
+                size += 16 + change.kv.as_ref().map_or(0, |kv| kv.value.len() + 48);
+            }
+        }
+        size as i64
+    }
+}
+
+/// The pair a history holds at `rev`: its last change at or before it.
+fn history_at(history: &Vector<Change>, rev: i64) -> Option<&KeyValue> {
+    let n = history
+        .binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less))
+        .unwrap_or_else(|n| n);
+    history.get(n.checked_sub(1)?)?.kv.as_deref()
+}
+
+/// etcd's ordering: a target other than KEY with order NONE sorts
+/// ascending; KEY ascending (or NONE) is the scan order already. Sorting
+/// is stable, so ties stay in key order on every replica.
+fn sort_kvs(kvs: &mut [&KeyValue], target: SortTarget, order: SortOrder) {
+    let order = match (target, order) {
+        (SortTarget::Key, SortOrder::None) => return,
+        (SortTarget::Key, SortOrder::Ascend) => return,
+        (_, SortOrder::None) => SortOrder::Ascend,
+        (_, order) => order,
+    };
+    let cmp = |a: &&KeyValue, b: &&KeyValue| match target {
+        SortTarget::Key => a.key.cmp(&b.key),
+        SortTarget::Version => a.version.cmp(&b.version),
+        SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+        SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+        SortTarget::Value => a.value.cmp(&b.value),
+    };
+    match order {
+        SortOrder::Descend => kvs.sort_by(|a, b| cmp(b, a)),
+        _ => kvs.sort_by(cmp),
+    }
+}
