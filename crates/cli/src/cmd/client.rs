@@ -6,7 +6,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synod_apps::{BankOp, Command, InventoryOp, KvOp};
+use synod_apps::{BankOp, Command, InventoryOp, KvOp, Outcome};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 
@@ -143,13 +143,22 @@ fn command(app: App) -> anyhow::Result<Command> {
     })
 }
 
-/// The JSON form of a result, shared by the tools.
-pub fn result_json(result: &CommandResult) -> serde_json::Value {
+/// Why the application refused a command (its whole answer, should it not
+/// say).
+fn reason(outcome: &Outcome) -> String {
+    match outcome.refusal() {
+        Some(why) => why.to_string(),
+        None => outcome.to_string(),
+    }
+}
+
+/// The JSON form of a result.
+fn result_json(result: &CommandResult) -> serde_json::Value {
     match result {
         CommandResult::Ok(outcome) => {
             json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome})
         }
-        CommandResult::Failed(why) => json!({"result": "failed", "reason": why}),
+        CommandResult::Failed(outcome) => json!({"result": "failed", "reason": reason(outcome)}),
         CommandResult::Unknown => json!({"result": "unknown"}),
     }
 }
@@ -172,7 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         match &result {
             CommandResult::Ok(outcome) => println!("{outcome}"),
-            CommandResult::Failed(why) => println!("failed: {why}"),
+            CommandResult::Failed(outcome) => println!("failed: {}", reason(outcome)),
             CommandResult::Unknown => {
                 println!(
                     "unknown outcome: no reply after every retry (it may still commit, exactly once)"

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_apps::bank::DEFAULT_ACCOUNTS;
-use synod_apps::{BankOp, BankResult, Command, Outcome};
+use synod_apps::{BankOp, Command};
 use synod_node::admin::query;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 use synod_node::wire::AdminRequest;
@@ -71,20 +71,13 @@ async fn bank_client(cluster: synod_node::ClusterFile, account: &'static str, sh
         let invoke = elapsed_us(shared.start);
         let result = client.execute(&command).await;
         let complete = elapsed_us(shared.start);
-        let outcome = match &result {
-            CommandResult::Ok(o) => {
-                shared.ok.fetch_add(1, Ordering::Relaxed);
-                Some(o.clone())
-            }
-            CommandResult::Failed(why) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                Some(Outcome::Bank(BankResult::Failed(why.clone())))
-            }
-            CommandResult::Unknown => {
-                shared.unknown.fetch_add(1, Ordering::Relaxed);
-                None
-            }
+        let counter = match &result {
+            CommandResult::Ok(_) => &shared.ok,
+            CommandResult::Failed(_) => &shared.failed,
+            CommandResult::Unknown => &shared.unknown,
         };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let outcome = result.outcome().cloned();
         if outcome.is_some()
             && let Ok(mut h) = shared.latency.lock()
         {

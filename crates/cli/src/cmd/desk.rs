@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use synod_apps::inventory::{ITEMS, describe_counts};
-use synod_apps::{Command, InventoryOp, InventoryResult, Outcome};
+use synod_apps::{Command, InventoryOp};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 
@@ -75,28 +75,23 @@ fn parse(line: &str) -> Result<Line, String> {
 
 /// The desk's answer to a person.
 fn answer(command: &Command, result: &CommandResult) -> String {
-    let name = match command {
-        Command::Inventory(InventoryOp::Order { name, .. } | InventoryOp::Cancel { name }) => {
-            name.as_str()
-        }
-        _ => "",
-    };
     match (command, result) {
-        (_, CommandResult::Ok(Outcome::Inventory(r))) => r.to_string(),
-        (Command::Inventory(InventoryOp::Order { .. }), CommandResult::Failed(why)) => {
-            InventoryResult::Rejected {
-                name: name.into(),
-                reason: why.clone(),
-            }
-            .to_string()
+        (_, CommandResult::Ok(outcome)) => outcome.to_string(),
+        // An order's own rejection reads "Cannot place order for bob: ...".
+        (Command::Inventory(InventoryOp::Order { .. }), CommandResult::Failed(outcome)) => {
+            outcome.to_string()
         }
-        (Command::Inventory(InventoryOp::Order { counts, .. }), CommandResult::Unknown) => format!(
-            "Order for {name} ({}): no answer from a quorum after retries; it may still be placed (once). Check `orders`.",
-            describe_counts(counts)
-        ),
+        (_, CommandResult::Failed(outcome)) => match outcome.refusal() {
+            Some(why) => format!("Failed: {why}"),
+            None => format!("Failed: {outcome}"),
+        },
+        (Command::Inventory(InventoryOp::Order { name, counts }), CommandResult::Unknown) => {
+            format!(
+                "Order for {name} ({}): no answer from a quorum after retries; it may still be placed (once). Check `orders`.",
+                describe_counts(counts)
+            )
+        }
         (_, CommandResult::Unknown) => "No answer from a quorum after retries; try again.".into(),
-        (_, CommandResult::Failed(why)) => format!("Failed: {why}"),
-        (_, CommandResult::Ok(other)) => other.to_string(),
     }
 }
 
@@ -167,6 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synod_apps::{InventoryResult, OrderRejection, Outcome, Shortage};
 
     #[test]
     fn desk_lines_parse_and_mistakes_are_explained() {
@@ -193,9 +189,16 @@ mod tests {
             name: "bob".into(),
             counts: [1, 0, 0, 0],
         });
-        let why = "not enough masks (asked 1, 0 in stock)".to_string();
+        let rejected = Outcome::Inventory(InventoryResult::Rejected {
+            name: "bob".into(),
+            reason: OrderRejection::OverStock(vec![Shortage {
+                item: 0,
+                asked: 1,
+                in_stock: 0,
+            }]),
+        });
         assert_eq!(
-            answer(&order, &CommandResult::Failed(why)),
+            answer(&order, &CommandResult::Failed(rejected)),
             "Cannot place order for bob: not enough masks (asked 1, 0 in stock)."
         );
         assert!(answer(&order, &CommandResult::Unknown).contains("may still be placed"));

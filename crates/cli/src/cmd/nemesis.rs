@@ -25,9 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_apps::bank::DEFAULT_ACCOUNTS;
-use synod_apps::{
-    BankOp, BankResult, Command, InventoryOp, InventoryResult, KvOp, KvResult, Outcome, Services,
-};
+use synod_apps::{BankOp, Command, InventoryOp, KvOp, KvResult, Outcome, Services};
 use synod_check::{History, Op};
 use synod_core::NodeId;
 use synod_node::admin::query;
@@ -90,23 +88,6 @@ struct Shared {
 
 fn now_us(start: Instant) -> u64 {
     start.elapsed().as_micros() as u64
-}
-
-fn outcome_of(result: &CommandResult, command: &Command) -> Option<Outcome> {
-    match result {
-        CommandResult::Ok(o) => Some(o.clone()),
-        CommandResult::Failed(why) => Some(match command {
-            Command::Bank(_) => Outcome::Bank(BankResult::Failed(why.clone())),
-            Command::Inventory(InventoryOp::Order { name, .. }) => {
-                Outcome::Inventory(InventoryResult::Rejected {
-                    name: name.clone(),
-                    reason: why.clone(),
-                })
-            }
-            _ => Outcome::Invalid(why.clone()),
-        }),
-        CommandResult::Unknown => None,
-    }
 }
 
 const KEYS: usize = 6;
@@ -192,7 +173,7 @@ async fn client_loop(
                 .await
                 .unwrap_or(CommandResult::Unknown);
         }
-        let outcome = outcome_of(&result, &command);
+        let outcome = result.outcome().cloned();
         let complete = outcome.as_ref().map(|_| now_us(shared.start));
         if let Ok(mut h) = shared.history.lock() {
             h.push(Op {

@@ -321,7 +321,9 @@ impl Runner {
                 let first_try = r.set == set && r.outcome == "pending";
                 let (word, reason) = match &result {
                     CommandResult::Ok(_) => ("success", None),
-                    CommandResult::Failed(why) => ("failed", Some(why.clone())),
+                    CommandResult::Failed(outcome) => {
+                        ("failed", outcome.refusal().map(|why| why.to_string()))
+                    }
                     CommandResult::Unknown => ("unknown", None),
                 };
                 if first_try {
