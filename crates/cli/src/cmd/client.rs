@@ -1,6 +1,5 @@
 //! `synod client`: run one command against a cluster.
 
-use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
@@ -9,6 +8,7 @@ use std::time::Duration;
 use synod_apps::{BankOp, Command, InventoryOp, KvOp, Outcome};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_tools::desk::parse_counts;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -89,19 +89,6 @@ enum Kv {
     },
 }
 
-/// Parses "1,0,2,0" (spaces allowed).
-pub fn parse_counts(text: &str) -> anyhow::Result<[u64; 4]> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    if parts.len() != 4 {
-        bail!("expected four counts (masks,bottles,rolls,cups), got {text:?}");
-    }
-    let mut counts = [0; 4];
-    for (c, p) in counts.iter_mut().zip(parts) {
-        *c = p.parse().with_context(|| format!("{p:?} is not a count"))?;
-    }
-    Ok(counts)
-}
-
 fn command(app: App) -> anyhow::Result<Command> {
     Ok(match app {
         App::Bank(Bank::Transfer { from, to, amount }) => {
@@ -112,7 +99,7 @@ fn command(app: App) -> anyhow::Result<Command> {
         App::Inventory(Inventory::Order { name, counts }) => {
             Command::Inventory(InventoryOp::Order {
                 name,
-                counts: parse_counts(&counts)?,
+                counts: parse_counts(&counts).map_err(anyhow::Error::msg)?,
             })
         }
         App::Inventory(Inventory::Cancel { name }) => {
