@@ -1,14 +1,15 @@
-//! Seed C's bank: accounts A..J with 10 units each by default.
+//! The bank of the scenario runner's test sets: accounts A..J with 10 units
+//! each by default.
 //!
 //! A transfer with insufficient balance is still committed and executed; its
-//! result is a failure the client must not retry. Money is only ever moved,
+//! result is a typed failure ([`BankFailure`]) the client must not retry. Money is only ever moved,
 //! so the total over all accounts never changes (the simulator checks it).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The accounts of seed C's test sets.
+/// The accounts of the test sets (`scenarios/`), one per client A..J.
 pub const DEFAULT_ACCOUNTS: [&str; 10] = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"];
 /// Every account's opening balance.
 pub const DEFAULT_BALANCE: u64 = 10;
@@ -30,9 +31,8 @@ pub enum BankOp {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BankResult {
     Transferred,
-    /// The transfer was executed but moved nothing; the reason says why
-    /// (insufficient balance, unknown account, zero amount, same account).
-    Failed(String),
+    /// The operation was executed but moved nothing; the reason says why.
+    Failed(BankFailure),
     Balance(u64),
     Balances(Vec<(String, u64)>),
 }
@@ -47,6 +47,40 @@ impl fmt::Display for BankResult {
                 let parts: Vec<String> = all.iter().map(|(a, b)| format!("{a}={b}")).collect();
                 write!(f, "{}", parts.join(" "))
             }
+        }
+    }
+}
+
+/// Why the bank refused an operation. Its text is what clients print after
+/// "failed: ".
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BankFailure {
+    NoAccount {
+        account: String,
+    },
+    SameAccount,
+    ZeroAmount,
+    InsufficientBalance {
+        account: String,
+        have: u64,
+        need: u64,
+    },
+}
+
+impl fmt::Display for BankFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BankFailure::NoAccount { account } => write!(f, "no account {account}"),
+            BankFailure::SameAccount => write!(f, "sender and receiver are the same account"),
+            BankFailure::ZeroAmount => write!(f, "amount must be positive"),
+            BankFailure::InsufficientBalance {
+                account,
+                have,
+                need,
+            } => write!(
+                f,
+                "insufficient balance ({account} has {have}, needs {need})"
+            ),
         }
     }
 }
@@ -91,30 +125,34 @@ impl Bank {
             },
             BankOp::Balance { account } => match self.accounts.get(account) {
                 Some(b) => BankResult::Balance(*b),
-                None => BankResult::Failed(format!("no account {account}")),
+                None => BankResult::Failed(BankFailure::NoAccount {
+                    account: account.clone(),
+                }),
             },
             BankOp::Balances => BankResult::Balances(self.balances()),
         }
     }
 
-    fn transfer(&mut self, from: &str, to: &str, amount: u64) -> Result<(), String> {
-        let have = *self
-            .accounts
-            .get(from)
-            .ok_or_else(|| format!("no account {from}"))?;
+    fn transfer(&mut self, from: &str, to: &str, amount: u64) -> Result<(), BankFailure> {
+        let no_account = |account: &str| BankFailure::NoAccount {
+            account: account.into(),
+        };
+        let have = *self.accounts.get(from).ok_or_else(|| no_account(from))?;
         if !self.accounts.contains_key(to) {
-            return Err(format!("no account {to}"));
+            return Err(no_account(to));
         }
         if from == to {
-            return Err("sender and receiver are the same account".into());
+            return Err(BankFailure::SameAccount);
         }
         if amount == 0 {
-            return Err("amount must be positive".into());
+            return Err(BankFailure::ZeroAmount);
         }
         if have < amount {
-            return Err(format!(
-                "insufficient balance ({from} has {have}, needs {amount})"
-            ));
+            return Err(BankFailure::InsufficientBalance {
+                account: from.into(),
+                have,
+                need: amount,
+            });
         }
         // Both accounts exist (checked above).
         if let Some(b) = self.accounts.get_mut(from) {
@@ -158,10 +196,19 @@ mod tests {
         assert_eq!(bank.apply(&transfer("A", "J", 3)), BankResult::Transferred);
         assert_eq!(bank.balance("A"), Some(7));
         assert_eq!(bank.balance("J"), Some(13));
-        match bank.apply(&transfer("A", "B", 8)) {
-            BankResult::Failed(why) => assert!(why.contains("insufficient"), "{why}"),
-            other => panic!("expected failure, got {other:?}"),
-        }
+        let overdraft = bank.apply(&transfer("A", "B", 8));
+        assert_eq!(
+            overdraft,
+            BankResult::Failed(BankFailure::InsufficientBalance {
+                account: "A".into(),
+                have: 7,
+                need: 8
+            })
+        );
+        assert_eq!(
+            overdraft.to_string(),
+            "failed: insufficient balance (A has 7, needs 8)"
+        );
         assert_eq!(bank.balance("A"), Some(7));
         assert_eq!(bank.total(), 100);
     }
@@ -169,20 +216,28 @@ mod tests {
     #[test]
     fn bad_transfers_are_rejected_with_a_reason() {
         let mut bank = Bank::default();
-        for op in [
-            transfer("Z", "A", 1),
-            transfer("A", "Z", 1),
-            transfer("A", "A", 1),
-            transfer("A", "B", 0),
+        for (op, why) in [
+            (transfer("Z", "A", 1), "no account Z"),
+            (transfer("A", "Z", 1), "no account Z"),
+            (
+                transfer("A", "A", 1),
+                "sender and receiver are the same account",
+            ),
+            (transfer("A", "B", 0), "amount must be positive"),
         ] {
-            assert!(matches!(bank.apply(&op), BankResult::Failed(_)), "{op:?}");
+            match bank.apply(&op) {
+                BankResult::Failed(failure) => assert_eq!(failure.to_string(), why, "{op:?}"),
+                other => panic!("{op:?} answered {other:?}"),
+            }
         }
         assert_eq!(bank, Bank::default());
         assert_eq!(
             bank.apply(&BankOp::Balance {
                 account: "Q".into()
             }),
-            BankResult::Failed("no account Q".into())
+            BankResult::Failed(BankFailure::NoAccount {
+                account: "Q".into()
+            })
         );
     }
 }

@@ -1,5 +1,4 @@
-//! Seed A's order desk: an inventory of four items and the orders placed
-//! against it.
+//! The order desk's inventory: four items and the orders placed against it.
 //!
 //! An order succeeds only if every count is in stock; stock never goes
 //! negative, and stock plus the items held by uncancelled orders always equals
@@ -50,7 +49,7 @@ pub enum InventoryResult {
     /// "Cannot place order for alice: <reason>."
     Rejected {
         name: String,
-        reason: String,
+        reason: OrderRejection,
     },
     /// "Order for alice cancelled." with the items returned.
     Cancelled {
@@ -63,6 +62,49 @@ pub enum InventoryResult {
     },
     Stock([u64; 4]),
     Orders(Vec<OrderRecord>),
+}
+
+/// Why an order was not placed. Its text completes "Cannot place order for
+/// alice: ".
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderRejection {
+    NoName,
+    Empty,
+    /// Every item asked beyond its stock (at least one).
+    OverStock(Vec<Shortage>),
+}
+
+/// One item an order asked more of than the stock holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shortage {
+    /// An index into [`ITEMS`].
+    pub item: usize,
+    pub asked: u64,
+    pub in_stock: u64,
+}
+
+impl fmt::Display for OrderRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OrderRejection::NoName => write!(f, "the order needs a name"),
+            OrderRejection::Empty => write!(f, "the order is empty"),
+            OrderRejection::OverStock(shortages) => {
+                let parts: Vec<String> = shortages.iter().map(Shortage::to_string).collect();
+                write!(f, "{}", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Shortage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let item = ITEMS.get(self.item).copied().unwrap_or("unknown items");
+        write!(
+            f,
+            "not enough {item} (asked {}, {} in stock)",
+            self.asked, self.in_stock
+        )
+    }
 }
 
 /// Formats counts as "3 masks, 1 sanitizer bottles" (zero counts left out).
@@ -145,32 +187,29 @@ impl Inventory {
     pub fn apply(&mut self, op: &InventoryOp) -> InventoryResult {
         match op {
             InventoryOp::Order { name, counts } => {
+                let rejected = |reason| InventoryResult::Rejected {
+                    name: name.clone(),
+                    reason,
+                };
                 if name.trim().is_empty() {
-                    return InventoryResult::Rejected {
-                        name: name.clone(),
-                        reason: "the order needs a name".into(),
-                    };
+                    return rejected(OrderRejection::NoName);
                 }
                 if counts.iter().all(|c| *c == 0) {
-                    return InventoryResult::Rejected {
-                        name: name.clone(),
-                        reason: "the order is empty".into(),
-                    };
+                    return rejected(OrderRejection::Empty);
                 }
-                let short: Vec<String> = counts
+                let short: Vec<Shortage> = counts
                     .iter()
                     .zip(self.stock)
-                    .zip(ITEMS)
-                    .filter(|((want, have), _)| **want > *have)
-                    .map(|((want, have), item)| {
-                        format!("not enough {item} (asked {want}, {have} in stock)")
+                    .enumerate()
+                    .filter(|(_, (asked, in_stock))| **asked > *in_stock)
+                    .map(|(item, (asked, in_stock))| Shortage {
+                        item,
+                        asked: *asked,
+                        in_stock,
                     })
                     .collect();
                 if !short.is_empty() {
-                    return InventoryResult::Rejected {
-                        name: name.clone(),
-                        reason: short.join(", "),
-                    };
+                    return rejected(OrderRejection::OverStock(short));
                 }
                 for (s, c) in self.stock.iter_mut().zip(counts) {
                     *s -= c;
@@ -281,6 +320,35 @@ mod tests {
         );
         assert_eq!(inv.stock(), DEFAULT_STOCK);
         assert!(inv.orders().is_empty());
+        let r = inv.apply(&order("bob", [0, 101, 0, 201]));
+        assert_eq!(
+            r,
+            InventoryResult::Rejected {
+                name: "bob".into(),
+                reason: OrderRejection::OverStock(vec![
+                    Shortage {
+                        item: 1,
+                        asked: 101,
+                        in_stock: 100
+                    },
+                    Shortage {
+                        item: 3,
+                        asked: 201,
+                        in_stock: 200
+                    }
+                ])
+            }
+        );
+        assert_eq!(
+            r.to_string(),
+            "Cannot place order for bob: not enough sanitizer bottles (asked 101, 100 in stock), \
+             not enough peanut-butter cups (asked 201, 200 in stock)."
+        );
+        let r = inv.apply(&order(" ", [1, 0, 0, 0]));
+        assert_eq!(
+            r.to_string(),
+            "Cannot place order for  : the order needs a name."
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! All three applications behind one state machine.
+//! The four applications behind one state machine.
 //!
-//! A node hosts the bank, the inventory and the key-value store side by side;
+//! A node hosts the bank, the inventory, the key-value store and SmallBank
+//! side by side;
 //! a [`Command`] names which one it is for. Commands and outcomes travel as
 //! postcard bytes: compact, and the same on every platform, which replicas
 //! need since they compare snapshot digests.
@@ -32,6 +33,21 @@ pub enum Outcome {
     Invalid(String),
 }
 
+impl Outcome {
+    /// Why the application refused the command, if it did: it was executed,
+    /// changed nothing, and retrying would not help. The text is the reason
+    /// clients print after "failed: ".
+    pub fn refusal(&self) -> Option<&dyn fmt::Display> {
+        match self {
+            Outcome::Bank(BankResult::Failed(why)) => Some(why),
+            Outcome::Inventory(InventoryResult::Rejected { reason, .. }) => Some(reason),
+            Outcome::SmallBank(SmallBankResult::Failed(why)) => Some(why),
+            Outcome::Invalid(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -61,7 +77,7 @@ pub fn decode_outcome(bytes: &[u8]) -> Result<Outcome, String> {
     postcard::from_bytes(bytes).map_err(|e| format!("cannot decode result: {e}"))
 }
 
-/// The replicated state of a node: the three applications.
+/// The replicated state of a node: the four applications.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Services {
     pub bank: Bank,
@@ -144,10 +160,43 @@ mod tests {
         assert_eq!(decode_command(&encode_command(&cmd)), Ok(cmd.clone()));
         let out = decode_outcome(&s.apply(&encode_command(&cmd))).unwrap();
         assert_eq!(out, Outcome::Bank(BankResult::Transferred));
+        assert!(out.refusal().is_none());
         let before = s.clone();
         let out = decode_outcome(&s.apply(&[0xff, 0xff, 0xff])).unwrap();
         assert!(matches!(out, Outcome::Invalid(_)));
+        assert!(out.refusal().is_some());
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn a_refusal_is_the_reason_without_the_applications_wording() {
+        let mut s = Services::default();
+        let overdraft = s.execute(&Command::Bank(BankOp::Transfer {
+            from: "A".into(),
+            to: "B".into(),
+            amount: 11,
+        }));
+        assert_eq!(
+            overdraft.refusal().map(|why| why.to_string()).as_deref(),
+            Some("insufficient balance (A has 10, needs 11)")
+        );
+        let order = s.execute(&Command::Inventory(InventoryOp::Order {
+            name: "bob".into(),
+            counts: [501, 0, 0, 0],
+        }));
+        assert_eq!(
+            order.refusal().map(|why| why.to_string()).as_deref(),
+            Some("not enough masks (asked 501, 500 in stock)")
+        );
+        assert_eq!(
+            order.to_string(),
+            "Cannot place order for bob: not enough masks (asked 501, 500 in stock)."
+        );
+        let stored = s.execute(&Command::Kv(KvOp::Put {
+            key: "k".into(),
+            value: b"v".to_vec(),
+        }));
+        assert!(stored.refusal().is_none());
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synod_apps::BankFailure;
 
     fn accounts(b: &[(&str, u64)]) -> Vec<(String, u64)> {
         b.iter().map(|(a, b)| (a.to_string(), *b)).collect()
@@ -139,7 +140,11 @@ mod tests {
                 "A",
                 "B",
                 50,
-                Some(BankResult::Failed("insufficient".into())),
+                Some(BankResult::Failed(BankFailure::InsufficientBalance {
+                    account: "A".into(),
+                    have: 7,
+                    need: 50,
+                })),
             ),
         ];
         assert!(check(&ops, &initial, &accounts(&[("A", 7), ("B", 13)])).is_empty());

@@ -90,6 +90,7 @@ pub fn check(ops: &[Op], initial_stock: [u64; 4], final_orders: &[OrderRecord]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synod_apps::OrderRejection;
 
     fn op(command: InventoryOp, outcome: Option<InventoryResult>) -> Op {
         Op {
@@ -126,7 +127,7 @@ mod tests {
                 order("b"),
                 Some(InventoryResult::Rejected {
                     name: "b".into(),
-                    reason: "no".into(),
+                    reason: OrderRejection::Empty,
                 }),
             ),
             op(order("c"), None),

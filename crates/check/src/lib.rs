@@ -11,13 +11,20 @@
 //!   else moved money (final balances against the history).
 //! - [`inventory`]: every submitted order is on the books exactly once, every
 //!   rejected one is not, and stock readings never exceed what exists.
+//!
+//! [`workload`] draws the commands whose histories these checkers read.
 
 pub mod bank;
 pub mod inventory;
 pub mod linearizable;
+pub mod workload;
 
 use serde::{Deserialize, Serialize};
-use synod_apps::{Command, Outcome};
+use synod_apps::{Command, KvOp, KvResult, Outcome, Services};
+
+/// The client of the operations that stand for the final read: no real
+/// client has this id.
+pub const FINAL_READ_CLIENT: u64 = u64::MAX;
 
 /// One client operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +47,27 @@ pub struct History {
     pub final_balances: Option<Vec<(String, u64)>>,
     /// The order book read after the run, if the inventory was used.
     pub final_orders: Option<Vec<synod_apps::inventory::OrderRecord>>,
+}
+
+impl History {
+    /// Adds what one replica holds after the run, read at time `at`: the
+    /// bank's balances, the order book, and every key of
+    /// [`workload::KV_KEYS`] as a read by [`FINAL_READ_CLIENT`].
+    pub fn add_final_state(&mut self, state: &Services, at: u64) {
+        self.final_balances = Some(state.bank.balances());
+        self.final_orders = Some(state.inventory.orders().to_vec());
+        for key in workload::KV_KEYS {
+            self.ops.push(Op {
+                client: FINAL_READ_CLIENT,
+                invoke: at,
+                complete: Some(at),
+                command: Command::Kv(KvOp::Get { key: key.into() }),
+                outcome: Some(Outcome::Kv(KvResult::Value(
+                    state.kv.get(key).map(<[u8]>::to_vec),
+                ))),
+            });
+        }
+    }
 }
 
 /// A violation found in a history.

@@ -1,8 +1,9 @@
 //! `synod`: the one command line tool. Each subcommand lives in its own
-//! module under `cmd/`; none of them holds protocol logic.
+//! module under `cmd/`: its arguments, a call into the library that does the
+//! work (synod-tools, synod-sim, synod-node), and the printing. None of them
+//! holds protocol or engine logic.
 
 mod cmd;
-mod local;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,9 +27,9 @@ enum Command {
     Client(cmd::client::Args),
     /// Ask the nodes what they know (status, db, log, slot, view).
     Admin(cmd::admin::Args),
-    /// The interactive order desk (seed A) on the replicated inventory.
+    /// The interactive order desk on the replicated inventory.
     Desk(cmd::desk::Args),
-    /// Run bank test sets (seed C) against a local cluster.
+    /// Run bank test sets (scenarios/) against a local cluster.
     Scenario(cmd::scenario::Args),
     /// Attack a real local cluster with faults while clients record a history, then check it.
     Nemesis(cmd::nemesis::Args),

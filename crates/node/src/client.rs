@@ -10,7 +10,7 @@
 //! let op = Command::Bank(BankOp::Transfer { from: "A".into(), to: "B".into(), amount: 3 });
 //! match client.execute(&op).await {
 //!     CommandResult::Ok(outcome) => println!("{outcome}"),
-//!     CommandResult::Failed(why) => println!("failed: {why}"),
+//!     CommandResult::Failed(outcome) => println!("{outcome}"),
 //!     CommandResult::Unknown => println!("unknown outcome: it may still commit, once"),
 //! }
 //! # Ok(()) }
@@ -30,7 +30,7 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use synod_apps::{BankResult, Command, InventoryResult, Outcome, decode_outcome, encode_command};
+use synod_apps::{Command, Outcome, decode_outcome, encode_command};
 use synod_core::{Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
 use tokio::sync::mpsc;
 
@@ -63,24 +63,34 @@ pub enum CommandResult {
     /// Executed; the application's answer.
     Ok(Outcome),
     /// Executed, and the application refused it (an overdraft, an order
-    /// beyond stock): the reason. Retrying would not help.
-    Failed(String),
+    /// beyond stock): its outcome, whose [`Outcome::refusal`] says why.
+    /// Retrying would not help.
+    Failed(Outcome),
     /// No answer after every retry: it may have executed (once) or not.
     Unknown,
 }
 
 impl CommandResult {
     fn from_outcome(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Bank(BankResult::Failed(why)) => CommandResult::Failed(why),
-            Outcome::Inventory(InventoryResult::Rejected { reason, .. }) => {
-                CommandResult::Failed(reason)
-            }
-            Outcome::SmallBank(synod_apps::SmallBankResult::Failed(why)) => {
-                CommandResult::Failed(why)
-            }
-            Outcome::Invalid(why) => CommandResult::Failed(why),
-            other => CommandResult::Ok(other),
+        if outcome.refusal().is_some() {
+            CommandResult::Failed(outcome)
+        } else {
+            CommandResult::Ok(outcome)
+        }
+    }
+
+    /// A reply as a result. One that does not decode (from a node of
+    /// another version) is reported as the node reports a command it could
+    /// not decode.
+    fn from_reply(reply: &[u8]) -> Self {
+        CommandResult::from_outcome(decode_outcome(reply).unwrap_or_else(Outcome::Invalid))
+    }
+
+    /// The application's answer, failed or not; `None` when unknown.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            CommandResult::Ok(outcome) | CommandResult::Failed(outcome) => Some(outcome),
+            CommandResult::Unknown => None,
         }
     }
 }
@@ -224,10 +234,7 @@ impl SynodClient {
     /// Runs one command to its end.
     pub async fn execute(&mut self, command: &Command) -> CommandResult {
         match self.execute_raw(Bytes::from(encode_command(command))).await {
-            Some(bytes) => match decode_outcome(&bytes) {
-                Ok(outcome) => CommandResult::from_outcome(outcome),
-                Err(why) => CommandResult::Failed(why),
-            },
+            Some(reply) => CommandResult::from_reply(&reply),
             None => CommandResult::Unknown,
         }
     }
@@ -252,10 +259,7 @@ impl SynodClient {
         while self.incoming.try_recv().is_ok() {}
         let actions = self.core.retry_unknown(self.now())?;
         Some(match self.drive(actions).await {
-            Some(bytes) => match decode_outcome(&bytes) {
-                Ok(outcome) => CommandResult::from_outcome(outcome),
-                Err(why) => CommandResult::Failed(why),
-            },
+            Some(reply) => CommandResult::from_reply(&reply),
             None => CommandResult::Unknown,
         })
     }

@@ -1,16 +1,17 @@
 //! synod-sim: runs whole synod clusters (the real protocol code of
 //! synod-core and the real applications of synod-apps) in one thread on
 //! virtual time, under a seeded schedule of faults, and checks every
-//! invariant of docs/simulator.md while and after it runs.
+//! invariant of docs/simulator.md ("Checkers") while and after it runs.
 //!
 //! - [`world`]: the event loop, node hosts (the persist-then-send contract
-//!   enforced with a simulated disk), clients, healing and liveness.
+//!   enforced with a simulated disk), clients, healing and liveness;
+//!   [`workload`]: the clients, which draw the workload of synod-check.
 //! - [`faults`]: the fault catalogue and the per-seed schedule.
 //! - [`net`], [`disk`]: the network and storage models.
 //! - [`checks`]: safety invariants checked as the run goes;
 //!   [`durability`]: what a crashed node recovers covers every vote it sent.
 //! - the client-history checks of synod-check run at the end
-//!   (linearizability of kv, bank and inventory histories).
+//!   (kv linearizability, bank and inventory consistency).
 //! - [`runner`]: many seeds, in parallel, with a summary; [`replay`]: the
 //!   arguments that rerun one seed, and the regression seeds `cargo test`
 //!   replays (`regressions.txt`).

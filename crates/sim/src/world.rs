@@ -17,7 +17,7 @@ use crate::disk::Disk;
 use crate::durability::DurabilityCheck;
 use crate::faults::{self, Fault, FaultKind, Schedule, Target};
 use crate::net::{Conditions, Network};
-use crate::workload::{AppKind, Pending, Record, SimClient};
+use crate::workload::{Pending, Record, SimClient};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
@@ -27,6 +27,7 @@ use std::sync::Arc;
 use synod_apps::{
     BankOp, Command, InventoryOp, KvOp, Outcome, Services, decode_outcome, encode_command,
 };
+use synod_check::workload::AppKind;
 use synod_core::{
     Checkpoint, CheckpointJob, ClientAction, ClientId, Config, Envelope, Event, MS, NodeId,
     Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, Slot, Time, Write, host,
@@ -1068,22 +1069,7 @@ impl<'a> World<'a> {
             .filter_map(|h| h.replica.as_ref())
             .max_by_key(|r| r.status().executed);
         if let (true, Some(replica)) = (self.converged, freshest) {
-            let app = replica.app();
-            history.final_balances = Some(app.bank.balances());
-            history.final_orders = Some(app.inventory.orders().to_vec());
-            for key in crate::workload::KV_KEYS {
-                history.ops.push(synod_check::Op {
-                    client: u64::MAX,
-                    invoke: self.now,
-                    complete: Some(self.now),
-                    command: Command::Kv(KvOp::Get {
-                        key: key.to_string(),
-                    }),
-                    outcome: Some(Outcome::Kv(synod_apps::KvResult::Value(
-                        app.kv.get(key).map(|v| v.to_vec()),
-                    ))),
-                });
-            }
+            history.add_final_state(replica.app(), self.now);
         }
         history
     }

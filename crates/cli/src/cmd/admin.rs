@@ -12,6 +12,7 @@ use synod_apps::inventory::ITEMS;
 use synod_node::ClusterFile;
 use synod_node::admin::query;
 use synod_node::wire::{AdminReply, AdminRequest};
+use synod_tools::queries::{NodeState, decode_state};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -48,18 +49,6 @@ pub enum What {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Decodes a node's application state from an admin reply.
-pub fn decode_db(reply: AdminReply) -> anyhow::Result<(u64, Services)> {
-    match reply {
-        AdminReply::Db { executed, state } => {
-            let services: Services =
-                postcard::from_bytes(&state).map_err(|e| anyhow!("undecodable state: {e}"))?;
-            Ok((executed, services))
-        }
-        _ => bail!("unexpected answer"),
-    }
-}
 
 pub fn db_json(executed: u64, s: &Services) -> serde_json::Value {
     let balances: serde_json::Map<String, serde_json::Value> = s
@@ -138,7 +127,10 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                 }
             }
             What::Db { node } => {
-                let (executed, s) = decode_db(
+                let NodeState {
+                    executed,
+                    services: s,
+                } = decode_state(
                     query(cluster, node, AdminRequest::Db, TIMEOUT)
                         .await
                         .map_err(|e| anyhow!(e))?,

@@ -1,14 +1,14 @@
 //! `synod client`: run one command against a cluster.
 
-use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synod_apps::{BankOp, Command, InventoryOp, KvOp};
+use synod_apps::{BankOp, Command, InventoryOp, KvOp, Outcome};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_tools::desk::parse_counts;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -89,19 +89,6 @@ enum Kv {
     },
 }
 
-/// Parses "1,0,2,0" (spaces allowed).
-pub fn parse_counts(text: &str) -> anyhow::Result<[u64; 4]> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    if parts.len() != 4 {
-        bail!("expected four counts (masks,bottles,rolls,cups), got {text:?}");
-    }
-    let mut counts = [0; 4];
-    for (c, p) in counts.iter_mut().zip(parts) {
-        *c = p.parse().with_context(|| format!("{p:?} is not a count"))?;
-    }
-    Ok(counts)
-}
-
 fn command(app: App) -> anyhow::Result<Command> {
     Ok(match app {
         App::Bank(Bank::Transfer { from, to, amount }) => {
@@ -112,7 +99,7 @@ fn command(app: App) -> anyhow::Result<Command> {
         App::Inventory(Inventory::Order { name, counts }) => {
             Command::Inventory(InventoryOp::Order {
                 name,
-                counts: parse_counts(&counts)?,
+                counts: parse_counts(&counts).map_err(anyhow::Error::msg)?,
             })
         }
         App::Inventory(Inventory::Cancel { name }) => {
@@ -143,13 +130,22 @@ fn command(app: App) -> anyhow::Result<Command> {
     })
 }
 
-/// The JSON form of a result, shared by the tools.
-pub fn result_json(result: &CommandResult) -> serde_json::Value {
+/// Why the application refused a command (its whole answer, should it not
+/// say).
+fn reason(outcome: &Outcome) -> String {
+    match outcome.refusal() {
+        Some(why) => why.to_string(),
+        None => outcome.to_string(),
+    }
+}
+
+/// The JSON form of a result.
+fn result_json(result: &CommandResult) -> serde_json::Value {
     match result {
         CommandResult::Ok(outcome) => {
             json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome})
         }
-        CommandResult::Failed(why) => json!({"result": "failed", "reason": why}),
+        CommandResult::Failed(outcome) => json!({"result": "failed", "reason": reason(outcome)}),
         CommandResult::Unknown => json!({"result": "unknown"}),
     }
 }
@@ -172,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         match &result {
             CommandResult::Ok(outcome) => println!("{outcome}"),
-            CommandResult::Failed(why) => println!("failed: {why}"),
+            CommandResult::Failed(outcome) => println!("failed: {}", reason(outcome)),
             CommandResult::Unknown => {
                 println!(
                     "unknown outcome: no reply after every retry (it may still commit, exactly once)"

@@ -1,12 +1,12 @@
 //! `synod cluster`: a local cluster of node processes, for trying things
 //! out and for fault injection by hand.
 
-use crate::local::LocalCluster;
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use synod_tools::local::LocalCluster;
 
 #[derive(ClapArgs)]
 pub struct Args {

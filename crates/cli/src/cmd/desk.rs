@@ -1,18 +1,18 @@
-//! `synod desk`: seed A's order desk, a line-oriented console on the
-//! replicated inventory. Each desk is a client that contacts its own node
-//! first; every desk sees the one inventory the cluster agreed on.
-//! Commands come from the terminal or, for scripts, from stdin.
+//! `synod desk`: the order desk, a line-oriented console on the replicated
+//! inventory. Each desk is a client that contacts its own node first; every
+//! desk sees the one inventory the cluster agreed on. Commands come from the
+//! terminal or, for scripts, from stdin. What a line means and how the desk
+//! answers are synod_tools::desk's; this is the console around them.
 
-use crate::cmd::client::parse_counts;
 use clap::Args as ClapArgs;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synod_apps::inventory::{ITEMS, describe_counts};
-use synod_apps::{Command, InventoryOp, InventoryResult, Outcome};
+use synod_apps::inventory::ITEMS;
 use synod_node::ClusterFile;
-use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_node::client::{ClientOptions, SynodClient};
+use synod_tools::desk::{DeskLine, HELP, answer, logged};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -28,76 +28,6 @@ pub struct Args {
     timeout_ms: u64,
     #[arg(long, default_value_t = 6)]
     retries: u32,
-}
-
-const HELP: &str = "commands:
-  order <name> <masks>,<bottles>,<rolls>,<cups>   place an order
-  cancel <name>                                   cancel <name>'s latest order
-  orders                                          every order on the books
-  inventory                                       the stock of each item
-  log                                             what this desk did
-  help | quit";
-
-/// What one desk command line asks for.
-#[derive(Debug, PartialEq)]
-enum Line {
-    Run(Command),
-    Log,
-    Help,
-    Quit,
-    Empty,
-}
-
-fn parse(line: &str) -> Result<Line, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    Ok(match words.as_slice() {
-        [] => Line::Empty,
-        ["order", name, counts @ ..] if !counts.is_empty() => {
-            let counts = parse_counts(&counts.join("")).map_err(|e| format!("{e:#}"))?;
-            Line::Run(Command::Inventory(InventoryOp::Order {
-                name: name.to_string(),
-                counts,
-            }))
-        }
-        ["order", ..] => return Err("usage: order <name> <masks>,<bottles>,<rolls>,<cups>".into()),
-        ["cancel", name] => Line::Run(Command::Inventory(InventoryOp::Cancel {
-            name: name.to_string(),
-        })),
-        ["cancel", ..] => return Err("usage: cancel <name>".into()),
-        ["orders"] => Line::Run(Command::Inventory(InventoryOp::Orders)),
-        ["inventory"] | ["stock"] => Line::Run(Command::Inventory(InventoryOp::Stock)),
-        ["log"] => Line::Log,
-        ["help"] | ["?"] => Line::Help,
-        ["quit"] | ["exit"] => Line::Quit,
-        [other, ..] => return Err(format!("unknown command {other:?}; type help")),
-    })
-}
-
-/// The desk's answer to a person.
-fn answer(command: &Command, result: &CommandResult) -> String {
-    let name = match command {
-        Command::Inventory(InventoryOp::Order { name, .. } | InventoryOp::Cancel { name }) => {
-            name.as_str()
-        }
-        _ => "",
-    };
-    match (command, result) {
-        (_, CommandResult::Ok(Outcome::Inventory(r))) => r.to_string(),
-        (Command::Inventory(InventoryOp::Order { .. }), CommandResult::Failed(why)) => {
-            InventoryResult::Rejected {
-                name: name.into(),
-                reason: why.clone(),
-            }
-            .to_string()
-        }
-        (Command::Inventory(InventoryOp::Order { counts, .. }), CommandResult::Unknown) => format!(
-            "Order for {name} ({}): no answer from a quorum after retries; it may still be placed (once). Check `orders`.",
-            describe_counts(counts)
-        ),
-        (_, CommandResult::Unknown) => "No answer from a quorum after retries; try again.".into(),
-        (_, CommandResult::Failed(why)) => format!("Failed: {why}"),
-        (_, CommandResult::Ok(other)) => other.to_string(),
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -132,11 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if stdin.lock().read_line(&mut line)? == 0 {
                 break;
             }
-            match parse(&line) {
-                Ok(Line::Empty) => {}
-                Ok(Line::Quit) => break,
-                Ok(Line::Help) => println!("{HELP}"),
-                Ok(Line::Log) => {
+            match DeskLine::parse(&line) {
+                Ok(DeskLine::Empty) => {}
+                Ok(DeskLine::Quit) => break,
+                Ok(DeskLine::Help) => println!("{HELP}"),
+                Ok(DeskLine::Log) => {
                     if log.is_empty() {
                         println!("(nothing yet)");
                     }
@@ -144,14 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         println!("{l}");
                     }
                 }
-                Ok(Line::Run(command)) => {
+                Ok(DeskLine::Run(command)) => {
                     let result = client.execute(&command).await;
                     let text = answer(&command, &result);
                     println!("{text}");
-                    if matches!(
-                        &command,
-                        Command::Inventory(InventoryOp::Order { .. } | InventoryOp::Cancel { .. })
-                    ) {
+                    if logged(&command) {
                         log.push(format!("[{}] {} -> {text}", args.site, line.trim()));
                     }
                 }
@@ -162,42 +89,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn desk_lines_parse_and_mistakes_are_explained() {
-        assert_eq!(
-            parse("order alice 1, 0,2,0").unwrap(),
-            Line::Run(Command::Inventory(InventoryOp::Order {
-                name: "alice".into(),
-                counts: [1, 0, 2, 0]
-            }))
-        );
-        assert_eq!(parse("  ").unwrap(), Line::Empty);
-        assert!(parse("order alice").unwrap_err().contains("usage"));
-        assert!(
-            parse("order alice 1,2")
-                .unwrap_err()
-                .contains("four counts")
-        );
-        assert!(parse("sell x").unwrap_err().contains("unknown command"));
-    }
-
-    #[test]
-    fn answers_read_like_the_desk() {
-        let order = Command::Inventory(InventoryOp::Order {
-            name: "bob".into(),
-            counts: [1, 0, 0, 0],
-        });
-        let why = "not enough masks (asked 1, 0 in stock)".to_string();
-        assert_eq!(
-            answer(&order, &CommandResult::Failed(why)),
-            "Cannot place order for bob: not enough masks (asked 1, 0 in stock)."
-        );
-        assert!(answer(&order, &CommandResult::Unknown).contains("may still be placed"));
-    }
 }

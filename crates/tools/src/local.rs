@@ -1,7 +1,8 @@
 //! A local cluster of node processes on loopback, managed through a
 //! directory: `cluster.toml` (the cluster file), `n<id>.pid` and
-//! `n<id>.log` per node, and the nodes' data under `data/`.
-//! `synod cluster`, the demo, the scenario runner and the tests share it.
+//! `n<id>.log` per node, and the nodes' data under `data/`. This file
+//! starts, signals and stops the processes; `queries.rs` asks the running
+//! nodes. `synod cluster` and every engine here share it.
 
 use anyhow::{Context, bail};
 use std::net::TcpListener;
@@ -9,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
-use synod_node::wire::{AdminReply, AdminRequest, NodeStatus};
 
 /// How often the tools look again while waiting for a condition.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -28,6 +28,8 @@ pub async fn poll<T>(limit: Duration, mut check: impl AsyncFnMut() -> Option<T>)
     }
 }
 
+/// A cluster the tools drive: its directory, its cluster file, and the
+/// `synod` binary its nodes run as (`synod node`).
 pub struct LocalCluster {
     pub dir: PathBuf,
     pub file: ClusterFile,
@@ -284,75 +286,5 @@ impl LocalCluster {
             let _ = std::fs::remove_file(self.pid_file(id));
         }
         Ok(())
-    }
-
-    /// Waits until every node in `nodes` answers and all have executed the
-    /// same slot; returns it, or what each had reached at the deadline.
-    pub async fn wait_converged(&self, nodes: &[u32], limit: Duration) -> Result<u64, String> {
-        let mut last = String::new();
-        let done = poll(limit, async || {
-            let statuses: Vec<NodeStatus> = self
-                .statuses()
-                .await
-                .into_iter()
-                .filter(|s| nodes.contains(&s.id.0))
-                .collect();
-            let max = statuses.iter().map(|s| s.executed).max().unwrap_or(0);
-            if statuses.len() == nodes.len() && statuses.iter().all(|s| s.executed == max) {
-                return Some(max);
-            }
-            let reached: Vec<String> = statuses
-                .iter()
-                .map(|s| format!("n{}@{}", s.id.0, s.executed))
-                .collect();
-            last = format!(
-                "{} of {} answered: {}",
-                statuses.len(),
-                nodes.len(),
-                reached.join(" ")
-            );
-            None
-        })
-        .await;
-        done.ok_or(last)
-    }
-
-    /// Every running node's status (unreachable ones are left out).
-    pub async fn statuses(&self) -> Vec<NodeStatus> {
-        let mut out = Vec::new();
-        for n in &self.file.nodes {
-            if let Ok(AdminReply::Status(s)) = synod_node::admin::query(
-                &self.file,
-                n.id,
-                AdminRequest::Status,
-                Duration::from_millis(300),
-            )
-            .await
-            {
-                out.push(s);
-            }
-        }
-        out
-    }
-
-    /// Waits until a leader is elected and a majority follows it; returns its id.
-    pub async fn wait_leader(&self, limit: Duration, not: Option<u32>) -> anyhow::Result<u32> {
-        let majority = self.file.nodes.len() / 2 + 1;
-        let leader = poll(limit, async || {
-            let statuses = self.statuses().await;
-            statuses
-                .iter()
-                .filter(|s| s.role == "leader" && Some(s.id.0) != not)
-                .find(|s| statuses.iter().filter(|t| t.ballot == s.ballot).count() >= majority)
-                .map(|s| s.id.0)
-        })
-        .await;
-        if let Some(id) = leader {
-            return Ok(id);
-        }
-        bail!(
-            "no leader elected within {limit:?}; see the node logs in {}",
-            self.dir.display()
-        )
     }
 }
