@@ -14,6 +14,7 @@
 //! finishes, so every replica checkpoints at the same slots.
 
 use crate::executor::Capture;
+use crate::proposer::Voters;
 use crate::state_machine::StateMachine;
 use crate::types::{Digest, NodeId, Slot, Time};
 use bytes::Bytes;
@@ -179,16 +180,16 @@ impl Checkpoints {
             .filter(|ours| *ours != digest)
     }
 
-    /// Our latest checkpoint, if a quorum (ourselves included) holds one at
-    /// least that far: the log through it can be truncated.
-    pub fn held_by_quorum(&self, quorum: usize) -> Option<&Checkpoint> {
+    /// Our latest checkpoint, if a quorum of `voters` (ourselves included)
+    /// holds one at least that far: the log through it can be truncated.
+    pub fn held_by_quorum(&self, voters: &Voters) -> Option<&Checkpoint> {
         let latest = self.latest.as_ref()?;
         let holders = 1 + self
             .peer_slots
-            .values()
-            .filter(|s| **s >= latest.slot)
+            .iter()
+            .filter(|(peer, s)| **s >= latest.slot && voters.contains(**peer))
             .count();
-        (holders >= quorum).then_some(latest)
+        (holders >= voters.quorum()).then_some(latest)
     }
 
     /// Whether to announce our latest checkpoint now: at the retransmit
@@ -294,12 +295,19 @@ mod tests {
     fn truncation_waits_for_a_quorum_of_holders() {
         let mut c = Checkpoints::restored(Some(checkpoint(100, 1)), 8);
         let d = checkpoint(100, 1).digest;
-        assert!(c.held_by_quorum(2).is_none());
+        let three = Voters::new((1..=3).map(NodeId).collect());
+        let five = Voters::new((1..=5).map(NodeId).collect());
+        assert!(c.held_by_quorum(&three).is_none());
         c.peer_announced(NodeId(2), 90, d);
-        assert!(c.held_by_quorum(2).is_none(), "90 is not as far as 100");
+        assert!(
+            c.held_by_quorum(&three).is_none(),
+            "90 is not as far as 100"
+        );
+        c.peer_announced(NodeId(9), 100, d);
+        assert!(c.held_by_quorum(&three).is_none(), "n9 is not a voter");
         c.peer_announced(NodeId(2), 100, d);
-        assert_eq!(c.held_by_quorum(2).map(|c| c.slot), Some(100));
-        assert!(c.held_by_quorum(3).is_none());
+        assert_eq!(c.held_by_quorum(&three).map(|c| c.slot), Some(100));
+        assert!(c.held_by_quorum(&five).is_none());
     }
 
     #[test]

@@ -164,19 +164,20 @@ impl Election {
         self.last_prepare_seen = Some(now);
     }
 
-    /// This node's place in the candidate order after `suspected` (the leader
-    /// it followed, or none yet): 0 stands first.
-    pub fn rank(config: &Config, suspected: Option<NodeId>) -> u64 {
-        let n = config.nodes.len() as u64;
-        let mut sorted = config.nodes.clone();
+    /// Node `me`'s place among `voters` in the candidate order after
+    /// `suspected` (the leader it followed, or none yet): 0 stands first.
+    /// `None` if `me` is not a voter: it does not stand.
+    pub fn rank(voters: &[NodeId], me: NodeId, suspected: Option<NodeId>) -> Option<u64> {
+        let n = voters.len() as u64;
+        let mut sorted = voters.to_vec();
         sorted.sort();
-        let me = sorted.iter().position(|&x| x == config.id).unwrap_or(0) as u64;
+        let me = sorted.iter().position(|&x| x == me)? as u64;
         let after = match suspected.and_then(|l| sorted.iter().position(|&x| x == l)) {
             Some(leader) => leader as u64,
             // No leader yet: as if the last node led, so n1 is first.
             None => n - 1,
         };
-        (me + n - after - 1) % n
+        Some((me + n - after - 1) % n)
     }
 
     /// Whether this node should send PREPARE now.
@@ -297,11 +298,17 @@ mod tests {
 
     #[test]
     fn candidate_order_starts_after_the_suspected_leader() {
+        let voters: Vec<NodeId> = (1..=5).map(NodeId).collect();
         let ranks = |leader: Option<u32>| {
             (1..=5)
-                .map(|id| Election::rank(&Config::cluster(id, 5), leader.map(NodeId)))
+                .map(|id| Election::rank(&voters, NodeId(id), leader.map(NodeId)).unwrap_or(99))
                 .collect::<Vec<_>>()
         };
+        assert_eq!(
+            Election::rank(&voters, NodeId(6), None),
+            None,
+            "not a voter"
+        );
         assert_eq!(ranks(None), vec![0, 1, 2, 3, 4], "n1 stands first at start");
         assert_eq!(
             ranks(Some(1)),

@@ -8,6 +8,7 @@
 //! timestamp is not above its client's entry is never applied again.
 
 use crate::config::{Bug, Bugs};
+use crate::membership::Membership;
 use crate::state_machine::{SnapshotError, StateMachine};
 use crate::types::{ClientId, Digest, Request, Slot, Value};
 use bytes::Bytes;
@@ -33,6 +34,9 @@ pub struct Executor<S> {
     /// A persistent map, so that a capture shares it in O(1).
     replies: OrdMap<ClientId, (u64, Bytes)>,
     executed: Slot,
+    /// The membership after the executed slot (reconfigurations execute
+    /// like commands: they are part of the replicated state).
+    membership: Membership,
     bugs: Bugs,
 }
 
@@ -40,6 +44,7 @@ pub struct Executor<S> {
 /// digested) later, elsewhere: see [`Executor::capture`].
 pub struct Capture<S: StateMachine> {
     executed: Slot,
+    membership: Membership,
     replies: OrdMap<ClientId, (u64, Bytes)>,
     app: S::Capture,
 }
@@ -53,8 +58,9 @@ impl<S: StateMachine> Capture<S> {
     /// The snapshot bytes: the layout of [`Executor::snapshot`].
     pub fn serialize(&self) -> Vec<u8> {
         let app = S::serialize(&self.app);
-        let mut out = Vec::with_capacity(16 + self.replies.len() * 48 + app.len());
+        let mut out = Vec::with_capacity(64 + self.replies.len() * 48 + app.len());
         out.extend_from_slice(&self.executed.to_le_bytes());
+        self.membership.encode(&mut out);
         out.extend_from_slice(&(self.replies.len() as u64).to_le_bytes());
         for (client, (ts, result)) in &self.replies {
             out.extend_from_slice(&client.0.to_le_bytes());
@@ -73,8 +79,20 @@ impl<S: StateMachine> Executor<S> {
             app,
             replies: OrdMap::new(),
             executed: 0,
+            membership: Membership::initial(&[]),
             bugs: Bugs::default(),
         }
+    }
+
+    /// Starts from `membership` (the cluster file's, until a snapshot or a
+    /// reconfiguration says otherwise).
+    pub fn with_membership(mut self, membership: Membership) -> Self {
+        self.membership = membership;
+        self
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// Plants the configured bug (the simulator's tests).
@@ -100,6 +118,9 @@ impl<S: StateMachine> Executor<S> {
     pub fn execute(&mut self, slot: Slot, value: &Value) -> Vec<Execution> {
         debug_assert_eq!(slot, self.executed + 1, "slots execute strictly in order");
         self.executed = slot;
+        if let Value::Reconfigure(next) = value {
+            self.membership = next.clone();
+        }
         value
             .requests()
             .iter()
@@ -133,8 +154,9 @@ impl<S: StateMachine> Executor<S> {
     /// table and the application's snapshot, in one byte string that is
     /// equal on every correct replica at equal executed slots.
     ///
-    /// Layout: `executed u64 | n u64 | n × (client u64, timestamp u64,
-    /// len u64, result) | application snapshot` (integers little-endian).
+    /// Layout: `executed u64 | membership | n u64 | n × (client u64,
+    /// timestamp u64, len u64, result) | application snapshot` (integers
+    /// little-endian; the membership as `Membership::encode` writes it).
     pub fn snapshot(&self) -> Vec<u8> {
         self.capture().serialize()
     }
@@ -144,6 +166,7 @@ impl<S: StateMachine> Executor<S> {
     pub fn capture(&self) -> Capture<S> {
         Capture {
             executed: self.executed,
+            membership: self.membership.clone(),
             replies: self.replies.clone(),
             app: self.app.capture(),
         }
@@ -163,32 +186,32 @@ impl<S: StateMachine> Executor<S> {
     /// Replaces the whole state with a [`Executor::snapshot`]. On error
     /// nothing changes.
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
-        let mut at = 0usize;
-        let u64_at = |at: &mut usize| -> Result<u64, SnapshotError> {
-            let bytes = snapshot
-                .get(*at..*at + 8)
-                .ok_or_else(|| SnapshotError("snapshot cut short".into()))?;
-            *at += 8;
-            let mut b = [0u8; 8];
-            b.copy_from_slice(bytes);
-            Ok(u64::from_le_bytes(b))
+        let cut = |what: &str| SnapshotError(format!("snapshot cut short in the {what}"));
+        let take_u64 = |bytes: &[u8], what: &str| -> Result<(u64, usize), SnapshotError> {
+            let head = bytes.first_chunk::<8>().ok_or_else(|| cut(what))?;
+            Ok((u64::from_le_bytes(*head), 8))
         };
-        let executed = u64_at(&mut at)?;
-        let n = u64_at(&mut at)?;
+        let (executed, used) = take_u64(snapshot, "header")?;
+        let (membership, mut rest) =
+            Membership::decode(&snapshot[used..]).ok_or_else(|| cut("membership"))?;
+        let (n, used) = take_u64(rest, "reply table")?;
+        rest = &rest[used..];
         let mut replies = OrdMap::new();
         for _ in 0..n {
-            let client = ClientId(u64_at(&mut at)?);
-            let ts = u64_at(&mut at)?;
-            let len = u64_at(&mut at)? as usize;
-            let result = snapshot
-                .get(at..at.saturating_add(len))
-                .ok_or_else(|| SnapshotError("reply table cut short".into()))?;
-            at += len;
-            replies.insert(client, (ts, Bytes::copy_from_slice(result)));
+            let (client, a) = take_u64(rest, "reply table")?;
+            let (ts, b) = take_u64(&rest[a..], "reply table")?;
+            let (len, c) = take_u64(&rest[a + b..], "reply table")?;
+            let start = a + b + c;
+            let result = rest
+                .get(start..start.saturating_add(len as usize))
+                .ok_or_else(|| cut("reply table"))?;
+            replies.insert(ClientId(client), (ts, Bytes::copy_from_slice(result)));
+            rest = &rest[start + result.len()..];
         }
-        self.app.restore(&snapshot[at..])?;
+        self.app.restore(rest)?;
         self.replies = replies;
         self.executed = executed;
+        self.membership = membership;
         Ok(())
     }
 

@@ -39,9 +39,67 @@ impl NodeSet {
     }
 }
 
+/// The voters a candidacy or a leadership counts: those of its epoch, fixed
+/// for its ballot (a reconfiguration starts a new ballot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voters {
+    ids: Vec<NodeId>,
+    quorum: usize,
+}
+
+impl Voters {
+    pub fn new(mut ids: Vec<NodeId>) -> Self {
+        ids.sort();
+        ids.dedup();
+        let quorum = ids.len() / 2 + 1;
+        Voters { ids, quorum }
+    }
+
+    /// A planted bug counts extra nodes (removed ones) with the quorum of
+    /// the real voters.
+    pub(crate) fn counting_also(mut self, extra: &[NodeId]) -> Self {
+        self.ids.extend_from_slice(extra);
+        self.ids.sort();
+        self.ids.dedup();
+        self
+    }
+
+    pub fn ids(&self) -> &[NodeId] {
+        &self.ids
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn contains(&self, node: NodeId) -> bool {
+        self.ids.contains(&node)
+    }
+
+    pub fn index_of(&self, node: NodeId) -> Option<usize> {
+        self.ids.iter().position(|&n| n == node)
+    }
+
+    /// f+1.
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    /// f.
+    pub fn max_failures(&self) -> usize {
+        self.quorum.saturating_sub(1)
+    }
+}
+
 #[derive(Debug)]
 pub struct Candidacy {
     pub ballot: Ballot,
+    /// Whose promises count.
+    pub voters: Voters,
     pub started: Time,
     /// The first slot this candidate does not know to be chosen.
     pub from: Slot,
@@ -52,9 +110,10 @@ pub struct Candidacy {
 }
 
 impl Candidacy {
-    pub fn new(ballot: Ballot, from: Slot, now: Time) -> Self {
+    pub fn new(ballot: Ballot, voters: Voters, from: Slot, now: Time) -> Self {
         Candidacy {
             ballot,
+            voters,
             started: now,
             from,
             promises: BTreeMap::new(),
@@ -63,9 +122,17 @@ impl Candidacy {
         }
     }
 
-    /// Promises from nodes other than `me`.
+    /// Promises from voters other than `me`.
     pub fn others(&self, me: NodeId) -> usize {
-        self.promises.keys().filter(|&&n| n != me).count()
+        self.promises
+            .keys()
+            .filter(|&&n| n != me && self.voters.contains(n))
+            .count()
+    }
+
+    /// Whether the promises make a quorum, ours among them.
+    pub fn has_quorum(&self, me: NodeId) -> bool {
+        self.promises.contains_key(&me) && 1 + self.others(me) >= self.voters.quorum()
     }
 
     /// The NEW-VIEW proposals for `start..`: per slot, a value known chosen
@@ -118,6 +185,9 @@ pub struct Proposal {
 #[derive(Debug)]
 pub struct Leadership {
     pub ballot: Ballot,
+    /// Whose acknowledgements count (node indices below are positions in
+    /// it).
+    pub voters: Voters,
     pub since: Time,
     pub next_slot: Slot,
     /// Proposed in this ballot and not yet chosen.
@@ -163,7 +233,8 @@ pub struct PendingRead {
 }
 
 impl Leadership {
-    pub fn new(config: &Config, ballot: Ballot, start: Slot, entries: &[Value], now: Time) -> Self {
+    pub fn new(voters: Voters, ballot: Ballot, start: Slot, entries: &[Value], now: Time) -> Self {
+        let n = voters.len();
         let proposals = entries
             .iter()
             .enumerate()
@@ -178,19 +249,20 @@ impl Leadership {
             .collect();
         Leadership {
             ballot,
+            voters,
             since: now,
             next_slot: start + entries.len() as u64,
             proposals,
             pending: VecDeque::new(),
             oldest_pending: None,
             queued: BTreeMap::new(),
-            last_contact: vec![now; config.nodes.len()],
-            peer_truncated: vec![0; config.nodes.len()],
+            last_contact: vec![now; n],
+            peer_truncated: vec![0; n],
             last_heartbeat: None,
             commit_sent: 0,
             view_end: (start + entries.len() as u64).saturating_sub(1),
             round: 0,
-            acked_round: vec![0; config.nodes.len()],
+            acked_round: vec![0; n],
             reads: Vec::new(),
         }
     }
@@ -212,16 +284,18 @@ impl Leadership {
         self.reads.iter().any(|r| r.round > self.round)
     }
 
-    /// The reads a quorum (this node, at `me`, included) has confirmed.
-    pub fn confirmed_reads(&mut self, config: &Config, me: usize) -> Vec<PendingRead> {
+    /// The reads a quorum (this node, `me`, included) has confirmed.
+    pub fn confirmed_reads(&mut self, me: NodeId) -> Vec<PendingRead> {
+        let me = self.voters.index_of(me);
+        let quorum = self.voters.quorum();
         let acked = &self.acked_round;
         let confirmed = |round: u64| {
             let others = acked
                 .iter()
                 .enumerate()
-                .filter(|&(i, &r)| i != me && r >= round)
+                .filter(|&(i, &r)| Some(i) != me && r >= round)
                 .count();
-            1 + others >= config.quorum()
+            1 + others >= quorum
         };
         let (done, waiting): (Vec<_>, Vec<_>) =
             self.reads.drain(..).partition(|r| confirmed(r.round));
@@ -288,9 +362,9 @@ impl Leadership {
         last: Slot,
     ) -> Vec<(Slot, Value)> {
         let needed = if config.has_bug(Bug::CommitOnF) {
-            config.max_failures().max(1)
+            self.voters.max_failures().max(1)
         } else {
-            config.quorum()
+            self.voters.quorum()
         };
         let mut chosen = Vec::new();
         for (&slot, proposal) in self.proposals.range_mut(first..=last) {
@@ -321,21 +395,21 @@ impl Leadership {
     /// Whether `slot` can no longer gather a quorum in this ballot: so many
     /// acceptors truncated their logs through it that fewer than a quorum
     /// would still vote on it.
-    pub fn quorum_truncated_through(&self, config: &Config, slot: Slot) -> bool {
+    pub fn quorum_truncated_through(&self, slot: Slot) -> bool {
         let voters = self.peer_truncated.iter().filter(|&&t| t < slot).count();
-        voters < config.quorum()
+        voters < self.voters.quorum()
     }
 
-    /// Whether a quorum (this node included) answered within `window`.
-    pub fn reaches_quorum(&self, config: &Config, now: Time, window: Time) -> bool {
-        let me = config.nodes.iter().position(|&n| n == config.id);
+    /// Whether a quorum (this node, `me`, included) answered within `window`.
+    pub fn reaches_quorum(&self, me: NodeId, now: Time, window: Time) -> bool {
+        let me = self.voters.index_of(me);
         let live = self
             .last_contact
             .iter()
             .enumerate()
             .filter(|&(i, &t)| Some(i) == me || now < t + window)
             .count();
-        live >= config.quorum()
+        live >= self.voters.quorum()
     }
 }
 
@@ -346,6 +420,10 @@ mod tests {
 
     fn b(round: u64, node: u32) -> Ballot {
         Ballot::new(round, NodeId(node))
+    }
+
+    fn voters(n: usize) -> Voters {
+        Voters::new((1..=n as u32).map(NodeId).collect())
     }
 
     fn req(client: u64, ts: u64) -> Request {
@@ -371,7 +449,7 @@ mod tests {
     #[test]
     fn new_view_takes_the_highest_ballot_value_and_fills_holes_with_noops() {
         let cfg = Config::cluster(1, 5);
-        let mut c = Candidacy::new(b(5, 1), 1, 0);
+        let mut c = Candidacy::new(b(5, 1), voters(5), 1, 0);
         c.promises.insert(
             NodeId(2),
             vec![entry(1, b(1, 1), batch(1)), entry(3, b(2, 2), batch(3))],
@@ -386,7 +464,7 @@ mod tests {
     #[test]
     fn new_view_prefers_values_known_chosen_and_starts_at_the_first_unknown() {
         let cfg = Config::cluster(1, 5);
-        let mut c = Candidacy::new(b(5, 1), 4, 0);
+        let mut c = Candidacy::new(b(5, 1), voters(5), 4, 0);
         c.promises.insert(
             NodeId(2),
             vec![entry(3, b(1, 1), batch(1)), entry(5, b(1, 1), batch(5))],
@@ -398,7 +476,7 @@ mod tests {
     #[test]
     fn a_slot_is_chosen_on_f_plus_one_acks_not_f() {
         let cfg = Config::cluster(1, 5);
-        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);
         l.enqueue(&cfg, req(1, 1), 0);
         let (slot, _) = l.next_batch(&cfg, 0).unwrap();
         assert!(l.accepted(&cfg, 0, slot, slot).is_empty());
@@ -418,7 +496,7 @@ mod tests {
         let mut cfg = Config::cluster(1, 3);
         cfg.window = 2;
         cfg.max_batch_size = 1;
-        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);
         for ts in 1..=3 {
             l.enqueue(&cfg, req(ts, 1), 0);
         }
@@ -439,7 +517,7 @@ mod tests {
         let mut cfg = Config::cluster(1, 3);
         cfg.max_batch_size = 2;
         cfg.max_batch_delay = 10;
-        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);
         l.enqueue(&cfg, req(1, 1), 0);
         // Nothing in flight: a lone request goes at once.
         assert!(l.next_batch(&cfg, 0).is_some());
@@ -459,7 +537,7 @@ mod tests {
     #[test]
     fn a_retry_in_flight_is_not_queued_twice() {
         let cfg = Config::cluster(1, 3);
-        let mut l = Leadership::new(&cfg, b(1, 1), 1, &[], 0);
+        let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);
         assert!(l.enqueue(&cfg, req(1, 1), 0));
         assert!(!l.enqueue(&cfg, req(1, 1), 0));
         assert!(l.enqueue(&cfg, req(1, 2), 0));

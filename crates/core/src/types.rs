@@ -1,6 +1,7 @@
 //! The vocabulary every part of synod shares: node and client ids, ballots,
 //! slots, client requests and the values the log holds.
 
+use crate::membership::Membership;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -106,19 +107,22 @@ impl fmt::Debug for Request {
     }
 }
 
-/// What one log slot holds once chosen: a batch of requests, or a no-op
-/// that a new leader writes into a hole no promise reported a value for.
+/// What one log slot holds once chosen: a batch of requests, a no-op that
+/// a new leader writes into a hole no promise reported a value for, or a
+/// reconfiguration: the membership of the slots after it (a stop-sign for
+/// the epoch it ends; see `crate::membership`).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     Noop,
     Batch(Vec<Request>),
+    Reconfigure(Membership),
 }
 
 impl Value {
     pub fn requests(&self) -> &[Request] {
         match self {
-            Value::Noop => &[],
             Value::Batch(requests) => requests,
+            Value::Noop | Value::Reconfigure(_) => &[],
         }
     }
 }
@@ -128,6 +132,19 @@ impl fmt::Debug for Value {
         match self {
             Value::Noop => write!(f, "noop"),
             Value::Batch(requests) => f.debug_list().entries(requests).finish(),
+            Value::Reconfigure(m) => {
+                write!(f, "reconfigure epoch {} voters {:?}", m.epoch, m.voters())?;
+                let learners: Vec<NodeId> = m
+                    .members
+                    .iter()
+                    .filter(|x| !x.voter)
+                    .map(|x| x.id)
+                    .collect();
+                if !learners.is_empty() {
+                    write!(f, " learners {learners:?}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use synod_core::executor::Executor;
 use synod_core::{
-    Ballot, ClientId, Config, Digest, DurableState, Event, Log, Message, NodeId, PersistOp,
-    Replica, Request, SnapshotError, StateMachine, Value,
+    Ballot, ClientId, Config, Digest, DurableState, Event, Log, Membership, Message, NodeId,
+    PersistOp, Replica, Request, SnapshotError, StateMachine, Value,
 };
 
 /// A state machine that sums the bytes of its commands.
@@ -35,7 +35,8 @@ impl StateMachine for Sum {
 
 /// An executor that ran `slots` slots of one request each (client 9).
 fn executed(slots: u64) -> Executor<Sum> {
-    let mut ex = Executor::new(Sum::default());
+    let members = Membership::initial(&[NodeId(1), NodeId(2), NodeId(3)]);
+    let mut ex = Executor::new(Sum::default()).with_membership(members);
     for slot in 1..=slots {
         let request = Request {
             client: ClientId(9),

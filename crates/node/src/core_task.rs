@@ -371,6 +371,7 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
 fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
     match value {
         Value::Noop => "no-op".into(),
+        Value::Reconfigure(_) => format!("{value:?}"),
         Value::Batch(requests) => {
             let parts: Vec<String> = requests
                 .iter()

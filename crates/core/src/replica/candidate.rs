@@ -16,7 +16,13 @@ impl<S: StateMachine> Replica<S> {
                 self.promise(d.from, d.ballot, d.from_slot);
             }
         }
-        let rank = Election::rank(&self.config, self.view.leader());
+        let voters = self.membership().voters();
+        let me = self.config.id;
+        // Only a voter of the current membership stands (a learner, or a
+        // node that lost its disk, never does).
+        let Some(rank) = Election::rank(&voters, me, self.view.leader()) else {
+            return;
+        };
         if !self.non_voting && self.election.should_stand(self.now, &self.config, rank) {
             self.stand();
         }
@@ -33,7 +39,8 @@ impl<S: StateMachine> Replica<S> {
             let reads = std::mem::take(&mut l.reads);
             self.abandon_reads(reads);
         }
-        self.phase = Phase::Candidate(Candidacy::new(ballot, from, self.now));
+        let voters = self.voters();
+        self.phase = Phase::Candidate(Candidacy::new(ballot, voters, from, self.now));
         self.out.events.push(Event::Candidacy { ballot });
         for peer in self.peers() {
             self.send(peer, Message::Prepare { ballot, from });
@@ -47,9 +54,9 @@ impl<S: StateMachine> Replica<S> {
         };
         c.last_sent = self.now;
         let (ballot, from) = (c.ballot, c.from);
-        let missing: Vec<NodeId> = self
-            .config
-            .nodes
+        let missing: Vec<NodeId> = c
+            .voters
+            .ids()
             .iter()
             .copied()
             .filter(|n| *n != self.config.id && !c.promises.contains_key(n))
@@ -64,7 +71,7 @@ impl<S: StateMachine> Replica<S> {
         let Phase::Candidate(c) = &mut self.phase else {
             return;
         };
-        if c.self_prepared || c.others(self.config.id) < self.config.max_failures() {
+        if c.self_prepared || c.others(self.config.id) < c.voters.max_failures() {
             return;
         }
         c.self_prepared = true;
@@ -95,7 +102,7 @@ impl<S: StateMachine> Replica<S> {
             return;
         }
         c.promises.insert(from, accepted);
-        if c.promises.len() >= self.config.quorum() && c.promises.contains_key(&self.config.id) {
+        if c.has_quorum(self.config.id) {
             self.become_leader();
         } else {
             self.maybe_self_prepare();
@@ -135,7 +142,8 @@ impl<S: StateMachine> Replica<S> {
             |slot| learner.value(slot).cloned(),
             learner.highest_chosen(),
         );
-        let mut leadership = Leadership::new(&self.config, ballot, start, &entries, self.now);
+        let voters = c.voters.clone();
+        let mut leadership = Leadership::new(voters, ballot, start, &entries, self.now);
         for request in self.held.drain(..) {
             leadership.enqueue(&self.config, request, self.now);
         }

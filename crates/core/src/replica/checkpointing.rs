@@ -51,7 +51,8 @@ impl<S: StateMachine> Replica<S> {
     /// Truncates the log through our latest checkpoint once a quorum
     /// (ourselves included) holds a checkpoint at least that far.
     pub(super) fn maybe_truncate(&mut self) {
-        let Some(c) = self.checkpoints.held_by_quorum(self.config.quorum()) else {
+        let voters = self.voters();
+        let Some(c) = self.checkpoints.held_by_quorum(&voters) else {
             return;
         };
         let slot = c.slot;

@@ -11,13 +11,13 @@ impl<S: StateMachine> Replica<S> {
         let cfg = &self.config;
         let now = self.now;
         if now >= l.since + cfg.election_timeout
-            && !l.reaches_quorum(cfg, now, cfg.election_timeout)
+            && !l.reaches_quorum(cfg.id, now, cfg.election_timeout)
         {
             self.step_down("lost contact with a quorum");
             self.election.suspect(now);
             return;
         }
-        if l.quorum_truncated_through(cfg, self.learner.commit() + 1) {
+        if l.quorum_truncated_through(self.learner.commit() + 1) {
             // Too many acceptors hold the next slot we need as chosen and
             // no longer vote on it: we cannot decide it, only learn it.
             self.step_down("behind a quorum's checkpoint; catching up first");
@@ -64,7 +64,7 @@ impl<S: StateMachine> Replica<S> {
         let ballot = l.ballot;
         let due = l.due_for_resend(self.now, self.config.retransmit_interval);
         let commit = self.learner.commit();
-        let nodes = self.config.nodes.clone();
+        let nodes = l.voters.ids().to_vec();
         for (slot, value, acks) in due {
             for (index, &peer) in nodes.iter().enumerate() {
                 if !acks.contains(index) {
@@ -109,15 +109,15 @@ impl<S: StateMachine> Replica<S> {
     }
 
     pub(super) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, first: Slot, last: Slot) {
-        let Some(index) = self.index_of(from) else {
-            return;
-        };
         let Phase::Leader(l) = &mut self.phase else {
             return;
         };
         if l.ballot != ballot {
             return;
         }
+        let Some(index) = l.voters.index_of(from) else {
+            return; // a learner's acknowledgement counts for nothing
+        };
         l.last_contact[index] = self.now;
         let chosen = l.accepted(&self.config, index, first, last);
         for (slot, value) in chosen {
@@ -134,12 +134,10 @@ impl<S: StateMachine> Replica<S> {
         truncated: Slot,
         round: u64,
     ) {
-        let Some(index) = self.index_of(from) else {
-            return;
-        };
         self.learner.observe_commit(commit);
         if let Phase::Leader(l) = &mut self.phase
             && l.ballot == ballot
+            && let Some(index) = l.voters.index_of(from)
         {
             l.last_contact[index] = self.now;
             l.peer_truncated[index] = l.peer_truncated[index].max(truncated);

@@ -34,8 +34,9 @@ use crate::durable::{DurabilityGate, DurableState, PersistOp, Write};
 use crate::election::{DeferredPrepare, Election};
 use crate::executor::{Execution, Executor};
 use crate::learner::Learner;
+use crate::membership::Membership;
 use crate::message::{AcceptedEntry, Envelope, Message};
-use crate::proposer::{Candidacy, Leadership};
+use crate::proposer::{Candidacy, Leadership, Voters};
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, Digest, NodeId, Reply, Request, Slot, Time, Value};
 use bytes::Bytes;
@@ -172,7 +173,9 @@ impl<S: StateMachine> Replica<S> {
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
         let durable_non_voting = durable.non_voting && !config.has_bug(Bug::WipedNodeVotes);
-        let mut executor = Executor::new(app).with_bugs(config.bugs());
+        let mut executor = Executor::new(app)
+            .with_membership(Membership::initial(&config.nodes))
+            .with_bugs(config.bugs());
         let mut learner = Learner::new();
         let mut checkpoint = None;
         if let Some((slot, snapshot)) = &durable.checkpoint
@@ -215,6 +218,11 @@ impl<S: StateMachine> Replica<S> {
     /// Whether this node only learns (it lost its disk once).
     pub fn is_non_voting(&self) -> bool {
         self.non_voting
+    }
+
+    /// The membership after the executed slot: who votes, who learns.
+    pub fn membership(&self) -> &Membership {
+        self.executor.membership()
     }
 
     /// Emit an [`Event::Executed`] for every executed slot (the simulator's
@@ -283,11 +291,11 @@ impl<S: StateMachine> Replica<S> {
 
     // ----- inputs ---------------------------------------------------------
 
-    /// A message from peer `from`. Messages from non-members are ignored
-    /// (the runtime refuses strangers at the handshake already).
+    /// A message from peer `from`. Messages from nodes that are not members
+    /// (strangers, or members removed since) are ignored.
     pub fn on_message(&mut self, now: Time, from: NodeId, msg: Message) {
         self.now = now;
-        if !self.config.nodes.contains(&from) {
+        if !self.membership().is_member(from) {
             return;
         }
         match msg {
@@ -482,18 +490,30 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// Every member but this node: voters and learners.
     pub(super) fn peers(&self) -> Vec<NodeId> {
         let me = self.config.id;
-        self.config
-            .nodes
-            .iter()
-            .copied()
+        let mut peers: Vec<NodeId> = self
+            .membership()
+            .ids()
+            .into_iter()
             .filter(|&n| n != me)
-            .collect()
+            .collect();
+        // Whoever a leadership counts hears from it (only a planted bug
+        // counts a node that is not a member).
+        if let Phase::Leader(l) = &self.phase {
+            for &n in l.voters.ids() {
+                if n != me && !peers.contains(&n) {
+                    peers.push(n);
+                }
+            }
+        }
+        peers
     }
 
-    pub(super) fn index_of(&self, node: NodeId) -> Option<usize> {
-        self.config.nodes.iter().position(|&n| n == node)
+    /// The voters of the current membership.
+    pub(super) fn voters(&self) -> Voters {
+        Voters::new(self.membership().voters())
     }
 
     /// Whom to ask for missing slots: the leader, else peers in turn.

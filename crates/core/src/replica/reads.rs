@@ -90,11 +90,11 @@ impl<S: StateMachine> Replica<S> {
 
     /// Hands out the reads a quorum has confirmed.
     pub(super) fn confirm_reads(&mut self) {
-        let me = self.index_of(self.config.id).unwrap_or(0);
+        let me = self.config.id;
         let Phase::Leader(l) = &mut self.phase else {
             return;
         };
-        let confirmed = l.confirmed_reads(&self.config, me);
+        let confirmed = l.confirmed_reads(me);
         for read in confirmed {
             match read.origin {
                 ReadOrigin::Local(id) => {
