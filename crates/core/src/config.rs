@@ -32,14 +32,25 @@ pub enum PlantedBug {
     /// A log compaction leaves out the highest accepted entry, so a crash
     /// after it forgets an acceptance the node already acknowledged.
     CompactionDropsRecord,
+    /// A reconfiguration takes effect when proposed: the leader counts the
+    /// new voters at once, proposes past it, and takes the next change
+    /// before it is chosen.
+    ReconfigureEarly,
+    /// After a reconfiguration the removed voters still count toward the
+    /// new epoch's quorums.
+    RemovedNodeCounted,
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     /// This node.
     pub id: NodeId,
-    /// Every member, this node included.
+    /// The voters the cluster was created with (this node among them,
+    /// unless it joins as a learner).
     pub nodes: Vec<NodeId>,
+    /// Learners of the initial membership: a node joining a running cluster
+    /// lists itself here until it learns the real membership from the log.
+    pub learners: Vec<NodeId>,
     /// How often a leader sends HEARTBEAT (it carries the commit point).
     pub heartbeat_interval: Time,
     /// A follower suspects its leader after this long without hearing from
@@ -95,6 +106,7 @@ impl Config {
         Config {
             id,
             nodes,
+            learners: Vec::new(),
             heartbeat_interval: 20 * MS,
             election_timeout: 150 * MS,
             candidate_stagger: 40 * MS,
@@ -125,14 +137,16 @@ impl Config {
         if self.nodes.len() > 64 {
             return Err(ConfigError::TooMany(self.nodes.len()));
         }
-        let mut sorted = self.nodes.clone();
+        let mut all: Vec<NodeId> = self.nodes.iter().chain(&self.learners).copied().collect();
+        let mut sorted = all.clone();
         sorted.sort();
         sorted.dedup();
-        if sorted.len() != self.nodes.len() || sorted.contains(&NodeId(0)) {
-            return Err(ConfigError::BadIds(self.nodes.clone()));
+        if sorted.len() != all.len() || sorted.contains(&NodeId(0)) {
+            return Err(ConfigError::BadIds(all));
         }
-        if !self.nodes.contains(&self.id) {
-            return Err(ConfigError::NotAMember(self.id, self.nodes.clone()));
+        if !all.contains(&self.id) {
+            all.sort();
+            return Err(ConfigError::NotAMember(self.id, all));
         }
         let positive = [
             ("heartbeat_interval", self.heartbeat_interval),
@@ -239,6 +253,13 @@ pub(crate) enum PlantedBugStub {
     /// A log compaction leaves out the highest accepted entry, so a crash
     /// after it forgets an acceptance the node already acknowledged.
     CompactionDropsRecord,
+    /// A reconfiguration takes effect when proposed: the leader counts the
+    /// new voters at once, proposes past it, and takes the next change
+    /// before it is chosen.
+    ReconfigureEarly,
+    /// After a reconfiguration the removed voters still count toward the
+    /// new epoch's quorums.
+    RemovedNodeCounted,
 }
 
 #[cfg(feature = "planted-bugs")]

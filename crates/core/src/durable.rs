@@ -37,6 +37,10 @@ pub enum PersistOp {
     /// This node lost its disk and came back as a learner that never votes
     /// (its forgotten promises and acceptances must never be contradicted).
     NonVoting,
+    /// A node that lost its disk once was made a voter again by the
+    /// reconfiguration in slot `.0`: it votes on the slots after it (a new
+    /// epoch, which its forgotten votes never touched).
+    VotesAbove(Slot),
 }
 
 /// The acceptor's durable state: enough to never break a promise or deny an
@@ -48,8 +52,10 @@ pub struct DurableState {
     pub accepted: BTreeMap<Slot, (Ballot, Value)>,
     /// The latest checkpoint: the slot and the executor's snapshot there.
     pub checkpoint: Option<(Slot, Bytes)>,
-    /// The node rejoined after losing its disk: it learns, never votes.
-    pub non_voting: bool,
+    /// The node votes only on slots above this one: 0 normally, `Slot::MAX`
+    /// after it rejoined having lost its disk, the slot of the
+    /// reconfiguration that made it a voter again after that.
+    pub votes_above: Slot,
 }
 
 impl DurableState {
@@ -69,7 +75,8 @@ impl DurableState {
                     self.accepted.insert(*slot, (*ballot, value.clone()));
                 }
             }
-            PersistOp::NonVoting => self.non_voting = true,
+            PersistOp::NonVoting => self.votes_above = Slot::MAX,
+            PersistOp::VotesAbove(slot) => self.votes_above = *slot,
             PersistOp::Checkpoint { slot, snapshot } => {
                 if self.checkpoint.as_ref().is_none_or(|(c, _)| slot > c) {
                     self.checkpoint = Some((*slot, snapshot.clone()));

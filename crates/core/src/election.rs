@@ -49,6 +49,8 @@ pub struct Election {
     /// The highest commit point the current leader announced.
     leader_commit: u64,
     deferred: Option<DeferredPrepare>,
+    /// A leader announced that this node takes over, until this time.
+    handover: Option<(NodeId, Time)>,
     last_prepare_seen: Option<Time>,
     last_prepare_sent: Option<Time>,
     failed_candidacies: u32,
@@ -63,6 +65,7 @@ impl Election {
             stalled: false,
             leader_commit: 0,
             deferred: None,
+            handover: None,
             last_prepare_seen: None,
             last_prepare_sent: None,
             failed_candidacies: 0,
@@ -158,6 +161,17 @@ impl Election {
         self.deferred
             .take()
             .filter(|d| now < d.at + config.election_timeout)
+    }
+
+    /// The leader hands over to `to`: promise its PREPARE until `until`.
+    pub fn expect_handover(&mut self, to: NodeId, until: Time) {
+        self.handover = Some((to, until));
+    }
+
+    /// Whether `node` is the announced successor of our leader.
+    pub fn is_handover_to(&self, node: NodeId, now: Time) -> bool {
+        self.handover
+            .is_some_and(|(to, until)| to == node && now < until)
     }
 
     pub fn saw_prepare(&mut self, now: Time) {

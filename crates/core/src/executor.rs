@@ -79,7 +79,7 @@ impl<S: StateMachine> Executor<S> {
             app,
             replies: OrdMap::new(),
             executed: 0,
-            membership: Membership::initial(&[]),
+            membership: Membership::initial(&[], &[]),
             bugs: Bugs::default(),
         }
     }
@@ -118,7 +118,11 @@ impl<S: StateMachine> Executor<S> {
     pub fn execute(&mut self, slot: Slot, value: &Value) -> Vec<Execution> {
         debug_assert_eq!(slot, self.executed + 1, "slots execute strictly in order");
         self.executed = slot;
-        if let Value::Reconfigure(next) = value {
+        if let Value::Reconfigure(next) = value
+            && next.epoch == self.membership.epoch + 1
+        {
+            // (One of another epoch cannot be chosen; every replica skips
+            // it alike if it were.)
             self.membership = next.clone();
         }
         value

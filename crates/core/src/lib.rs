@@ -43,6 +43,6 @@ pub use executor::Execution;
 pub use liveness::{Environment, FailoverBound, failover_bound};
 pub use membership::{Change, ChangeError, Member, Membership};
 pub use message::{AcceptedEntry, Envelope, Message};
-pub use replica::{Event, Ready, Replica, Role, Status};
+pub use replica::{ChangeRefused, Event, Ready, Replica, Role, Status};
 pub use state_machine::{Inspect, SnapshotError, StateMachine};
 pub use types::*;

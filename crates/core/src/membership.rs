@@ -69,17 +69,20 @@ pub enum ChangeError {
 }
 
 impl Membership {
-    /// Epoch 0: every node of the cluster file a voter, addresses unknown
-    /// to the core (the host has them).
-    pub fn initial(voters: &[NodeId]) -> Self {
+    /// Epoch 0: the voters and learners of the cluster file (addresses are
+    /// the host's business). A node joining a running cluster starts from
+    /// it too, as a learner, until it learns the real membership.
+    pub fn initial(voters: &[NodeId], learners: &[NodeId]) -> Self {
+        let member = |id: NodeId, voter: bool| Member {
+            id,
+            voter,
+            peer_addr: String::new(),
+            client_addr: String::new(),
+        };
         let mut members: Vec<Member> = voters
             .iter()
-            .map(|&id| Member {
-                id,
-                voter: true,
-                peer_addr: String::new(),
-                client_addr: String::new(),
-            })
+            .map(|&id| member(id, true))
+            .chain(learners.iter().map(|&id| member(id, false)))
             .collect();
         members.sort_by_key(|m| m.id);
         Membership { epoch: 0, members }
@@ -229,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_learner_joins_is_promoted_and_a_voter_leaves() {
-        let m = Membership::initial(&[n(1), n(2), n(3)]);
+        let m = Membership::initial(&[n(1), n(2), n(3)], &[]);
         assert_eq!((m.quorum(), m.max_failures()), (2, 1));
         let add = Change::AddLearner {
             id: n(4),
@@ -249,7 +252,7 @@ mod tests {
 
     #[test]
     fn impossible_changes_are_refused() {
-        let m = Membership::initial(&[n(1)]);
+        let m = Membership::initial(&[n(1)], &[]);
         assert_eq!(
             m.apply(&Change::Remove { id: n(1) }),
             Err(ChangeError::LastVoter(n(1)))
@@ -272,7 +275,7 @@ mod tests {
 
     #[test]
     fn the_encoding_round_trips_and_leaves_the_rest() {
-        let m = Membership::initial(&[n(1), n(2)])
+        let m = Membership::initial(&[n(1), n(2)], &[])
             .apply(&Change::AddLearner {
                 id: n(3),
                 peer_addr: "10.0.0.3:7000".into(),

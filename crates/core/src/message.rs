@@ -82,6 +82,9 @@ pub enum Message {
     ReadIndex { id: u64 },
     /// The leader's answer: the read index, or `None` if it does not lead.
     ReadIndexReply { id: u64, index: Option<Slot> },
+    /// The leader of `ballot` hands over to `to`: `to` stands at once, and
+    /// the others promise its PREPARE without waiting to suspect anyone.
+    Handover { ballot: Ballot, to: NodeId },
     /// A lagging node asks for the chosen values of `from..=to`.
     CatchUp { from: Slot, to: Slot },
     /// Chosen values, in slot order, and the sender's commit point.
@@ -121,6 +124,7 @@ impl Message {
             Message::HeartbeatAck { .. } => "HEARTBEAT-ACK",
             Message::ReadIndex { .. } => "READ-INDEX",
             Message::ReadIndexReply { .. } => "READ-INDEX-REPLY",
+            Message::Handover { .. } => "HANDOVER",
             Message::CatchUp { .. } => "CATCH-UP",
             Message::CatchUpReply { .. } => "CATCH-UP-REPLY",
             Message::Forward { .. } => "FORWARD",

@@ -16,6 +16,7 @@
 //! leader's ballot. Unacknowledged proposals are resent.
 
 use crate::config::{Bug, Config};
+use crate::membership::Membership;
 use crate::message::AcceptedEntry;
 use crate::types::{Ballot, ClientId, NodeId, Request, Slot, Time, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -214,6 +215,16 @@ pub struct Leadership {
     pub acked_round: Vec<u64>,
     /// Linearizable reads waiting for a quorum to confirm this leadership.
     pub reads: Vec<PendingRead>,
+    /// A membership change asked for and not yet proposed: it is proposed
+    /// once every earlier slot is chosen.
+    pub change: Option<Membership>,
+    /// The slot of the proposed reconfiguration: nothing is proposed after
+    /// it in this ballot (its epoch ends there).
+    pub stop_sign: Option<Slot>,
+    /// A handover under way: to whom, and until when it may take.
+    pub transfer: Option<(NodeId, Time)>,
+    /// The commit point each member (learners too) last acknowledged.
+    pub member_commit: BTreeMap<NodeId, Slot>,
 }
 
 /// Where a read came from: a client here, or a follower's READ-INDEX.
@@ -264,6 +275,10 @@ impl Leadership {
             round: 0,
             acked_round: vec![0; n],
             reads: Vec::new(),
+            change: None,
+            stop_sign: None,
+            transfer: None,
+            member_commit: BTreeMap::new(),
         }
     }
 
@@ -322,10 +337,39 @@ impl Leadership {
         self.pending.drain(..)
     }
 
+    /// Whether new proposals must wait: after a stop-sign nothing more is
+    /// proposed in this ballot; before a reconfiguration and during a
+    /// handover, the slots in flight drain first.
+    pub fn paused(&self) -> bool {
+        self.stop_sign.is_some() || self.change.is_some() || self.transfer.is_some()
+    }
+
+    /// Proposes `next` as the stop-sign of this epoch in the next slot, if
+    /// every earlier slot is chosen.
+    pub fn propose_change(&mut self, now: Time) -> Option<(Slot, Value)> {
+        if self.stop_sign.is_some() || !self.proposals.is_empty() {
+            return None;
+        }
+        let next = self.change.take()?;
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let value = Value::Reconfigure(next);
+        self.proposals.insert(
+            slot,
+            Proposal {
+                value: value.clone(),
+                acks: NodeSet::default(),
+                sent_at: now,
+            },
+        );
+        self.stop_sign = Some(slot);
+        Some((slot, value))
+    }
+
     /// The next batch to propose, if the window has room and batching does
     /// not ask to wait. Assigns it the next slot.
     pub fn next_batch(&mut self, config: &Config, now: Time) -> Option<(Slot, Value)> {
-        if self.pending.is_empty() || self.proposals.len() >= config.window {
+        if self.pending.is_empty() || self.proposals.len() >= config.window || self.paused() {
             return None;
         }
         let full = self.pending.len() >= config.max_batch_size;

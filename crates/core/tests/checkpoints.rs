@@ -35,7 +35,7 @@ impl StateMachine for Sum {
 
 /// An executor that ran `slots` slots of one request each (client 9).
 fn executed(slots: u64) -> Executor<Sum> {
-    let members = Membership::initial(&[NodeId(1), NodeId(2), NodeId(3)]);
+    let members = Membership::initial(&[NodeId(1), NodeId(2), NodeId(3)], &[]);
     let mut ex = Executor::new(Sum::default()).with_membership(members);
     for slot in 1..=slots {
         let request = Request {

@@ -83,7 +83,7 @@ where
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
     let dir = cluster.node_dir(id);
     let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
-    if start == Start::Rejoin && !recovery.state.non_voting {
+    if start == Start::Rejoin && recovery.state.votes_above == 0 {
         if recovery.records > 0 {
             return Err(NodeError::RejoinOverLog(dir));
         }
@@ -91,7 +91,7 @@ where
         // record reaches the disk must not bring the node back as a voter.
         wal.append(&[PersistOp::NonVoting])?;
         wal.sync()?;
-        recovery.state.non_voting = true;
+        recovery.state.votes_above = u64::MAX;
     }
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
@@ -140,7 +140,7 @@ where
     tokio::spawn(accept_loop(peer_listener, context.clone()));
     tokio::spawn(accept_loop(client_listener, context));
 
-    if recovery.state.non_voting {
+    if recovery.state.votes_above == u64::MAX {
         tracing::warn!(
             node = id,
             "this node lost its disk once: it learns and serves, but never votes again"

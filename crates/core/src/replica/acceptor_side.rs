@@ -8,7 +8,9 @@ use super::*;
 impl<S: StateMachine> Replica<S> {
     pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, from_slot: Slot) {
         self.note(ballot);
-        if self.non_voting {
+        if !self.votes_on(from_slot) {
+            // A node that lost its disk cannot vouch for slots it may have
+            // voted on before.
             return;
         }
         if from != self.config.id {
@@ -30,7 +32,8 @@ impl<S: StateMachine> Replica<S> {
             return;
         }
         let from_own_leader = self.view.leader() == Some(from) && !self.is_leader();
-        if from == self.config.id || from_own_leader || self.election.suspecting() {
+        let successor = self.election.is_handover_to(from, self.now);
+        if from == self.config.id || from_own_leader || successor || self.election.suspecting() {
             self.promise(from, ballot, from_slot);
         } else {
             self.election.defer(DeferredPrepare {
@@ -98,7 +101,7 @@ impl<S: StateMachine> Replica<S> {
         if ballot.node != from {
             return; // only a ballot's owner proposes in it
         }
-        if slot <= self.acceptor.truncated() || self.non_voting {
+        if slot <= self.acceptor.truncated() || !self.votes_on(slot) {
             // Decided, executed and checkpointed here, or a node that never
             // votes: nothing to accept; just follow the commit point.
             self.on_commit(from, ballot, commit, None);
@@ -141,12 +144,10 @@ impl<S: StateMachine> Replica<S> {
             return;
         }
         self.follow(ballot);
-        // Slots this node truncated are decided; it does not vote on them.
-        let skip = if self.non_voting {
-            entries.len()
-        } else {
-            (self.acceptor.truncated() + 1).saturating_sub(start) as usize
-        };
+        // Slots this node truncated are decided; it does not vote on them,
+        // nor on slots it may have voted on before losing its disk.
+        let floor = self.acceptor.truncated().max(self.votes_above);
+        let skip = (floor.saturating_add(1).saturating_sub(start) as usize).min(entries.len());
         for (i, value) in entries.iter().enumerate().skip(skip) {
             let slot = start + i as u64;
             // Cannot be refused: ballot >= promised was checked above, and
@@ -198,11 +199,7 @@ impl<S: StateMachine> Replica<S> {
         self.on_leader_commit(ballot, commit);
         if let Some(round) = heartbeat {
             let commit = self.learner.commit();
-            let truncated = if self.non_voting {
-                Slot::MAX
-            } else {
-                self.acceptor.truncated()
-            };
+            let truncated = self.acceptor.truncated().max(self.votes_above);
             let ack = Message::HeartbeatAck {
                 ballot,
                 commit,

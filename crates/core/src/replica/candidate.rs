@@ -23,7 +23,8 @@ impl<S: StateMachine> Replica<S> {
         let Some(rank) = Election::rank(&voters, me, self.view.leader()) else {
             return;
         };
-        if !self.non_voting && self.election.should_stand(self.now, &self.config, rank) {
+        let from = self.learner.commit() + 1;
+        if self.votes_on(from) && self.election.should_stand(self.now, &self.config, rank) {
             self.stand();
         }
     }
@@ -136,19 +137,29 @@ impl<S: StateMachine> Replica<S> {
         let ballot = c.ballot;
         let start = self.learner.commit() + 1;
         let learner = &self.learner;
-        let entries = c.new_view(
+        let mut entries = c.new_view(
             &self.config,
             start,
             |slot| learner.value(slot).cloned(),
             learner.highest_chosen(),
         );
+        // Nothing after a stop-sign belongs to this epoch: an entry beyond
+        // it was never chosen here (any later leader of the epoch learned
+        // the stop-sign in its phase 1 and proposed nothing after it).
+        let stop_sign = entries
+            .iter()
+            .position(|v| matches!(v, Value::Reconfigure(_)));
+        if let Some(k) = stop_sign {
+            entries.truncate(k + 1);
+        }
         let voters = c.voters.clone();
         let mut leadership = Leadership::new(voters, ballot, start, &entries, self.now);
+        leadership.stop_sign = stop_sign.map(|k| start + k as Slot);
         for request in self.held.drain(..) {
             leadership.enqueue(&self.config, request, self.now);
         }
         leadership.commit_sent = self.learner.commit();
-        self.phase = Phase::Leader(leadership);
+        self.phase = Phase::Leader(Box::new(leadership));
         self.view = ballot;
         self.election.heard_from_leader(self.now, true);
         self.out.events.push(Event::Elected { ballot });

@@ -76,8 +76,10 @@ impl<S: StateMachine> Replica<S> {
             },
             PersistOp::Promise(self.acceptor.promised()),
         ];
-        if self.non_voting {
-            live.push(PersistOp::NonVoting);
+        match self.votes_above {
+            0 => {}
+            Slot::MAX => live.push(PersistOp::NonVoting),
+            slot => live.push(PersistOp::VotesAbove(slot)),
         }
         live.extend(self.acceptor.live_ops());
         if self.config.has_bug(Bug::CompactionDropsRecord)

@@ -30,6 +30,10 @@ impl<S: StateMachine> Replica<S> {
             self.send_heartbeats();
         }
         self.resend_proposals();
+        self.tick_transfer();
+        if !self.is_leader() {
+            return;
+        }
         // A NACK made us doubt our ballot: rise above it once tp allows.
         if self.election.suspecting() && self.election.should_stand(now, &self.config, 0) {
             self.stand();
@@ -85,6 +89,7 @@ impl<S: StateMachine> Replica<S> {
     }
 
     pub(super) fn propose_pending(&mut self) {
+        self.propose_reconfiguration();
         loop {
             let Phase::Leader(l) = &mut self.phase else {
                 return;
@@ -135,10 +140,15 @@ impl<S: StateMachine> Replica<S> {
         round: u64,
     ) {
         self.learner.observe_commit(commit);
-        if let Phase::Leader(l) = &mut self.phase
-            && l.ballot == ballot
-            && let Some(index) = l.voters.index_of(from)
-        {
+        let Phase::Leader(l) = &mut self.phase else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        let known = l.member_commit.entry(from).or_default();
+        *known = (*known).max(commit);
+        if let Some(index) = l.voters.index_of(from) {
             l.last_contact[index] = self.now;
             l.peer_truncated[index] = l.peer_truncated[index].max(truncated);
             l.acked_round[index] = l.acked_round[index].max(round);

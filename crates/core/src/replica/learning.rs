@@ -67,7 +67,9 @@ impl<S: StateMachine> Replica<S> {
                 .iter()
                 .map(|r| r.command.len() as u64)
                 .sum();
+            let epoch = self.executor.membership().epoch;
             let executions = self.executor.execute(slot, &value);
+            let reconfigured = self.executor.membership().epoch != epoch;
             for execution in &executions {
                 self.reply_if_waiting(execution);
             }
@@ -80,6 +82,9 @@ impl<S: StateMachine> Replica<S> {
             }
             self.checkpoints.executed(bytes);
             self.maybe_checkpoint(slot);
+            if reconfigured {
+                self.on_reconfigured(slot);
+            }
         }
         if self.executor.executed() > before {
             self.election.progressed(self.now, !self.waiting.is_empty());

@@ -50,10 +50,12 @@ mod leader;
 mod learning;
 mod output;
 mod reads;
+mod reconfiguration;
 mod requests;
 
 use output::Outbox;
 pub use output::{Event, Ready};
+pub use reconfiguration::ChangeRefused;
 
 /// A node's role, as `synod admin status` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +94,9 @@ pub struct Status {
 enum Phase {
     Follower,
     Candidate(Candidacy),
-    Leader(Leadership),
+    // Boxed: a leadership carries its queues and maps; followers should not
+    // pay for them.
+    Leader(Box<Leadership>),
 }
 
 pub struct Replica<S: StateMachine> {
@@ -122,10 +126,13 @@ pub struct Replica<S: StateMachine> {
     /// after every input of the turn, so that they hold every record the
     /// turn produced (an acceptance after the truncation included).
     compaction: Option<Checkpoint>,
-    /// A node that lost its disk: it learns chosen values (by catch-up and
-    /// state transfer) but never promises, accepts or stands, because it
-    /// cannot know what it promised or accepted before.
-    non_voting: bool,
+    /// This node promises, accepts and stands only for slots above this
+    /// one. 0 normally; `Slot::MAX` for a node that lost its disk: it learns
+    /// chosen values (by catch-up and state transfer) but never votes,
+    /// because it cannot know what it promised or accepted before, until a
+    /// reconfiguration makes it a voter of a new epoch, whose slots its
+    /// forgotten votes never touched.
+    votes_above: Slot,
     out: Outbox<S>,
     /// Votes waiting for their writes to be durable.
     gate: DurabilityGate<Envelope>,
@@ -172,9 +179,13 @@ impl<S: StateMachine> Replica<S> {
     /// reads of the replicated state, and never counts in a quorum.
     pub fn restore(config: Config, app: S, durable: DurableState, now: Time) -> Self {
         let max_round = durable.promised.round;
-        let durable_non_voting = durable.non_voting && !config.has_bug(Bug::WipedNodeVotes);
+        let votes_above = if config.has_bug(Bug::WipedNodeVotes) {
+            0
+        } else {
+            durable.votes_above
+        };
         let mut executor = Executor::new(app)
-            .with_membership(Membership::initial(&config.nodes))
+            .with_membership(Membership::initial(&config.nodes, &config.learners))
             .with_bugs(config.bugs());
         let mut learner = Learner::new();
         let mut checkpoint = None;
@@ -196,7 +207,7 @@ impl<S: StateMachine> Replica<S> {
             executor,
             checkpoints,
             compaction: None,
-            non_voting: durable_non_voting,
+            votes_above,
             election: Election::new(now),
             phase: Phase::Follower,
             view: Ballot::ZERO,
@@ -217,7 +228,12 @@ impl<S: StateMachine> Replica<S> {
 
     /// Whether this node only learns (it lost its disk once).
     pub fn is_non_voting(&self) -> bool {
-        self.non_voting
+        self.votes_above == Slot::MAX
+    }
+
+    /// Whether this node may vote on `slot`.
+    pub(super) fn votes_on(&self, slot: Slot) -> bool {
+        slot > self.votes_above
     }
 
     /// The membership after the executed slot: who votes, who learns.
@@ -260,7 +276,9 @@ impl<S: StateMachine> Replica<S> {
         Status {
             id: self.config.id,
             role: match self.phase {
-                _ if self.non_voting => Role::Learner,
+                _ if !self.membership().is_voter(self.config.id) || self.is_non_voting() => {
+                    Role::Learner
+                }
                 Phase::Follower => Role::Follower,
                 Phase::Candidate(_) => Role::Candidate,
                 Phase::Leader(_) => Role::Leader,
@@ -338,6 +356,7 @@ impl<S: StateMachine> Replica<S> {
             } => self.on_heartbeat_ack(from, ballot, commit, truncated, round),
             Message::ReadIndex { id } => self.on_read_index(from, id),
             Message::ReadIndexReply { id, index } => self.on_read_index_reply(id, index),
+            Message::Handover { ballot, to } => self.on_handover(from, ballot, to),
             Message::CatchUp { from: first, to } => self.on_catch_up(from, first, to),
             Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
             Message::Forward { request } => self.on_forward(request),

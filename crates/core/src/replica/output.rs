@@ -4,6 +4,7 @@
 use crate::checkpoints::CheckpointJob;
 use crate::durable::{PersistOp, Write};
 use crate::executor::Execution;
+use crate::membership::Membership;
 use crate::message::Envelope;
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, Digest, NodeId, Reply, Slot, Value};
@@ -103,4 +104,7 @@ pub enum Event {
     Truncated { slot: Slot },
     /// This node installed a peer's snapshot and now stands at `slot`.
     SnapshotInstalled { slot: Slot },
+    /// The reconfiguration chosen in `slot` executed: the slots after it
+    /// belong to `membership`.
+    Reconfigured { slot: Slot, membership: Membership },
 }

@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use synod_core::host::{self, Io};
 use synod_core::{
-    CheckpointJob, ClientId, Config, DurableState, Envelope, Event, Log, MS, NodeId, PersistOp,
-    Replica, Reply, Request, SnapshotError, StateMachine, Time, Value, Write,
+    Change, ChangeRefused, CheckpointJob, ClientId, Config, DurableState, Envelope, Event, Log, MS,
+    NodeId, PersistOp, Replica, Reply, Request, SnapshotError, StateMachine, Time, Value, Write,
 };
 
 /// An application that keeps every command it applied, in order, and
@@ -377,6 +377,54 @@ impl Cluster {
 
     pub fn thaw(&mut self, id: NodeId) {
         self.frozen.remove(&id);
+    }
+
+    /// A new node `id` starts, knowing the voters `voters` and itself as a
+    /// learner (it learns the real membership from the log).
+    pub fn add_node(&mut self, id: NodeId, voters: &[NodeId]) {
+        let i = Self::index(id);
+        while self.replicas.len() <= i {
+            self.replicas.push(None);
+            self.disks.push(Disk::default());
+            self.configs.push(Config::cluster(1, 1));
+        }
+        let mut config = Config::new(id, voters.to_vec());
+        config.learners = vec![id];
+        let mut r = Replica::new(config.clone(), Journal::default(), self.now);
+        r.record_executions(true);
+        self.configs[i] = config;
+        self.replicas[i] = Some(r);
+    }
+
+    /// Asks `leader` to change the membership.
+    pub fn change(&mut self, leader: NodeId, change: Change) -> Result<(), ChangeRefused> {
+        let now = self.now;
+        let r = self.replicas[Self::index(leader)]
+            .as_mut()
+            .unwrap_or_else(|| panic!("{leader} is down"));
+        let result = r.propose_change(now, change);
+        self.drive(leader);
+        result
+    }
+
+    /// Asks `leader` to hand over to `to`.
+    pub fn transfer(&mut self, leader: NodeId, to: NodeId) -> Result<(), ChangeRefused> {
+        let now = self.now;
+        let r = self.replicas[Self::index(leader)]
+            .as_mut()
+            .unwrap_or_else(|| panic!("{leader} is down"));
+        let result = r.transfer_leadership(now, to);
+        self.drive(leader);
+        result
+    }
+
+    /// Wipes the node's disk and restarts it as a learner that lost its
+    /// votes (what `synod node --rejoin` does).
+    pub fn wipe(&mut self, id: NodeId) {
+        let i = Self::index(id);
+        self.replicas[i] = None;
+        self.disks[i] = Disk(vec![PersistOp::NonVoting]);
+        self.restart(id);
     }
 
     /// The node stops; what it wrote is durable (this disk syncs at once).

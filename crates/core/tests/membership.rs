@@ -1,0 +1,194 @@
+//! Changing a live cluster's membership, and handing leadership over, on
+//! replicas in the test harness.
+
+mod harness;
+
+use harness::Cluster;
+use synod_core::{Change, ChangeRefused, Event, MS, NodeId, Role};
+
+const N1: NodeId = NodeId(1);
+const N2: NodeId = NodeId(2);
+const N3: NodeId = NodeId(3);
+const N4: NodeId = NodeId(4);
+
+fn running() -> Cluster {
+    let mut c = Cluster::new(3, |_| {});
+    assert_eq!(c.wait_for_leader(1000 * MS), N1);
+    write(&mut c, N1, 1);
+    c
+}
+
+/// Client 1 writes `w{ts}` through `leader`, and it commits.
+fn write(c: &mut Cluster, leader: NodeId, ts: u64) {
+    c.submit(leader, 1, ts, format!("w{ts}").as_bytes());
+    c.advance(50 * MS);
+    assert!(
+        c.reply(1, ts).is_some(),
+        "write {ts} through {leader} committed"
+    );
+}
+
+fn add(id: NodeId) -> Change {
+    Change::AddLearner {
+        id,
+        peer_addr: format!("h{}:1", id.0),
+        client_addr: format!("h{}:2", id.0),
+    }
+}
+
+#[test]
+fn a_learner_joins_catches_up_and_is_promoted_to_voter() {
+    let mut c = running();
+    c.add_node(N4, &[N1, N2, N3]);
+    c.change(N1, add(N4)).unwrap();
+    c.advance(100 * MS);
+    assert_eq!(c.replica(N1).membership().epoch, 1);
+    assert!(!c.replica(N1).membership().is_voter(N4));
+    write(&mut c, N1, 2);
+    assert_eq!(c.replica(N4).status().role, Role::Learner);
+    assert_eq!(
+        c.replica(N4).status().executed,
+        c.replica(N1).status().executed,
+        "the learner caught up"
+    );
+    let ballot = c.replica(N1).status().view;
+    c.change(N1, Change::Promote { id: N4 }).unwrap();
+    c.advance(200 * MS);
+    let members = c.replica(N3).membership().clone();
+    assert_eq!(members.voters(), vec![N1, N2, N3, N4]);
+    assert_eq!(members.epoch, 2);
+    let leader = c.wait_for_leader(1000 * MS);
+    assert!(
+        c.replica(leader).status().view > ballot,
+        "phase 1 again, among the new voters"
+    );
+    write(&mut c, leader, 3);
+    assert_eq!(c.replica(N4).status().role, Role::Follower);
+    c.assert_agreement();
+}
+
+#[test]
+fn one_change_at_a_time_and_only_at_the_leader() {
+    let mut c = running();
+    c.add_node(N4, &[N1, N2, N3]);
+    assert_eq!(
+        c.change(N2, add(N4)),
+        Err(ChangeRefused::NotLeader(Some(N1)))
+    );
+    c.freeze(N2);
+    c.freeze(N3);
+    c.change(N1, add(N4)).unwrap();
+    assert_eq!(
+        c.change(N1, Change::Remove { id: N3 }),
+        Err(ChangeRefused::Busy),
+        "the first change is not chosen yet"
+    );
+    c.thaw(N2);
+    c.thaw(N3);
+    c.advance(200 * MS);
+    assert!(c.replica(N1).membership().is_member(N4));
+    // A learner that has not caught up is not promoted.
+    c.freeze(N4);
+    for ts in 2..400 {
+        c.submit(N1, 1, ts, b"more");
+        c.settle();
+    }
+    assert!(matches!(
+        c.change(c.leader().unwrap(), Change::Promote { id: N4 }),
+        Err(ChangeRefused::NotCaughtUp(N4))
+    ));
+}
+
+#[test]
+fn removing_the_leader_hands_over_and_writes_go_on() {
+    let mut c = running();
+    c.add_node(N4, &[N1, N2, N3]);
+    c.change(N1, add(N4)).unwrap();
+    c.advance(100 * MS);
+    c.change(N1, Change::Promote { id: N4 }).unwrap();
+    c.advance(200 * MS);
+    let leader = c.wait_for_leader(1000 * MS);
+    assert_eq!(leader, N1);
+    let start = c.now;
+    c.change(N1, Change::Remove { id: N1 }).unwrap();
+    c.advance(5 * MS);
+    let next = c.wait_for_leader_other_than(N1, 1000 * MS);
+    assert!(
+        c.now - start < c.replica(N2).config().election_timeout,
+        "the handover did not wait for anyone to suspect the old leader"
+    );
+    assert!(!c.replica(next).membership().is_member(N1));
+    assert!(!c.replica(N1).is_leader());
+    write(&mut c, next, 2);
+    assert_eq!(c.replica(N2).membership().voters(), vec![N2, N3, N4]);
+    c.assert_agreement();
+}
+
+#[test]
+fn a_leader_hands_over_on_request() {
+    let mut c = running();
+    c.transfer(N1, N3).unwrap();
+    c.advance(20 * MS);
+    assert_eq!(c.leader(), Some(N3));
+    write(&mut c, N3, 2);
+    assert_eq!(c.transfer(N1, N2), Err(ChangeRefused::NotLeader(Some(N3))));
+    c.assert_agreement();
+}
+
+#[test]
+fn a_node_that_lost_its_disk_votes_again_once_re_added() {
+    let mut c = running();
+    c.wipe(N3);
+    assert!(c.replica(N3).is_non_voting());
+    write(&mut c, N1, 2);
+    c.change(N1, Change::Remove { id: N3 }).unwrap();
+    c.advance(200 * MS);
+    let leader = c.wait_for_leader(1000 * MS);
+    c.change(leader, add(N3)).unwrap();
+    c.advance(200 * MS);
+    write(&mut c, leader, 3);
+    let leader = c.wait_for_leader(1000 * MS);
+    c.change(leader, Change::Promote { id: N3 }).unwrap();
+    c.advance(200 * MS);
+    assert!(c.replica(N3).membership().is_voter(N3));
+    assert!(!c.replica(N3).is_non_voting(), "it votes again");
+    // With n2 gone, n1 and n3 still make a quorum: n3's votes count.
+    let leader = c.wait_for_leader(1000 * MS);
+    c.crash(N2);
+    let leader = if leader == N2 {
+        c.wait_for_leader_other_than(N2, 2000 * MS)
+    } else {
+        leader
+    };
+    write(&mut c, leader, 4);
+    c.assert_agreement();
+}
+
+#[test]
+fn a_removed_node_is_not_heard() {
+    let mut c = Cluster::new(4, |_| {});
+    assert_eq!(c.wait_for_leader(1000 * MS), N1);
+    write(&mut c, N1, 1);
+    // n4 is cut off and removed without knowing it: it still believes it
+    // is one of four voters.
+    c.isolate(N4);
+    c.change(N1, Change::Remove { id: N4 }).unwrap();
+    c.advance(200 * MS);
+    let leader = c.wait_for_leader(1000 * MS);
+    assert!(!c.replica(leader).membership().is_member(N4));
+    // The leader goes quiet and n4 is back: everyone suspects, everyone
+    // stands, but n2 and n3 must not promise n4's ballots.
+    c.freeze(leader);
+    c.heal();
+    c.advance(1000 * MS);
+    let elected = |node| {
+        c.events
+            .iter()
+            .any(|(n, e)| *n == node && matches!(e, Event::Elected { .. }))
+    };
+    assert!(!elected(N4), "a removed node was elected");
+    let next = c.wait_for_leader_other_than(leader, 1000 * MS);
+    assert_ne!(next, N4);
+    write(&mut c, next, 2);
+    c.assert_agreement();
+}
