@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// The four items, in the order counts are given (`masks,bottles,rolls,cups`).
 pub const ITEMS: [&str; 4] = [
@@ -166,7 +167,9 @@ impl fmt::Display for InventoryResult {
 pub struct Inventory {
     initial: [u64; 4],
     stock: [u64; 4],
-    orders: Vec<OrderRecord>,
+    /// Shared with a checkpoint's copy until the next change (copy on
+    /// write), so that copying the inventory is O(1).
+    orders: Arc<Vec<OrderRecord>>,
 }
 
 impl Default for Inventory {
@@ -180,7 +183,7 @@ impl Inventory {
         Inventory {
             initial: stock,
             stock,
-            orders: Vec::new(),
+            orders: Arc::new(Vec::new()),
         }
     }
 
@@ -214,7 +217,7 @@ impl Inventory {
                 for (s, c) in self.stock.iter_mut().zip(counts) {
                     *s -= c;
                 }
-                self.orders.push(OrderRecord {
+                Arc::make_mut(&mut self.orders).push(OrderRecord {
                     name: name.clone(),
                     counts: *counts,
                     cancelled: false,
@@ -222,8 +225,7 @@ impl Inventory {
                 InventoryResult::Submitted { name: name.clone() }
             }
             InventoryOp::Cancel { name } => {
-                match self
-                    .orders
+                match Arc::make_mut(&mut self.orders)
                     .iter_mut()
                     .rev()
                     .find(|o| o.name == *name && !o.cancelled)
@@ -242,7 +244,7 @@ impl Inventory {
                 }
             }
             InventoryOp::Stock => InventoryResult::Stock(self.stock),
-            InventoryOp::Orders => InventoryResult::Orders(self.orders.clone()),
+            InventoryOp::Orders => InventoryResult::Orders(self.orders.to_vec()),
         }
     }
 

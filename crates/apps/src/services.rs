@@ -12,7 +12,7 @@ use crate::kv::{Kv, KvOp, KvResult};
 use crate::smallbank::{SmallBank, SmallBankOp, SmallBankResult};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use synod_core::{Inspect, SnapshotError, StateMachine};
+use synod_core::{AppCommand, Inspect, SnapshotError, StateMachine};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
@@ -75,6 +75,19 @@ pub fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
 
 pub fn decode_outcome(bytes: &[u8]) -> Result<Outcome, String> {
     postcard::from_bytes(bytes).map_err(|e| format!("cannot decode result: {e}"))
+}
+
+impl AppCommand for Command {
+    type Outcome = Outcome;
+    fn encode(&self) -> Vec<u8> {
+        encode_command(self)
+    }
+    fn decode_outcome(reply: &[u8]) -> Outcome {
+        decode_outcome(reply).unwrap_or_else(Outcome::Invalid)
+    }
+    fn refused(outcome: &Outcome) -> bool {
+        outcome.refusal().is_some()
+    }
 }
 
 /// The replicated state of a node: the four applications.

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Every account's opening balance, in cents, in each of its two accounts.
 pub const OPENING: i64 = 10_000;
@@ -120,7 +121,8 @@ impl Accounts {
 /// Customers 0..n, created on first use with the opening balances.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmallBank {
-    accounts: BTreeMap<u32, Accounts>,
+    /// Shared with a checkpoint's copy until the next change.
+    accounts: Arc<BTreeMap<u32, Accounts>>,
 }
 
 impl SmallBank {
@@ -134,7 +136,9 @@ impl SmallBank {
     }
 
     fn account(&mut self, customer: u32) -> &mut Accounts {
-        self.accounts.entry(customer).or_insert(Accounts::OPENED)
+        Arc::make_mut(&mut self.accounts)
+            .entry(customer)
+            .or_insert(Accounts::OPENED)
     }
 
     pub fn apply(&mut self, op: &SmallBankOp) -> SmallBankResult {

@@ -125,7 +125,9 @@ impl Checkpoints {
     /// often than the state's size justifies (the commands executed since
     /// the last one must add up to [`LOG_RATIO`] times that state's size).
     /// Both depend on the log alone. If due, it counts as taken.
-    pub fn due(&mut self, slot: Slot, interval: u64, state_size: u64) -> bool {
+    /// `state_size` is asked only at checkpoint slots (it may take a walk
+    /// over the state).
+    pub fn due(&mut self, slot: Slot, interval: u64, state_size: impl FnOnce() -> u64) -> bool {
         let (last_slot, last_size) = self.last_taken;
         if !slot.is_multiple_of(interval)
             || slot <= last_slot
@@ -133,7 +135,7 @@ impl Checkpoints {
         {
             return false;
         }
-        self.last_taken = (slot, state_size);
+        self.last_taken = (slot, state_size());
         self.executed_bytes = 0;
         true
     }
@@ -263,13 +265,13 @@ mod tests {
     #[test]
     fn checkpoints_fall_every_interval_once_the_log_outweighs_the_state() {
         let mut c = Checkpoints::restored(None, 0);
-        assert!(!c.due(50, 100, 10), "not a multiple of the interval");
-        assert!(c.due(100, 100, 10), "the first one is due at once");
+        assert!(!c.due(50, 100, || 10), "not a multiple of the interval");
+        assert!(c.due(100, 100, || 10), "the first one is due at once");
         c.executed(39);
-        assert!(!c.due(200, 100, 10), "39 bytes of log, state 10: wait");
+        assert!(!c.due(200, 100, || 10), "39 bytes of log, state 10: wait");
         c.executed(1);
-        assert!(c.due(300, 100, 10), "40 bytes: 4 times the state");
-        assert!(!c.due(300, 100, 10), "taken once");
+        assert!(c.due(300, 100, || 10), "40 bytes: 4 times the state");
+        assert!(!c.due(300, 100, || 10), "taken once");
     }
 
     #[test]

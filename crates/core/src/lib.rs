@@ -44,5 +44,5 @@ pub use liveness::{Environment, FailoverBound, failover_bound};
 pub use membership::{Change, ChangeError, Member, Membership};
 pub use message::{AcceptedEntry, Envelope, Message};
 pub use replica::{ChangeRefused, Event, Ready, Replica, Role, Status};
-pub use state_machine::{Inspect, SnapshotError, StateMachine};
+pub use state_machine::{AppCommand, Inspect, SnapshotError, StateMachine};
 pub use types::*;

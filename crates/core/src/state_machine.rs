@@ -83,6 +83,27 @@ impl<S: StateMachine> StateMachine for Box<S> {
     }
 }
 
+/// A typed command of some application, as its clients see it: how it
+/// travels to the replicas and how the reply reads. The client library is
+/// generic over it, so any application gets typed clients; the bytes are
+/// what [`StateMachine::apply`] receives and returns.
+pub trait AppCommand {
+    /// The application's answer to the command.
+    type Outcome;
+
+    /// The bytes the replicas apply.
+    fn encode(&self) -> Vec<u8>;
+
+    /// Reads a reply. A reply that does not decode (from a node of another
+    /// version) must still give an outcome, the one the application gives
+    /// a command it cannot decode, since the command did execute.
+    fn decode_outcome(reply: &[u8]) -> Self::Outcome;
+
+    /// Whether the application refused the command (it executed, changed
+    /// nothing, and retrying would not help): an overdraft, say.
+    fn refused(outcome: &Self::Outcome) -> bool;
+}
+
 /// What the admin views need to show an application to a person (and what a
 /// node runtime asks of the state machine besides running it).
 pub trait Inspect {

@@ -3,6 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Any application's commands: here the built-in ones of synod-apps.
 //! use synod_apps::{BankOp, Command};
 //! use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 //! let cluster = synod_node::ClusterFile::load("cluster.toml".as_ref())?;
@@ -30,8 +31,7 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use synod_apps::{Command, Outcome, decode_outcome, encode_command};
-use synod_core::{Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
+use synod_core::{AppCommand, Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
@@ -57,37 +57,32 @@ impl Default for ClientOptions {
     }
 }
 
-/// What became of a command.
+/// What became of a command, whose application answers with `O`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CommandResult {
+pub enum CommandResult<O> {
     /// Executed; the application's answer.
-    Ok(Outcome),
+    Ok(O),
     /// Executed, and the application refused it (an overdraft, an order
-    /// beyond stock): its outcome, whose [`Outcome::refusal`] says why.
-    /// Retrying would not help.
-    Failed(Outcome),
+    /// beyond stock; see [`AppCommand::refused`]): its outcome, which says
+    /// why. Retrying would not help.
+    Failed(O),
     /// No answer after every retry: it may have executed (once) or not.
     Unknown,
 }
 
-impl CommandResult {
-    fn from_outcome(outcome: Outcome) -> Self {
-        if outcome.refusal().is_some() {
+impl<O> CommandResult<O> {
+    /// A reply to `C` as a result.
+    fn from_reply<C: AppCommand<Outcome = O>>(reply: &[u8]) -> Self {
+        let outcome = C::decode_outcome(reply);
+        if C::refused(&outcome) {
             CommandResult::Failed(outcome)
         } else {
             CommandResult::Ok(outcome)
         }
     }
 
-    /// A reply as a result. One that does not decode (from a node of
-    /// another version) is reported as the node reports a command it could
-    /// not decode.
-    fn from_reply(reply: &[u8]) -> Self {
-        CommandResult::from_outcome(decode_outcome(reply).unwrap_or_else(Outcome::Invalid))
-    }
-
     /// The application's answer, failed or not; `None` when unknown.
-    pub fn outcome(&self) -> Option<&Outcome> {
+    pub fn outcome(&self) -> Option<&O> {
         match self {
             CommandResult::Ok(outcome) | CommandResult::Failed(outcome) => Some(outcome),
             CommandResult::Unknown => None,
@@ -231,10 +226,10 @@ impl SynodClient {
         self.start.elapsed().as_micros() as Time
     }
 
-    /// Runs one command to its end.
-    pub async fn execute(&mut self, command: &Command) -> CommandResult {
-        match self.execute_raw(Bytes::from(encode_command(command))).await {
-            Some(reply) => CommandResult::from_reply(&reply),
+    /// Runs one command of any application to its end.
+    pub async fn execute<C: AppCommand>(&mut self, command: &C) -> CommandResult<C::Outcome> {
+        match self.execute_raw(Bytes::from(command.encode())).await {
+            Some(reply) => CommandResult::from_reply::<C>(&reply),
             None => CommandResult::Unknown,
         }
     }
@@ -254,12 +249,12 @@ impl SynodClient {
 
     /// Tries the last command whose outcome was unknown again, under its
     /// original timestamp, so it is applied at most once in all. `None` if
-    /// there is no such command.
-    pub async fn retry_unknown(&mut self) -> Option<CommandResult> {
+    /// there is no such command. `C` is the application it was for.
+    pub async fn retry_unknown<C: AppCommand>(&mut self) -> Option<CommandResult<C::Outcome>> {
         while self.incoming.try_recv().is_ok() {}
         let actions = self.core.retry_unknown(self.now())?;
         Some(match self.drive(actions).await {
-            Some(reply) => CommandResult::from_reply(&reply),
+            Some(reply) => CommandResult::from_reply::<C>(&reply),
             None => CommandResult::Unknown,
         })
     }

@@ -281,6 +281,8 @@ struct World<'a> {
     failovers: Vec<Time>,
     truncations: u64,
     snapshots_installed: u64,
+    /// The money in the bank at the start: every replica must keep it.
+    bank_total: u64,
 }
 
 impl<'a> World<'a> {
@@ -367,6 +369,7 @@ impl<'a> World<'a> {
             failovers: Vec::new(),
             truncations: 0,
             snapshots_installed: 0,
+            bank_total: Services::default().bank.total(),
         }
     }
 
@@ -671,7 +674,7 @@ impl<'a> World<'a> {
         let app = replica.app();
         let id = self.nodes[i].id;
         let total = app.bank.total();
-        let expected = synod_apps::Services::default().bank.total();
+        let expected = self.bank_total;
         if total != expected {
             let detail = format!("{id} holds {total} units in all, not {expected}");
             self.checker.fail(self.now, "bank conservation", detail);

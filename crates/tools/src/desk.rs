@@ -3,7 +3,7 @@
 //! the command line's.
 
 use synod_apps::inventory::describe_counts;
-use synod_apps::{Command, InventoryOp};
+use synod_apps::{Command, InventoryOp, Outcome};
 use synod_node::client::CommandResult;
 
 pub const HELP: &str = "commands:
@@ -78,7 +78,7 @@ pub fn logged(command: &Command) -> bool {
 }
 
 /// The desk's answer to a person.
-pub fn answer(command: &Command, result: &CommandResult) -> String {
+pub fn answer(command: &Command, result: &CommandResult<Outcome>) -> String {
     match (command, result) {
         (_, CommandResult::Ok(outcome)) => outcome.to_string(),
         // An order's own rejection reads "Cannot place order for bob: ...".

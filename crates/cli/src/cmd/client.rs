@@ -140,7 +140,7 @@ fn reason(outcome: &Outcome) -> String {
 }
 
 /// The JSON form of a result.
-fn result_json(result: &CommandResult) -> serde_json::Value {
+fn result_json(result: &CommandResult<Outcome>) -> serde_json::Value {
     match result {
         CommandResult::Ok(outcome) => {
             json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome})

@@ -10,10 +10,11 @@ impl<S: StateMachine> Replica<S> {
     /// After executing `slot`: freezes the state for a checkpoint if one is
     /// due (see `Checkpoints::due`); the host builds it.
     pub(super) fn maybe_checkpoint(&mut self, slot: Slot) {
-        let size = self.executor.size_hint();
+        let executor = &self.executor;
+        let interval = self.config.checkpoint_interval;
         if self
             .checkpoints
-            .due(slot, self.config.checkpoint_interval, size)
+            .due(slot, interval, || executor.size_hint())
         {
             let job = CheckpointJob::new(self.executor.capture());
             self.out.checkpoints.push(job);

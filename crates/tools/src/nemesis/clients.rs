@@ -68,7 +68,7 @@ pub async fn client_loop(
         // resolves: one operation, applied at most once, with a long latency.
         while result == CommandResult::Unknown && !recorder.stopped() {
             result = client
-                .retry_unknown()
+                .retry_unknown::<synod_apps::Command>()
                 .await
                 .unwrap_or(CommandResult::Unknown);
         }

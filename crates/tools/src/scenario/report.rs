@@ -9,7 +9,7 @@ use synod_node::client::CommandResult;
 use synod_node::wire::ViewRecord;
 
 /// How the runner words a result: "success", "failed" or "unknown".
-pub fn word(result: &CommandResult) -> &'static str {
+pub fn word<O>(result: &CommandResult<O>) -> &'static str {
     match result {
         CommandResult::Ok(_) => "success",
         CommandResult::Failed(_) => "failed",
@@ -26,7 +26,7 @@ pub struct TxRecord {
     /// What its client heard in its own set; unknown if never answered
     /// there (or never tried, behind an unknown one). `None` only while
     /// its set runs and it has not been tried.
-    pub first_answer: Option<CommandResult>,
+    pub first_answer: Option<CommandResult<Outcome>>,
     /// Once executed: in which set, with which outcome.
     pub committed: Option<Committed>,
 }
@@ -187,7 +187,7 @@ mod tests {
     use super::*;
     use synod_apps::{BankFailure, BankResult};
 
-    fn record(first: Option<CommandResult>, committed: Option<Outcome>) -> TxRecord {
+    fn record(first: Option<CommandResult<Outcome>>, committed: Option<Outcome>) -> TxRecord {
         TxRecord {
             set: 2,
             tx: Tx {

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use synod_apps::bank::DEFAULT_ACCOUNTS;
-use synod_apps::{BankOp, Command};
+use synod_apps::{BankOp, Command, Outcome};
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 
 pub struct ScenarioOptions {
@@ -47,7 +47,7 @@ struct Latency {
 /// A transaction a client tried in a segment, and what it heard.
 struct Tried {
     record: usize,
-    result: CommandResult,
+    result: CommandResult<Outcome>,
     took: Duration,
 }
 
@@ -325,7 +325,7 @@ impl Scenario {
                     let start = Instant::now();
                     let result = if unknown && client.has_unknown() {
                         client
-                            .retry_unknown()
+                            .retry_unknown::<Command>()
                             .await
                             .unwrap_or(CommandResult::Unknown)
                     } else {
