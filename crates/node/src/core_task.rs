@@ -7,13 +7,15 @@
 
 use crate::log_writer::LogWriter;
 use crate::server::NodeError;
-use crate::wire::{AdminReply, AdminRequest, Frame, NodeStatus, SlotStatus, ViewRecord, encode};
+use crate::wire::{
+    AdminReply, AdminRequest, Frame, NodeStatus, SlotState, SlotStatus, ViewRecord, encode,
+};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
-    Request, Role, StateMachine, Time, Value, Write, host,
+    Request, StateMachine, Time, Value, Write, host,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -200,15 +202,9 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         match request {
             AdminRequest::Status => {
                 let s = self.replica.status();
-                let role = match s.role {
-                    Role::Learner => "learner",
-                    Role::Leader => "leader",
-                    Role::Candidate => "candidate",
-                    Role::Follower => "follower",
-                };
                 AdminReply::Status(NodeStatus {
                     id: s.id,
-                    role: role.into(),
+                    role: s.role,
                     ballot: s.view,
                     promised: s.promised,
                     leader: s.leader,
@@ -233,13 +229,13 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 let accepted = self.replica.accepted(slot).cloned();
                 let chosen = self.replica.chosen(slot).cloned();
                 let state = if slot <= executed && slot > 0 {
-                    'E'
+                    SlotState::Executed
                 } else if chosen.is_some() {
-                    'C'
+                    SlotState::Chosen
                 } else if accepted.is_some() {
-                    'A'
+                    SlotState::Accepted
                 } else {
-                    'X'
+                    SlotState::Unknown
                 };
                 let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
                 AdminReply::Slot(SlotStatus {

@@ -8,12 +8,14 @@
 //!   the core task that drives the sans-IO replica, [`log_writer`] (the
 //!   WAL's own thread), [`net`] (framing and outgoing links).
 //! - [`client`]: the async client library; [`admin`]: admin queries.
+//! - [`embedded`]: nodes on threads of one's own program ([`NodeHandle`]).
 
 pub mod admin;
 pub mod client;
 pub mod config;
 mod connections;
 mod core_task;
+pub mod embedded;
 pub mod log_writer;
 pub mod net;
 pub mod server;
@@ -21,3 +23,5 @@ pub mod store;
 pub mod wire;
 
 pub use config::ClusterFile;
+pub use embedded::NodeHandle;
+pub use server::{NodeError, Start};

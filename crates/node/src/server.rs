@@ -51,6 +51,10 @@ pub enum NodeError {
     Writer(std::io::Error),
     #[error("storage failed, stopping so nothing unpersisted is acknowledged: {0}")]
     StorageFailed(String),
+    #[error("cannot start the node's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("node {0}'s thread panicked")]
+    Panicked(u32),
 }
 
 /// How a node starts.

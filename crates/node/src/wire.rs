@@ -18,7 +18,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use synod_core::{Ballot, ClientId, Message, NodeId, Reply, Request, Slot};
+use synod_core::{Ballot, ClientId, Message, NodeId, Reply, Request, Role, Slot};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 4] = *b"SYND";
@@ -102,7 +102,7 @@ pub enum AdminRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub id: NodeId,
-    pub role: String,
+    pub role: Role,
     pub ballot: Ballot,
     pub promised: Ballot,
     pub leader: Option<NodeId>,
@@ -111,12 +111,42 @@ pub struct NodeStatus {
     pub uptime_ms: u64,
 }
 
-/// A slot as one node sees it: A (accepted), C (committed: known chosen),
-/// E (executed), or X (nothing known).
+/// How far a slot has come at one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SlotState {
+    /// Nothing known (not yet proposed here, or below a checkpoint).
+    Unknown,
+    /// Accepted, not known chosen.
+    Accepted,
+    /// Known chosen (committed), not yet executed.
+    Chosen,
+    /// Executed.
+    Executed,
+}
+
+impl SlotState {
+    /// The one-letter form the admin views print: X, A, C, E.
+    pub fn letter(self) -> char {
+        match self {
+            SlotState::Unknown => 'X',
+            SlotState::Accepted => 'A',
+            SlotState::Chosen => 'C',
+            SlotState::Executed => 'E',
+        }
+    }
+}
+
+impl std::fmt::Display for SlotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.letter())
+    }
+}
+
+/// A slot as one node sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotStatus {
     pub slot: Slot,
-    pub state: char,
+    pub state: SlotState,
     pub ballot: Option<Ballot>,
     pub value: Option<String>,
 }

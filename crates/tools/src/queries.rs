@@ -80,7 +80,7 @@ impl LocalCluster {
         self.statuses()
             .await
             .iter()
-            .find(|s| s.role == "leader")
+            .find(|s| s.role == synod_core::Role::Leader)
             .map(|s| s.id.0)
     }
 
@@ -91,7 +91,7 @@ impl LocalCluster {
             let statuses = self.statuses().await;
             statuses
                 .iter()
-                .filter(|s| s.role == "leader" && Some(s.id.0) != not)
+                .filter(|s| s.role == synod_core::Role::Leader && Some(s.id.0) != not)
                 .find(|s| statuses.iter().filter(|t| t.ballot == s.ballot).count() >= majority)
                 .map(|s| s.id.0)
         })

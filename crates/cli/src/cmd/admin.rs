@@ -95,7 +95,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                         .iter()
                         .map(|(id, r)| match r {
                             Ok(AdminReply::Status(s)) => {
-                                json!({"node": id, "up": true, "role": s.role,
+                                json!({"node": id, "up": true, "role": s.role.to_string(),
                                 "ballot": s.ballot.to_string(), "leader": s.leader.map(|l| l.0),
                                 "commit": s.commit, "executed": s.executed})
                             }
@@ -114,7 +114,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                             Ok(AdminReply::Status(s)) => println!(
                                 "n{:<4} {:<10} {:<10} {:<7} {:>8} {:>9}",
                                 id,
-                                s.role,
+                                s.role.to_string(),
                                 s.ballot.to_string(),
                                 s.leader.map_or("-".into(), |l| l.to_string()),
                                 s.commit,

@@ -67,6 +67,17 @@ pub enum Role {
     Learner,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+            Role::Learner => "learner",
+        })
+    }
+}
+
 /// A snapshot of a replica's progress for status displays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {

@@ -295,7 +295,7 @@ impl Scenario {
             let statuses = self.cluster.statuses().await;
             statuses
                 .iter()
-                .find(|s| live.contains(&s.id.0) && s.role == "leader")
+                .find(|s| live.contains(&s.id.0) && s.role == synod_core::Role::Leader)
                 .map(|s| s.id.0)
         })
         .await
