@@ -363,6 +363,20 @@ impl ClusterFile {
         self.data_dir.join(format!("n{id}"))
     }
 
+    /// A cluster of `n` nodes on loopback, on free ports outside the
+    /// kernel's ephemeral range ([`free_local_ports`]).
+    pub fn on_free_ports(
+        cluster_id: &str,
+        data_dir: PathBuf,
+        nodes: usize,
+    ) -> std::io::Result<Self> {
+        Ok(ClusterFile::local(
+            cluster_id,
+            data_dir,
+            &free_local_ports(nodes)?,
+        ))
+    }
+
     /// A cluster of `n` nodes on loopback with the given ports.
     pub fn local(cluster_id: &str, data_dir: PathBuf, ports: &[(u16, u16)]) -> Self {
         ClusterFile {
@@ -394,9 +408,67 @@ impl ClusterFile {
     }
 }
 
+/// Ports that only a listener takes: below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768-60999 by default), where
+/// the kernel never picks a connection's local port. A port from that range
+/// can be taken by some outgoing connection while its node is down, and the
+/// node then cannot restart (`Address already in use`).
+fn listener_ports() -> std::ops::Range<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_low.saturating_sub(1_000)).max(1024);
+    low..ephemeral_low.max(low + 1)
+}
+
+/// Two free loopback ports (peers, clients) for each of `nodes` nodes,
+/// drawn at random below the ephemeral range ([`listener_ports`]) and checked
+/// free by binding them. Another program may still take one before the
+/// node binds it; the node then fails with a clear error.
+pub fn free_local_ports(nodes: usize) -> std::io::Result<Vec<(u16, u16)>> {
+    let range = listener_ports();
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..(2 * nodes).max(1) * 50 {
+        if ports.len() == 2 * nodes {
+            break;
+        }
+        let port = rand::random_range(range.clone());
+        if ports.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+            ports.push(port);
+        }
+    }
+    if ports.len() < 2 * nodes {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("found only {} free ports in {range:?}", ports.len()),
+        ));
+    }
+    Ok(ports.chunks(2).map(|p| (p[0], p[1])).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_and_outside_the_ephemeral_range() {
+        let ports = free_local_ports(5).unwrap();
+        let mut all: Vec<u16> = ports.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        let range = listener_ports();
+        assert!(
+            all.iter().all(|p| range.contains(p)),
+            "{all:?} not in {range:?}"
+        );
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 10);
+    }
 
     fn err(text: &str) -> String {
         ClusterFile::parse(text).unwrap_err().to_string()

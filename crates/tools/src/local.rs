@@ -5,7 +5,6 @@
 //! nodes. `synod cluster` and every engine here share it.
 
 use anyhow::{Context, bail};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,16 +38,16 @@ pub struct LocalCluster {
     external: bool,
 }
 
-/// Asks the OS for `n` free loopback ports (bound, read, released).
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .context("finding free ports")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+/// Whether a process holds on to its resources, from its `/proc/PID/stat`
+/// line and the number of its threads: it exists and is not a zombie, or it
+/// is a zombie whose other threads have not yet exited (see
+/// [`LocalCluster::running`]).
+fn process_alive(stat: &str, threads: usize) -> bool {
+    let zombie = stat
+        .split(") ")
+        .nth(1)
+        .is_some_and(|rest| rest.starts_with('Z'));
+    !stat.is_empty() && (!zombie || threads > 1)
 }
 
 impl LocalCluster {
@@ -82,8 +81,7 @@ impl LocalCluster {
             }
             let _ = std::fs::remove_dir_all(dir.join("data"));
         }
-        let ports = free_ports(2 * nodes)?;
-        let pairs: Vec<(u16, u16)> = ports.chunks(2).map(|c| (c[0], c[1])).collect();
+        let pairs = synod_node::config::free_local_ports(nodes).context("finding free ports")?;
         let id = format!("local-{:08x}", rand::random::<u32>());
         let mut file = ClusterFile::local(&id, PathBuf::from("data"), &pairs);
         tune(&mut file);
@@ -201,13 +199,15 @@ impl LocalCluster {
         }
         match self.pid(id) {
             Some(pid) => {
-                // A zombie (exited, not reaped) is not running.
+                // A zombie (exited, not reaped) is not running, once all its
+                // threads are gone: the main thread turns zombie first, and a
+                // thread still finishing an fsync keeps the process's files,
+                // and so its ports, open until it exits.
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                !stat.is_empty()
-                    && !stat
-                        .split(") ")
-                        .nth(1)
-                        .is_some_and(|rest| rest.starts_with('Z'))
+                let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .map(|d| d.count())
+                    .unwrap_or(0);
+                process_alive(&stat, threads)
             }
             None => false,
         }
@@ -286,5 +286,23 @@ impl LocalCluster {
             let _ = std::fs::remove_file(self.pid_file(id));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_alive;
+
+    #[test]
+    fn a_zombie_is_gone_only_once_its_last_thread_is() {
+        let zombie = "4242 (synod) Z 1 4242 4242 0 -1";
+        let running = "4242 (synod) S 1 4242 4242 0 -1";
+        assert!(process_alive(running, 3));
+        assert!(
+            process_alive(zombie, 2),
+            "a thread still in fsync holds the node's ports"
+        );
+        assert!(!process_alive(zombie, 1));
+        assert!(!process_alive("", 0), "no such process");
     }
 }

@@ -8,7 +8,6 @@
 mod lock;
 
 use lock::{LockAnswer, LockCommand, LockService};
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
@@ -27,21 +26,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Two free loopback ports per node (peers, clients).
-fn free_ports(nodes: usize) -> std::io::Result<Vec<(u16, u16)>> {
-    let listeners = (0..2 * nodes)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let ports = listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(ports.chunks(2).map(|p| (p[0], p[1])).collect())
-}
-
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let data = tempfile::tempdir()?;
-    let cluster = ClusterFile::local("locks", data.path().to_path_buf(), &free_ports(3)?);
+    let cluster = ClusterFile::on_free_ports("locks", data.path().to_path_buf(), 3)?;
     let mut nodes: Vec<Option<NodeHandle>> = Vec::new();
     for node in &cluster.nodes {
         let handle = NodeHandle::spawn(
