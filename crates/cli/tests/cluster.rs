@@ -268,3 +268,113 @@ fn a_node_restarted_after_the_others_truncated_catches_up_by_state_transfer() {
         c.log(3)
     );
 }
+
+#[test]
+fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
+    let c = Cluster::up(3);
+    assert_eq!(c.client(&["kv", "put", "kept", "yes"])["result"], "ok");
+    let down = synod(&["cluster", "down", "--dir", c.dir()]);
+    assert!(down.status.success(), "{}", text(&down));
+
+    // `cluster up` on the stopped cluster resumes it, data and all.
+    let up = synod(&["cluster", "up", "--nodes", "3", "--dir", c.dir()]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(text(&up).contains("resuming"), "{}", text(&up));
+    let get = c.client(&["kv", "get", "kept"]);
+    assert_eq!(get["text"], "yes", "{get}");
+
+    // Another size is refused, and the cluster is untouched.
+    let down = synod(&["cluster", "down", "--dir", c.dir()]);
+    assert!(down.status.success(), "{}", text(&down));
+    let other = synod(&["cluster", "up", "--nodes", "5", "--dir", c.dir()]);
+    assert!(!other.status.success());
+    assert!(text(&other).contains("3 nodes, not 5"), "{}", text(&other));
+    let up = synod(&["cluster", "up", "--nodes", "3", "--dir", c.dir()]);
+    assert!(up.status.success(), "{}", text(&up));
+
+    // A second process on a live node's directory is refused by its lock,
+    // naming the holder, before it touches the log.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("cluster.toml");
+    let file = std::fs::read_to_string(c.file()).unwrap();
+    // Same data directory, other ports.
+    let data = c.dir.path().join("data");
+    let mut moved = file.replace(
+        "data_dir = \"data\"",
+        &format!("data_dir = {:?}", data.to_str().unwrap()),
+    );
+    for (i, port) in synod_node::config::free_local_ports(3)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let parsed = synod_node::ClusterFile::parse(&file).unwrap();
+        let node = &parsed.nodes[i];
+        moved = moved
+            .replace(&node.addr.to_string(), &format!("127.0.0.1:{}", port.0))
+            .replace(
+                &node.client_addr.to_string(),
+                &format!("127.0.0.1:{}", port.1),
+            );
+    }
+    std::fs::write(&copy, moved).unwrap();
+    let second = synod(&["node", "--config", copy.to_str().unwrap(), "--id", "1"]);
+    assert!(!second.status.success());
+    assert!(
+        text(&second).contains("in use by another process (pid "),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(c.client(&["kv", "get", "kept"])["text"], "yes");
+}
+
+#[test]
+fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let even = synod(&[
+        "cluster",
+        "up",
+        "--nodes",
+        "4",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!even.status.success());
+    assert!(
+        text(&even).contains("4 nodes tolerate 1 failure(s), as 3 do"),
+        "{}",
+        text(&even)
+    );
+
+    // A node whose port is taken stops before creating its data directory,
+    // so a later start without --init does not take a half-made one.
+    let example = text(&synod(&["config", "example"]));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        example.replace("127.0.0.1:7001", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let out = synod(&[
+        "node",
+        "--config",
+        file.to_str().unwrap(),
+        "--id",
+        "1",
+        "--init",
+    ]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(message.contains("cannot listen on"), "{message}");
+    assert_eq!(
+        message.matches("Address already in use").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("data").join("n1").exists(),
+        "a data directory was made"
+    );
+}

@@ -37,6 +37,10 @@ pub struct ClusterFile {
     pub data_dir: PathBuf,
     #[serde(default = "default_max_frame")]
     pub max_frame_bytes: usize,
+    /// An even number of nodes tolerates no more failures than one node
+    /// fewer (a majority of 4 is 3), so it is refused unless allowed.
+    #[serde(default)]
+    pub allow_even_size: bool,
     #[serde(default)]
     pub timers: Timers,
     #[serde(default)]
@@ -47,6 +51,8 @@ pub struct ClusterFile {
     pub storage: Storage,
     #[serde(default)]
     pub runtime: Runtime,
+    #[serde(default)]
+    pub limits: Limits,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -158,6 +164,27 @@ impl Default for Runtime {
     }
 }
 
+/// What one node's listeners hold at once (see `connections.rs`): more
+/// connections are closed as they arrive, so a flood costs the node little.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// On the peer port: a few per peer (links reconnect).
+    pub peer_connections: usize,
+    /// On the client port: client processes and admin tools (a load
+    /// generator shares a handful of connections among hundreds of clients).
+    pub client_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            peer_connections: 64,
+            client_connections: 1024,
+        }
+    }
+}
+
 /// A commented example, printed by `synod config example`.
 pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
 # Run a node with: synod node --config cluster.toml --id 1 [--init]
@@ -193,6 +220,10 @@ sync_pacing_us = 0          # under sustained load, start an fsync at most every
 
 [runtime]
 threads = 1                 # per node: sockets and replica (the disk has its own thread)
+
+[limits]
+peer_connections = 64       # connections each listener holds at once; more are closed
+client_connections = 1024
 
 [[nodes]]
 id = 1
@@ -261,8 +292,36 @@ impl ClusterFile {
         if self.cluster_id.trim().is_empty() {
             return Err(Self::invalid("cluster_id", "must not be empty"));
         }
+        if self.limits.peer_connections < 2 * self.nodes.len() {
+            return Err(Self::invalid(
+                "limits.peer_connections",
+                "must be at least twice the number of nodes",
+            ));
+        }
+        if self.limits.client_connections == 0 {
+            return Err(Self::invalid(
+                "limits.client_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.cluster_id.len() > 255 {
+            // It travels in every hello, which must stay small.
+            return Err(Self::invalid("cluster_id", "must be at most 255 bytes"));
+        }
         if self.nodes.is_empty() {
             return Err(Self::invalid("nodes", "the cluster has no members"));
+        }
+        let n = self.nodes.len();
+        if n.is_multiple_of(2) && !self.allow_even_size {
+            return Err(Self::invalid(
+                "nodes",
+                format!(
+                    "{n} nodes tolerate {} failure(s), as {} do: use an odd number of nodes, \
+                     or set allow_even_size = true",
+                    (n - 1) / 2,
+                    n - 1
+                ),
+            ));
         }
         for (i, n) in self.nodes.iter().enumerate() {
             if n.id == 0 {
@@ -383,6 +442,7 @@ impl ClusterFile {
             cluster_id: cluster_id.to_string(),
             data_dir,
             max_frame_bytes: default_max_frame(),
+            allow_even_size: false,
             timers: Timers::default(),
             batching: Batching::default(),
             checkpoints: Checkpoints::default(),
@@ -395,6 +455,7 @@ impl ClusterFile {
                 },
             },
             runtime: Runtime::default(),
+            limits: Limits::default(),
             nodes: ports
                 .iter()
                 .enumerate()

@@ -3,19 +3,32 @@
 //! connection that turns frames into the core task's inputs: a peer's
 //! messages, clients' requests (their replies go back on the same
 //! connection), admin queries.
+//!
+//! What a connection can cost is bounded: each listener holds a limited
+//! number of connections (the cluster file's `[limits]`; more are closed
+//! at once); until its hello is
+//! accepted a connection may send frames of [`HELLO_MAX_FRAME`] bytes and
+//! must do so within [`HANDSHAKE_TIMEOUT`]; after it, a client's frames are
+//! capped at [`MAX_CLIENT_FRAME`] and only peers may send the cluster's
+//! `max_frame_bytes` (snapshots); buffers grow with the bytes that arrive,
+//! not with the length a frame claims.
 
 use crate::config::ClusterFile;
 use crate::core_task::Input;
 use crate::net::{FrameReader, ReadError};
-use crate::wire::{Caller, Frame, encode};
+use crate::wire::{Caller, Frame, HELLO_MAX_FRAME, encode};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{ClientId, NodeId};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// How long a new connection has to introduce itself.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest frame a client or admin connection may send (a command, a
+/// batch of them): far above any command, far below a snapshot.
+pub(crate) const MAX_CLIENT_FRAME: usize = 2 * 1024 * 1024;
 
 /// What every connection task needs.
 #[derive(Clone)]
@@ -25,9 +38,13 @@ pub(crate) struct Context {
     pub inputs: mpsc::UnboundedSender<Input>,
 }
 
-/// Accepts connections on `listener` until the node stops.
-pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context) {
+/// Accepts connections on `listener` until the node stops, holding at most
+/// `limit` at once.
+pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context, limit: usize) {
     let mut next_conn = 0u64;
+    let slots = Arc::new(Semaphore::new(limit));
+    let mut refused_since_log = 0u64;
+    let mut last_log: Option<std::time::Instant> = None;
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(x) => x,
@@ -37,6 +54,21 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context) {
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Full: close it at once (dropping the stream). One log line a
+            // second at most, so a flood cannot fill the disk either.
+            refused_since_log += 1;
+            if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(
+                    %from,
+                    refused = refused_since_log,
+                    "too many connections ({limit} open): refusing new ones"
+                );
+                refused_since_log = 0;
+                last_log = Some(std::time::Instant::now());
+            }
+            continue;
+        };
         next_conn += 1;
         let ctx = ctx.clone();
         let conn = next_conn;
@@ -44,6 +76,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context) {
             if let Err(reason) = serve_connection(stream, ctx, conn).await {
                 tracing::warn!(%from, "connection closed: {reason}");
             }
+            drop(slot);
         });
     }
 }
@@ -53,7 +86,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context) {
 async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut reader = FrameReader::new(read, ctx.cluster.max_frame_bytes);
+    let mut reader = FrameReader::new(read, HELLO_MAX_FRAME);
     let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
         Err(_) => return Err("no handshake within 5 s".into()),
         Ok(Err(ReadError::Closed)) => return Ok(()),
@@ -83,6 +116,10 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
             .await;
         }
     };
+    reader.set_max_frame(match caller {
+        Caller::Peer(_) => ctx.cluster.max_frame_bytes,
+        _ => ctx.cluster.max_frame_bytes.min(MAX_CLIENT_FRAME),
+    });
     use tokio::io::AsyncWriteExt;
     write
         .write_all(&encode(&Frame::Welcome { node: ctx.me }))

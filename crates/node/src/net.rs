@@ -38,9 +38,15 @@ impl FrameReader {
     pub fn new(read: OwnedReadHalf, max_frame: usize) -> Self {
         FrameReader {
             read,
-            buf: BytesMut::with_capacity(64 * 1024),
+            buf: BytesMut::with_capacity(4 * 1024),
             decoder: Decoder::new(max_frame),
         }
+    }
+
+    /// Changes the largest frame accepted from now on (a connection starts
+    /// small, until its handshake is accepted).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.decoder.set_max_frame(max_frame);
     }
 
     pub async fn next(&mut self) -> Result<Frame, ReadError> {

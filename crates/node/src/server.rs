@@ -34,11 +34,13 @@ use tokio::sync::mpsc;
 pub enum NodeError {
     #[error("node {0} is not in the cluster file")]
     NotAMember(u32),
-    #[error("cannot listen on {addr} ({what}): {source}")]
+    // `cause`, not `source`: the message carries the OS error once, and
+    // printers that also walk the source chain would say it twice.
+    #[error("cannot listen on {addr} ({what}): {cause}")]
     Bind {
         addr: SocketAddr,
         what: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -85,6 +87,15 @@ where
     S: StateMachine + Inspect + Send + 'static,
 {
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
+    // Listeners first: a node that cannot bind its ports must not have
+    // created or touched its data directory.
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|cause| NodeError::Bind { addr, what, cause })
+    };
+    let peer_listener = bind(me.addr, "peers").await?;
+    let client_listener = bind(me.client_addr, "clients").await?;
     let dir = cluster.node_dir(id);
     let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
     if start == Start::Rejoin && recovery.state.votes_above == 0 {
@@ -114,13 +125,6 @@ where
         "recovered from {}",
         dir.display()
     );
-    let bind = |addr: SocketAddr, what: &'static str| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| NodeError::Bind { addr, what, source })
-    };
-    let peer_listener = bind(me.addr, "peers").await?;
-    let client_listener = bind(me.client_addr, "clients").await?;
 
     let (input_tx, input_rx) = mpsc::unbounded_channel::<Input>();
     let mut links = BTreeMap::new();
@@ -141,8 +145,16 @@ where
         me: NodeId(id),
         inputs: input_tx.clone(),
     };
-    tokio::spawn(accept_loop(peer_listener, context.clone()));
-    tokio::spawn(accept_loop(client_listener, context));
+    tokio::spawn(accept_loop(
+        peer_listener,
+        context.clone(),
+        cluster.limits.peer_connections,
+    ));
+    tokio::spawn(accept_loop(
+        client_listener,
+        context,
+        cluster.limits.client_connections,
+    ));
 
     if recovery.state.votes_above == u64::MAX {
         tracing::warn!(

@@ -52,6 +52,11 @@ pub enum StorageError {
     },
     #[error("the write-ahead log failed earlier ({0}); nothing more is accepted")]
     Poisoned(String),
+    #[error(
+        "{} is in use by another process ({holder}): two nodes on one log would corrupt it",
+        .dir.display()
+    )]
+    Locked { dir: PathBuf, holder: String },
 }
 
 /// A torn last record that recovery cut off.
@@ -87,6 +92,9 @@ pub struct Wal {
     segment_limit: u64,
     poisoned: Option<String>,
     pub faults: Faults,
+    /// `<dir>/LOCK`, locked for as long as this log is open (see
+    /// [`lock_dir`]).
+    lock: Option<File>,
 }
 
 fn io(op: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
@@ -115,6 +123,43 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     Ok(out)
 }
 
+/// Locks `<dir>/LOCK` (an advisory `flock`, released when the file closes,
+/// even if the process is killed) and writes this process's id into it, so
+/// that a second process opening the same log is refused and told who
+/// holds it.
+fn lock_dir(dir: &Path) -> Result<File, StorageError> {
+    let path = dir.join("LOCK");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("opening", &path))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let me = format!("pid {}\n", std::process::id());
+            file.set_len(0)
+                .and_then(|()| file.write_all(me.as_bytes()))
+                .map_err(io("writing", &path))?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            Err(StorageError::Locked {
+                dir: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "unknown".into()
+                } else {
+                    holder.to_string()
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io("locking", &path)(e)),
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -135,7 +180,9 @@ impl Wal {
                 return Err(StorageError::Missing(dir.to_path_buf()));
             }
             std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-            let wal = Wal::create_segment(dir, 1)?;
+            let lock = lock_dir(dir)?;
+            let mut wal = Wal::create_segment(dir, 1)?;
+            wal.lock = Some(lock);
             sync_dir(dir)?;
             let recovery = Recovery {
                 state: DurableState::default(),
@@ -144,6 +191,7 @@ impl Wal {
             };
             return Ok((wal, recovery));
         }
+        let lock = lock_dir(dir)?;
         let mut state = DurableState::default();
         let mut records = 0;
         let mut torn_tail = None;
@@ -173,6 +221,7 @@ impl Wal {
             segment_limit: 64 << 20,
             poisoned: None,
             faults: Faults::default(),
+            lock: Some(lock),
         };
         wal.file
             .seek(SeekFrom::End(0))
@@ -207,6 +256,7 @@ impl Wal {
             segment_limit: 64 << 20,
             poisoned: None,
             faults: Faults::default(),
+            lock: None,
         })
     }
 
@@ -309,8 +359,10 @@ impl Wal {
         }
         sync_dir(&self.dir)?;
         let faults = std::mem::take(&mut self.faults);
+        let lock = self.lock.take();
         *self = next;
         self.faults = faults;
+        self.lock = lock;
         Ok(())
     }
 
@@ -450,6 +502,29 @@ mod tests {
     use bytes::Bytes;
     use synod_core::{Ballot, ClientId, NodeId, Request, Value};
 
+    #[test]
+    fn a_second_process_on_a_live_log_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("n1");
+        let (wal, _) = Wal::open(&node, true).unwrap();
+        // flock locks belong to an open file, so a second open in this
+        // process is refused exactly as another process would be.
+        match Wal::open(&node, false) {
+            Err(StorageError::Locked { holder, .. }) => {
+                assert_eq!(holder, format!("pid {}", std::process::id()));
+            }
+            other => panic!("a second open of a live log: {:?}", other.map(|_| ())),
+        }
+        drop(wal);
+        let (mut wal, _) = Wal::open(&node, false).expect("free once the first is closed");
+        // Compaction replaces the segment, not the lock.
+        wal.compact(&[]).unwrap();
+        assert!(matches!(
+            Wal::open(&node, false),
+            Err(StorageError::Locked { .. })
+        ));
+    }
+
     fn accept(slot: u64) -> PersistOp {
         let request = Request {
             client: ClientId(1),
@@ -531,6 +606,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
         wal.append(&[accept(4)]).unwrap();
         wal.sync().unwrap();
+        drop(wal);
         let (_, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.records, 3);
         assert!(r.state.accepted.contains_key(&4));
@@ -607,6 +683,7 @@ mod tests {
         // Bounded: ten records, whatever the length of the run.
         assert!(sizes.iter().all(|s| *s <= sizes[0] + 100), "{sizes:?}");
         assert_eq!(segments(dir.path()).unwrap().len(), 1);
+        drop(wal);
         let (_, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.records, 10);
         assert_eq!(r.state.accepted.keys().next(), Some(&1991));

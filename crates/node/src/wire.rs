@@ -210,9 +210,21 @@ pub struct Decoder {
     max_frame: usize,
 }
 
+/// The most a decoder reserves ahead for a frame's payload.
+const RESERVE_STEP: usize = 256 * 1024;
+
+/// The largest frame a connection may send before its hello is accepted:
+/// enough for any hello, far too little to matter times many connections.
+pub const HELLO_MAX_FRAME: usize = 4 * 1024;
+
 impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder { max_frame }
+    }
+
+    /// Changes the largest frame accepted from now on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
     }
 
     /// Takes one whole frame off the front of `buf`, or returns `Ok(None)`
@@ -244,7 +256,10 @@ impl Decoder {
             });
         }
         if buf.len() < HEADER_LEN + len {
-            buf.reserve(HEADER_LEN + len - buf.len());
+            // Room for the next part of the payload, not all of it: memory
+            // grows with the bytes that actually arrive, not with the
+            // length a sender claims.
+            buf.reserve((HEADER_LEN + len - buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         buf.advance(HEADER_LEN);

@@ -55,8 +55,10 @@ impl LocalCluster {
         dir.join("cluster.toml")
     }
 
-    /// Writes a cluster file for `nodes` nodes into `dir` (which must not
-    /// hold a running cluster) and starts every node.
+    /// Writes a cluster file for `nodes` nodes into `dir` and starts every
+    /// node. A directory that already holds a stopped cluster is resumed
+    /// (its nodes restart from their logs, `tune` is not applied), never
+    /// wiped; one whose cluster runs, or has another size, is refused.
     pub fn create(
         dir: &Path,
         nodes: usize,
@@ -79,12 +81,25 @@ impl LocalCluster {
                     dir.display()
                 );
             }
-            let _ = std::fs::remove_dir_all(dir.join("data"));
+            let old = LocalCluster::open(&dir, binary)?;
+            let held = old.file.nodes.len();
+            if held != nodes {
+                bail!(
+                    "{} holds a cluster of {held} nodes, not {nodes}: resume it with --nodes {held}, \
+                     or delete the directory to start afresh (its data is lost then)",
+                    dir.display()
+                );
+            }
+            for id in 1..=nodes as u32 {
+                old.start(id, false)?;
+            }
+            return Ok(old);
         }
         let pairs = synod_node::config::free_local_ports(nodes).context("finding free ports")?;
         let id = format!("local-{:08x}", rand::random::<u32>());
         let mut file = ClusterFile::local(&id, PathBuf::from("data"), &pairs);
         tune(&mut file);
+        file.validate()?;
         std::fs::write(&existing, file.to_toml())?;
         let file = ClusterFile::load(&existing)?;
         let cluster = LocalCluster {

@@ -56,7 +56,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     match args.action {
         Action::Up { nodes, dir } => {
+            let resuming = LocalCluster::cluster_file(&dir).exists();
             let cluster = LocalCluster::create(&dir, nodes, binary()?, |_| {})?;
+            if resuming {
+                println!(
+                    "resuming the stopped cluster in {} from its logs",
+                    dir.display()
+                );
+            }
             let leader = rt.block_on(cluster.wait_leader(Duration::from_secs(15), None));
             match leader {
                 Ok(leader) => {
