@@ -47,6 +47,8 @@ pub struct ClusterFile {
     pub storage: Storage,
     #[serde(default)]
     pub runtime: Runtime,
+    #[serde(default)]
+    pub testing: Testing,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -158,6 +160,16 @@ impl Default for Runtime {
     }
 }
 
+/// Switches for classes and tests, off by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Testing {
+    /// Lets tools with a user interface (the dashboard) kill, pause,
+    /// resume, restart and partition this cluster's nodes and load it. The
+    /// command line tools (`synod cluster kill`, the nemesis) do not ask.
+    pub fault_injection: bool,
+}
+
 /// A commented example, printed by `synod config example`.
 pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
 # Run a node with: synod node --config cluster.toml --id 1 [--init]
@@ -193,6 +205,9 @@ sync_pacing_us = 0          # under sustained load, start an fsync at most every
 
 [runtime]
 threads = 1                 # per node: sockets and replica (the disk has its own thread)
+
+[testing]
+fault_injection = false     # true: the dashboard's kill/pause/partition/load buttons work
 
 [[nodes]]
 id = 1
@@ -381,6 +396,7 @@ impl ClusterFile {
                 },
             },
             runtime: Runtime::default(),
+            testing: Testing::default(),
             nodes: ports
                 .iter()
                 .enumerate()

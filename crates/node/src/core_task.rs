@@ -7,7 +7,9 @@
 
 use crate::log_writer::LogWriter;
 use crate::server::NodeError;
-use crate::wire::{AdminReply, AdminRequest, Frame, NodeStatus, SlotStatus, ViewRecord, encode};
+use crate::wire::{
+    AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotStatus, ViewRecord, encode,
+};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -250,6 +252,41 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 })
             }
             AdminRequest::Views => AdminReply::Views(self.io.views.clone()),
+            AdminRequest::Slots { from, count } => {
+                let status = self.replica.status();
+                let from = from.max(1);
+                let slots = (from..from.saturating_add(u64::from(count.min(MAX_SLOTS))))
+                    .map(|slot| {
+                        let accepted = self.replica.accepted(slot).cloned();
+                        let chosen = self.replica.chosen(slot).cloned();
+                        let state = if slot <= status.truncated {
+                            'X'
+                        } else if slot <= status.executed {
+                            'E'
+                        } else if chosen.is_some() {
+                            'C'
+                        } else if accepted.is_some() {
+                            'A'
+                        } else {
+                            '.'
+                        };
+                        let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
+                        SlotStatus {
+                            slot,
+                            state,
+                            ballot: accepted.map(|(b, _)| b),
+                            value: value.as_ref().map(|v| {
+                                shorten(describe(v, S::describe_command), SLOT_VALUE_CHARS)
+                            }),
+                        }
+                    })
+                    .collect();
+                AdminReply::Slots {
+                    truncated: status.truncated,
+                    checkpoint: status.checkpoint,
+                    slots,
+                }
+            }
             AdminRequest::Partition {
                 drop_from,
                 drop_to,
@@ -368,6 +405,18 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
 
 /// A slot's value for a person: each request's client, timestamp and
 /// command as the application describes it.
+/// How much of a slot's value one [`AdminRequest::Slots`] answer carries.
+const SLOT_VALUE_CHARS: usize = 240;
+
+/// `text` cut to at most `max` characters, marked when cut.
+fn shorten(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
     match value {
         Value::Noop => "no-op".into(),

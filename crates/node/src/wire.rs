@@ -97,7 +97,14 @@ pub enum AdminRequest {
         drop_to: Vec<NodeId>,
         serve_clients: bool,
     },
+    /// Up to `count` consecutive slots from `from` as this node sees them
+    /// (capped at [`MAX_SLOTS`]), with the point its log is truncated
+    /// through: one question for a window of the log, for the dashboard.
+    Slots { from: Slot, count: u32 },
 }
+
+/// The most slots one [`AdminRequest::Slots`] answers.
+pub const MAX_SLOTS: u32 = 512;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
@@ -142,6 +149,15 @@ pub enum AdminReply {
     Slot(SlotStatus),
     Views(Vec<ViewRecord>),
     Done,
+    /// A window of the log: each slot's state is X when the log is
+    /// truncated through it (its effect lives in a checkpoint), E when
+    /// executed, C when known chosen, A when only accepted, and `.` when
+    /// this node knows nothing of it yet.
+    Slots {
+        truncated: Slot,
+        checkpoint: Slot,
+        slots: Vec<SlotStatus>,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
