@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 say(at, event)
             }
-            DemoEvent::Starting { dir: d, .. } => {
+            DemoEvent::Starting { dir: ref d, .. } => {
                 dir = Some(d.clone());
                 say(at, event)
             }

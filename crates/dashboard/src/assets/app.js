@@ -140,9 +140,9 @@
     const width = Math.max(0, ...s.grid.map((r) => r.cells.length));
     const table = el('table');
     const head = el('tr', null, [el('th', { text: 'slot' })]);
-    for (let i = 0; i < width; i++) {
-      const slot = s.grid_from + i;
-      head.appendChild(el('th', { text: slot % 5 === 0 ? String(slot) : '' }));
+    // One label per five slots, over the five.
+    for (let i = 0; i < width; i += 5) {
+      head.appendChild(el('th', { colSpan: Math.min(5, width - i), text: String(s.grid_from + i) }));
     }
     table.appendChild(el('thead', null, [head]));
     const body = el('tbody');
