@@ -26,7 +26,12 @@ fn chromium() -> Option<PathBuf> {
     }
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ] {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 return Some(candidate);
@@ -78,7 +83,11 @@ impl DashboardProcess {
     }
 
     fn token(&self) -> String {
-        self.url.split("token=").nth(1).expect("a token").to_string()
+        self.url
+            .split("token=")
+            .nth(1)
+            .expect("a token")
+            .to_string()
     }
 }
 
@@ -90,7 +99,13 @@ impl Drop for DashboardProcess {
 }
 
 /// One HTTP request to the dashboard; the status and the body.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("the dashboard accepts");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!(
@@ -110,7 +125,10 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -166,16 +184,31 @@ fn browser(chromium: &Path, profile: &Path, args: &[&str], url: &str) -> String 
 
 /// The leader the rendered page names, if any.
 fn page_leader(dom: &str) -> Option<u32> {
-    let id: u32 = dom.split("data-leader=\"").nth(1)?.split('"').next()?.parse().ok()?;
+    let id: u32 = dom
+        .split("data-leader=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .parse()
+        .ok()?;
     // The heading says it in words too.
-    assert!(dom.contains(&format!("id=\"leader\">n{id}<")), "data-leader n{id} but not in the heading");
+    assert!(
+        dom.contains(&format!("id=\"leader\">n{id}<")),
+        "data-leader n{id} but not in the heading"
+    );
     Some(id)
 }
 
 fn attribute(dom: &str, element_id: &str, attribute: &str) -> Option<String> {
     let element = dom.split(&format!("id=\"{element_id}\"")).nth(1)?;
     let tag = element.split('>').next()?;
-    Some(tag.split(&format!("{attribute}=\"")).nth(1)?.split('"').next()?.to_string())
+    Some(
+        tag.split(&format!("{attribute}=\""))
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_string(),
+    )
 }
 
 /// "a new leader is in place by  176.0 ms" from `synod config bound`.
@@ -211,18 +244,31 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
         browser(
             &chromium,
             profile.path(),
-            &[&format!("--screenshot={}", path.display()), "--window-size=1600,1700"],
+            &[
+                &format!("--screenshot={}", path.display()),
+                "--window-size=1600,1700",
+            ],
             &dash.url,
         );
         let png = std::fs::read(&path).unwrap_or_default();
-        assert!(png.starts_with(b"\x89PNG"), "no screenshot at {}", path.display());
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "no screenshot at {}",
+            path.display()
+        );
     };
 
     // A stranger cannot use the controls.
     let kill = |node: u64| format!(r#"{{"action":"kill","node":{node}}}"#);
     let (status, body) = http(&addr, "POST", "/api/control", &[], &kill(1));
     assert_eq!(status, 401, "{body}");
-    let (status, _) = http(&addr, "POST", "/api/control", &[("x-synod-token", "not-the-token")], &kill(1));
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/api/control",
+        &[("x-synod-token", "not-the-token")],
+        &kill(1),
+    );
     assert_eq!(status, 401);
 
     // The page names the leader the nodes name.
@@ -234,11 +280,20 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
     });
     assert!(named, "the page does not name n{leader}:\n{dom}");
     assert!(dom.contains("class=\"cell s-"), "no log grid:\n{dom}");
-    assert!(dom.contains(">Kill<"), "no controls on the page with the token:\n{dom}");
+    assert!(
+        dom.contains(">Kill<"),
+        "no controls on the page with the token:\n{dom}"
+    );
 
     // Some load, so the log, the chart and the state have something.
     let headers = [("x-synod-token", token.as_str())];
-    let (status, body) = http(&addr, "POST", "/api/control", &headers, r#"{"action":"load-start"}"#);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/control",
+        &headers,
+        r#"{"action":"load-start"}"#,
+    );
     assert_eq!(status, 200, "{body}");
     std::thread::sleep(Duration::from_secs(4));
     screenshot("dashboard-before.png");
@@ -254,7 +309,10 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
         new = page_leader(&dom).filter(|n| *n as u64 != leader);
         new.is_some() && attribute(&dom, "failover", "data-after-ms").is_some()
     });
-    assert!(moved, "the page names no new leader after n{leader} was killed:\n{dom}");
+    assert!(
+        moved,
+        "the page names no new leader after n{leader} was killed:\n{dom}"
+    );
     let new = new.unwrap_or_default();
     let after_ms: f64 = attribute(&dom, "failover", "data-after-ms")
         .and_then(|v| v.parse().ok())
@@ -270,9 +328,18 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
         "the page named n{new} {after_ms} ms after the kill; the bound is {bound} ms plus {} ms of polling",
         2 * POLL_MS
     );
-    assert!(dom.contains(&format!("n{leader} stopped answering")), "the event log misses the kill:\n{dom}");
+    assert!(
+        dom.contains(&format!("n{leader} stopped answering")),
+        "the event log misses the kill:\n{dom}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     screenshot("dashboard-after.png");
-    let (status, _) = http(&addr, "POST", "/api/control", &headers, r#"{"action":"load-stop"}"#);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/api/control",
+        &headers,
+        r#"{"action":"load-stop"}"#,
+    );
     assert_eq!(status, 200);
 }

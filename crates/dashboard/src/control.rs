@@ -51,7 +51,10 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     if !authorised(&shared, &headers, &query) {
-        shared.note(false, "a control request without the token was refused".into());
+        shared.note(
+            false,
+            "a control request without the token was refused".into(),
+        );
         return reply(StatusCode::UNAUTHORIZED, false, REFUSED_TOKEN.into());
     }
     if !shared.fault_injection {
@@ -182,7 +185,10 @@ async fn act(shared: &Arc<Shared>, request: &ControlRequest) -> Result<String, A
                 .lock()
                 .map_err(|_| conflict("the load's lock is poisoned".into()))?;
             if let Some(l) = load.as_ref() {
-                return Err(conflict(format!("a load of {} clients already runs", l.clients)));
+                return Err(conflict(format!(
+                    "a load of {} clients already runs",
+                    l.clients
+                )));
             }
             let started = Load::start(
                 &shared.cluster.file,

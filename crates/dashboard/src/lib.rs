@@ -184,9 +184,8 @@ impl Dashboard {
 fn open_cluster(path: &Path, binary: &Path) -> anyhow::Result<LocalCluster> {
     let file = ClusterFile::load(path)?;
     let local = path.file_name().is_some_and(|n| n == "cluster.toml")
-        && path
-            .parent()
-            .is_some_and(|d| std::fs::read_dir(d).is_ok_and(|mut entries| {
+        && path.parent().is_some_and(|d| {
+            std::fs::read_dir(d).is_ok_and(|mut entries| {
                 entries.any(|e| {
                     e.is_ok_and(|e| {
                         let name = e.file_name();
@@ -194,7 +193,8 @@ fn open_cluster(path: &Path, binary: &Path) -> anyhow::Result<LocalCluster> {
                         name.starts_with('n') && name.ends_with(".pid")
                     })
                 })
-            }));
+            })
+        });
     if local {
         let dir = path.parent().unwrap_or(Path::new("."));
         let dir = if dir.as_os_str().is_empty() {
@@ -210,7 +210,10 @@ fn open_cluster(path: &Path, binary: &Path) -> anyhow::Result<LocalCluster> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/app.js", get(|| async { asset("text/javascript", APP_JS) }))
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript", APP_JS) }),
+        )
         .route("/style.css", get(|| async { asset("text/css", STYLE_CSS) }))
         .route("/snapshot.js", get(snapshot_js))
         .route("/api/snapshot", get(snapshot_json))
@@ -323,7 +326,8 @@ pub async fn follow_events(addr: SocketAddr, received: Arc<std::sync::atomic::At
     let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
         return;
     };
-    let request = format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let request =
+        format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return;
     }

@@ -11,6 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use synod_apps::inventory::ITEMS;
+use synod_core::Ballot;
 use synod_node::admin::query;
 use synod_node::wire::{AdminReply, AdminRequest, NodeStatus, SlotStatus, ViewRecord};
 use synod_tools::queries::{NodeState, decode_state};
@@ -28,8 +29,13 @@ const VIEWS_SHOWN: usize = 12;
 const VIEW_ENTRIES_SHOWN: usize = 6;
 /// Characters of one value shown.
 const VALUE_CHARS: usize = 160;
-/// The application state is asked every this many rounds.
-const STATE_EVERY: u64 = 4;
+/// The application state is asked at most once a second, and less often
+/// the larger it is: one export per this many bytes per second and node
+/// (the node serialises its whole state for it), at least every
+/// [`STATE_EVERY_MAX_MS`].
+const STATE_BYTES_PER_SECOND: u64 = 256 * 1024;
+const STATE_EVERY_MIN_MS: u64 = 1000;
+const STATE_EVERY_MAX_MS: u64 = 30_000;
 /// Keys of the kv store shown per node.
 const KV_KEYS_SHOWN: usize = 8;
 /// How long one admin question may take.
@@ -73,6 +79,10 @@ pub struct History {
     /// The second being counted and the executed slot it started at.
     second: Option<(u64, u64)>,
     rounds: u64,
+    /// When to ask for the application state next (ms), and the period
+    /// its size sets.
+    next_state_ms: u64,
+    pub state_every_ms: u64,
     /// The highest commit seen last round: the grid ends just past it.
     commit: u64,
     answering: BTreeMap<u32, bool>,
@@ -80,6 +90,8 @@ pub struct History {
     leader: Option<u32>,
     /// NEW-VIEW ballots already logged (the newest few).
     views_logged: BTreeSet<String>,
+    /// Each node's latest NEW-VIEWs and the ballot it was at when asked.
+    views: BTreeMap<u32, (Ballot, Vec<ViewRecord>)>,
     /// The last node killed through the page, and when (ms).
     pub kill: Option<(u32, u64)>,
     failover: Option<Failover>,
@@ -114,8 +126,10 @@ struct NodeRound {
     id: u32,
     status: Result<NodeStatus, String>,
     slots: Option<(u64, u64, Vec<SlotStatus>)>,
-    views: Vec<ViewRecord>,
+    /// None: not asked (the node's ballot has not changed since it was).
+    views: Option<Vec<ViewRecord>>,
     state: Option<NodeState>,
+    state_bytes: usize,
 }
 
 async fn ask_node(
@@ -123,14 +137,16 @@ async fn ask_node(
     id: u32,
     from: u64,
     with_state: bool,
+    views_at: Option<Ballot>,
 ) -> NodeRound {
     let file = &shared.cluster.file;
     let mut round = NodeRound {
         id,
         status: Err(String::new()),
         slots: None,
-        views: Vec::new(),
+        views: None,
         state: None,
+        state_bytes: 0,
     };
     round.status = match query(file, id, AdminRequest::Status, QUERY_TIMEOUT).await {
         Ok(AdminReply::Status(s)) => Ok(s),
@@ -152,16 +168,22 @@ async fn ask_node(
     {
         round.slots = Some((truncated, checkpoint, slots));
     }
-    if let Ok(AdminReply::Views(views)) = query(file, id, AdminRequest::Views, QUERY_TIMEOUT).await
+    // NEW-VIEWs come with ballots: asked again only when the ballot moved.
+    let ballot = round.status.as_ref().ok().map(|s| s.ballot);
+    if ballot != views_at
+        && let Ok(AdminReply::Views(views)) =
+            query(file, id, AdminRequest::Views, QUERY_TIMEOUT).await
     {
         let skip = views.len().saturating_sub(VIEWS_SHOWN);
-        round.views = views.into_iter().skip(skip).collect();
+        round.views = Some(views.into_iter().skip(skip).collect());
     }
-    if with_state
-        && let Ok(reply) = query(file, id, AdminRequest::Db, QUERY_TIMEOUT).await
-        && let Ok(state) = decode_state(reply)
-    {
-        round.state = Some(state);
+    if with_state && let Ok(reply) = query(file, id, AdminRequest::Db, QUERY_TIMEOUT).await {
+        if let AdminReply::Db { state, .. } = &reply {
+            round.state_bytes = state.len();
+        }
+        if let Ok(state) = decode_state(reply) {
+            round.state = Some(state);
+        }
     }
     round
 }
@@ -178,16 +200,22 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// One round: ask every node, update the history, publish a snapshot.
 pub async fn round(shared: &Arc<Shared>) {
-    let (from, with_state) = match shared.history.lock() {
+    let started = shared.now_ms();
+    let (from, with_state, views_at) = match shared.history.lock() {
         Ok(h) => (
             (h.commit + 3).saturating_sub(GRID_SLOTS).max(1),
-            h.rounds % STATE_EVERY == 0,
+            started >= h.next_state_ms,
+            h.views
+                .iter()
+                .map(|(id, (b, _))| (*id, *b))
+                .collect::<BTreeMap<_, _>>(),
         ),
         Err(_) => return,
     };
     let mut tasks = JoinSet::new();
     for node in &shared.cluster.file.nodes {
-        tasks.spawn(ask_node(shared.clone(), node.id, from, with_state));
+        let at = views_at.get(&node.id).copied();
+        tasks.spawn(ask_node(shared.clone(), node.id, from, with_state, at));
     }
     let mut rounds = Vec::new();
     while let Some(done) = tasks.join_next().await {
@@ -208,6 +236,16 @@ pub async fn round(shared: &Arc<Shared>) {
         };
         let h = &mut *h;
         h.rounds += 1;
+        if with_state {
+            let bytes = rounds
+                .iter()
+                .map(|r| r.state_bytes as u64)
+                .max()
+                .unwrap_or(0);
+            h.state_every_ms = (bytes * 1000 / STATE_BYTES_PER_SECOND)
+                .clamp(STATE_EVERY_MIN_MS, STATE_EVERY_MAX_MS);
+            h.next_state_ms = started + h.state_every_ms;
+        }
         observe(h, &rounds, now, stats.as_ref().map(|(s, _)| s));
         snapshot(shared, h, &rounds, from, now, stats.map(|(_, c)| c))
     };
@@ -230,7 +268,9 @@ fn observe(h: &mut History, rounds: &[NodeRound], now: u64, stats: Option<&crate
         let answering = r.status.is_ok();
         let before = h.answering.insert(r.id, answering);
         match (&r.status, before) {
-            (Err(e), Some(true)) => h.note(now, false, format!("n{} stopped answering ({e})", r.id)),
+            (Err(e), Some(true)) => {
+                h.note(now, false, format!("n{} stopped answering ({e})", r.id))
+            }
             (Ok(_), Some(false)) => h.note(now, true, format!("n{} answers again", r.id)),
             _ => {}
         }
@@ -245,7 +285,20 @@ fn observe(h: &mut History, rounds: &[NodeRound], now: u64, stats: Option<&crate
                 h.note(now, true, text);
             }
         }
-        for v in &r.views {
+        if let Some(state) = &r.state {
+            h.states.insert(r.id, state.clone());
+        } else if !answering {
+            h.states.remove(&r.id);
+        }
+        if let (Ok(st), Some(views)) = (&r.status, &r.views) {
+            h.views.insert(r.id, (st.ballot, views.clone()));
+        } else if !answering {
+            h.views.remove(&r.id);
+        }
+        let Some(views) = h.views.get(&r.id).map(|(_, v)| v.clone()) else {
+            continue;
+        };
+        for v in &views {
             // A NEW-VIEW is logged once, by the node that sent it.
             if v.ballot.node.0 != r.id {
                 continue;
@@ -272,11 +325,6 @@ fn observe(h: &mut History, rounds: &[NodeRound], now: u64, stats: Option<&crate
                 }
             }
         }
-        if let Some(state) = &r.state {
-            h.states.insert(r.id, state.clone());
-        } else if !answering {
-            h.states.remove(&r.id);
-        }
     }
     let leader = leader_of(rounds).map(|s| s.id.0);
     if leader != h.leader {
@@ -294,7 +342,9 @@ fn observe(h: &mut History, rounds: &[NodeRound], now: u64, stats: Option<&crate
             h.note(
                 now,
                 true,
-                format!("failover: n{new} took over from n{killed}, seen {after_ms} ms after the kill"),
+                format!(
+                    "failover: n{new} took over from n{killed}, seen {after_ms} ms after the kill"
+                ),
             );
         }
         if leader.is_none() {
@@ -434,6 +484,7 @@ struct Snapshot<'a> {
     chart: &'a VecDeque<Bin>,
     state_nodes: Vec<u32>,
     state: Vec<StateRow>,
+    state_every_ms: u64,
     events: &'a VecDeque<EventLine>,
     failover: Option<&'a Failover>,
 }
@@ -492,9 +543,10 @@ fn snapshot(
         .collect();
     let mut views: Vec<ViewJson> = Vec::new();
     let mut seen = HashSet::new();
-    let mut all: Vec<(u32, &ViewRecord)> = rounds
+    let mut all: Vec<(u32, &ViewRecord)> = h
+        .views
         .iter()
-        .flat_map(|r| r.views.iter().map(move |v| (r.id, v)))
+        .flat_map(|(id, (_, views))| views.iter().map(move |v| (*id, v)))
         .collect();
     // Newest ballot first; one line per ballot, from its sender if it answered.
     all.sort_by(|a, b| {
@@ -536,12 +588,12 @@ fn snapshot(
         chart: &h.bins,
         state_nodes,
         state,
+        state_every_ms: h.state_every_ms,
         events: &h.events,
         failover: h.failover.as_ref(),
     };
-    serde_json::to_string(&snapshot).unwrap_or_else(|e| {
-        serde_json::json!({ "error": format!("snapshot: {e}") }).to_string()
-    })
+    serde_json::to_string(&snapshot)
+        .unwrap_or_else(|e| serde_json::json!({ "error": format!("snapshot: {e}") }).to_string())
 }
 
 /// The application state as rows of (what, value per node), in one order

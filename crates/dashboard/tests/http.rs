@@ -41,9 +41,18 @@ async fn dashboard(dir: &Path, fault_injection: bool) -> Dashboard {
 }
 
 /// One HTTP/1.1 request; the status code and the body.
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -61,7 +70,10 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -79,7 +91,14 @@ async fn a_stranger_is_refused_and_so_is_everyone_without_fault_injection() {
     let (status, body) = http(addr, "POST", "/api/control", &[], KILL).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("token"), "{body}");
-    let (status, _) = http(addr, "POST", "/api/control", &[("x-synod-token", "0123456789abcdef0123456789abcdef")], KILL).await;
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/control",
+        &[("x-synod-token", "0123456789abcdef0123456789abcdef")],
+        KILL,
+    )
+    .await;
     assert_eq!(status, 401);
     let (status, _) = http(addr, "POST", "/api/control?token=nope", &[], KILL).await;
     assert_eq!(status, 401);
@@ -87,15 +106,43 @@ async fn a_stranger_is_refused_and_so_is_everyone_without_fault_injection() {
     // With the token: the request reaches the cluster, which refuses it
     // (this cluster is not run from a directory here).
     let token = d.token().to_string();
-    let (status, body) = http(addr, "POST", "/api/control", &[("x-synod-token", &token)], KILL).await;
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/control",
+        &[("x-synod-token", &token)],
+        KILL,
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("not run by this tool"), "{body}");
-    let (status, body) = http(addr, "POST", &format!("/api/control?token={token}"), &[], r#"{"action":"kill","node":9}"#).await;
+    let (status, body) = http(
+        addr,
+        "POST",
+        &format!("/api/control?token={token}"),
+        &[],
+        r#"{"action":"kill","node":9}"#,
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("n9 is not in this cluster"), "{body}");
-    let (status, body) = http(addr, "POST", "/api/control", &[("x-synod-token", &token)], "{oops").await;
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/control",
+        &[("x-synod-token", &token)],
+        "{oops",
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = http(addr, "POST", "/api/control", &[("x-synod-token", &token)], r#"{"action":"explode"}"#).await;
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/control",
+        &[("x-synod-token", &token)],
+        r#"{"action":"explode"}"#,
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("unknown action"), "{body}");
 
@@ -103,7 +150,8 @@ async fn a_stranger_is_refused_and_so_is_everyone_without_fault_injection() {
     let (_, snap) = http(addr, "GET", "/api/snapshot", &[], "").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, snap2) = http(addr, "GET", "/api/snapshot", &[], "").await;
-    let v: serde_json::Value = serde_json::from_str(&snap2).unwrap_or_else(|e| panic!("{e}: {snap}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&snap2).unwrap_or_else(|e| panic!("{e}: {snap}"));
     let events = v["events"].to_string();
     assert!(events.contains("without the token was refused"), "{events}");
     assert!(events.contains("kill n1 refused"), "{events}");
@@ -112,7 +160,14 @@ async fn a_stranger_is_refused_and_so_is_everyone_without_fault_injection() {
     // Fault injection off: refused even with the token.
     let d = dashboard(dir.path(), false).await;
     let token = d.token().to_string();
-    let (status, body) = http(d.addr(), "POST", "/api/control", &[("x-synod-token", &token)], KILL).await;
+    let (status, body) = http(
+        d.addr(),
+        "POST",
+        "/api/control",
+        &[("x-synod-token", &token)],
+        KILL,
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("fault_injection = true"), "{body}");
     let (status, _) = http(d.addr(), "POST", "/api/control", &[], KILL).await;
@@ -143,7 +198,12 @@ async fn the_page_is_served_and_the_snapshot_says_who_does_not_answer() {
     assert!(v["leader"].is_null());
     let nodes = v["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
-    assert!(nodes.iter().all(|n| n["answering"] == false && n["error"].is_string()), "{snap}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["answering"] == false && n["error"].is_string()),
+        "{snap}"
+    );
     d.stop().await;
 }
 

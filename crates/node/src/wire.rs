@@ -100,7 +100,10 @@ pub enum AdminRequest {
     /// Up to `count` consecutive slots from `from` as this node sees them
     /// (capped at [`MAX_SLOTS`]), with the point its log is truncated
     /// through: one question for a window of the log, for the dashboard.
-    Slots { from: Slot, count: u32 },
+    Slots {
+        from: Slot,
+        count: u32,
+    },
 }
 
 /// The most slots one [`AdminRequest::Slots`] answers.

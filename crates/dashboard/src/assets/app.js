@@ -250,6 +250,8 @@
     ].concat(r.values.map((v) => el('td', { class: 'num', text: show(v) })))));
     if (!s.state_nodes.length) body.push(el('tr', null, [el('td', { text: 'no node answered yet' })]));
     $('state').replaceChildren(el('thead', null, [head]), el('tbody', null, body));
+    $('state-every').textContent = 'Asked every ' + (s.state_every_ms / 1000).toFixed(1)
+      + ' s (less often the larger the state: each node exports all of it).';
   }
 
   // ---- events ---------------------------------------------------------
