@@ -42,7 +42,7 @@ pub struct Load {
 
 /// Client `client`'s `seq`-th command.
 fn command(client: usize, seq: u64) -> Command {
-    if seq % 2 == 0 {
+    if seq.is_multiple_of(2) {
         Command::Kv(KvOp::Put {
             key: format!("dash-{client}-{}", seq % 64),
             value: seq.to_string().into_bytes(),

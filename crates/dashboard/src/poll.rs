@@ -39,7 +39,9 @@ const STATE_EVERY_MAX_MS: u64 = 30_000;
 /// Keys of the kv store shown per node.
 const KV_KEYS_SHOWN: usize = 8;
 /// How long one admin question may take.
-const QUERY_TIMEOUT: Duration = Duration::from_millis(400);
+const QUERY_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long the application state may take (a node serialises all of it).
+const STATE_TIMEOUT: Duration = Duration::from_millis(400);
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EventLine {
@@ -177,7 +179,7 @@ async fn ask_node(
         let skip = views.len().saturating_sub(VIEWS_SHOWN);
         round.views = Some(views.into_iter().skip(skip).collect());
     }
-    if with_state && let Ok(reply) = query(file, id, AdminRequest::Db, QUERY_TIMEOUT).await {
+    if with_state && let Ok(reply) = query(file, id, AdminRequest::Db, STATE_TIMEOUT).await {
         if let AdminReply::Db { state, .. } = &reply {
             round.state_bytes = state.len();
         }
