@@ -332,6 +332,11 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
         dom.contains(&format!("n{leader} stopped answering")),
         "the event log misses the kill:\n{dom}"
     );
+    // Under load the grid shows executed slots (the admin view Slots).
+    assert!(
+        dom.contains("cell s-E"),
+        "no executed slot in the grid:\n{dom}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     screenshot("dashboard-after.png");
     let (status, _) = http(

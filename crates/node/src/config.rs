@@ -419,6 +419,23 @@ mod tests {
     }
 
     #[test]
+    fn fault_injection_is_off_unless_the_file_says_so() {
+        let file = ClusterFile::parse(EXAMPLE).unwrap();
+        assert!(!file.testing.fault_injection);
+        let without = EXAMPLE.replace("[testing]\nfault_injection = false", "");
+        assert!(
+            !ClusterFile::parse(&without)
+                .unwrap()
+                .testing
+                .fault_injection
+        );
+        let on = EXAMPLE.replace("fault_injection = false", "fault_injection = true");
+        assert!(ClusterFile::parse(&on).unwrap().testing.fault_injection);
+        let e = err(&EXAMPLE.replace("fault_injection = false", "fault_injections = true"));
+        assert!(e.contains("fault_injections"), "{e}");
+    }
+
+    #[test]
     fn the_example_parses_and_round_trips() {
         let file = ClusterFile::parse(EXAMPLE).unwrap();
         assert_eq!(file.nodes.len(), 3);
