@@ -275,9 +275,9 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                             slot,
                             state,
                             ballot: accepted.map(|(b, _)| b),
-                            value: value.as_ref().map(|v| {
-                                shorten(describe(v, S::describe_command), SLOT_VALUE_CHARS)
-                            }),
+                            value: value
+                                .as_ref()
+                                .map(|v| describe_short(v, S::describe_command, SLOT_VALUE_CHARS)),
                         }
                     })
                     .collect();
@@ -413,6 +413,33 @@ fn shorten(mut text: String, max: usize) -> String {
     if let Some((cut, _)) = text.char_indices().nth(max) {
         text.truncate(cut);
         text.push('…');
+    }
+    text
+}
+
+/// [`describe`] cut to `max` characters, describing only as many of a
+/// batch's commands as fit: a batch of a thousand commands costs a few
+/// descriptions, not a thousand.
+fn describe_short(value: &Value, describe_command: fn(&[u8]) -> String, max: usize) -> String {
+    let Value::Batch(requests) = value else {
+        return shorten(describe(value, describe_command), max);
+    };
+    let mut text = String::new();
+    let mut shown = 0;
+    for r in requests {
+        if text.len() >= max {
+            break;
+        }
+        if shown > 0 {
+            text.push_str("; ");
+        }
+        let command = shorten(describe_command(&r.command), max);
+        text.push_str(&format!("{}@{} {command}", r.client, r.timestamp));
+        shown += 1;
+    }
+    let mut text = shorten(text, max);
+    if shown < requests.len() {
+        text.push_str(&format!(" (+{} more)", requests.len() - shown));
     }
     text
 }
