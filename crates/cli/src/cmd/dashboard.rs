@@ -40,13 +40,15 @@ pub async fn start(cluster: &Path, listen: SocketAddr, poll_ms: u64) -> anyhow::
             "warning: the dashboard listens on {listen}, beyond this machine: anyone who reaches it sees the cluster's data"
         );
     }
-    // The first line is the address (tests and scripts read it).
-    println!("dashboard: {}", dashboard.url());
+    // The first line is the address (tests and scripts read it); with the
+    // token only where the token opens something.
     if dashboard.fault_injection() {
+        println!("dashboard: {}", dashboard.url());
         println!(
             "  the address carries the token the controls need (kill, pause, resume, restart, partition, load); keep it to yourself"
         );
     } else {
+        println!("dashboard: {}", dashboard.view_url());
         println!(
             "  view only: the cluster file does not enable fault injection ([testing] fault_injection = true)"
         );
