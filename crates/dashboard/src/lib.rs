@@ -163,6 +163,11 @@ impl Dashboard {
         format!("http://{}/", self.addr)
     }
 
+    /// Pages receiving the event stream now.
+    pub fn pages(&self) -> usize {
+        self.shared.sse_clients.load(Ordering::SeqCst)
+    }
+
     /// Whether the cluster file allows the controls.
     pub fn fault_injection(&self) -> bool {
         self.shared.fault_injection

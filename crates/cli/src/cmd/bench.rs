@@ -163,10 +163,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
     }
     if let Some((d, reader)) = dashboard {
+        let pages = d.pages();
         reader.abort();
         rt.block_on(d.stop());
         eprintln!(
-            "dashboard: its event stream sent {} KiB to the reader",
+            "dashboard: its event stream sent {} KiB to the reader; {pages} page(s) connected at the end, the reader included",
             received.load(std::sync::atomic::Ordering::Relaxed) / 1024
         );
     }
