@@ -298,20 +298,28 @@ fn the_page_names_the_leader_and_a_new_one_after_it_is_killed_from_the_page() {
     std::thread::sleep(Duration::from_secs(4));
     screenshot("dashboard-before.png");
 
-    // Kill the leader as the Kill button does, and watch the page.
+    // Kill the leader (the nodes may have moved on under the load; the one
+    // leading now) as the Kill button does, and watch the page.
+    let leader = cluster.leader();
     let (status, body) = http(&addr, "POST", "/api/control", &headers, &kill(leader));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("n{leader} killed")), "{body}");
     // Wait for the dashboard to see the failover without starting a
     // browser meanwhile (one would compete with the election for the CPU),
     // then check what the page shows.
+    let mut snapshot = String::new();
     let seen = common::eventually(Duration::from_secs(60), || {
-        let (_, snapshot) = http(&addr, "GET", "/api/snapshot", &[], "");
+        snapshot = http(&addr, "GET", "/api/snapshot", &[], "").1;
         snapshot.contains("\"failover\":{")
     });
+    let events = snapshot
+        .split("\"events\":")
+        .nth(1)
+        .unwrap_or(&snapshot)
+        .to_string();
     assert!(
         seen,
-        "the dashboard saw no failover after n{leader} was killed"
+        "the dashboard saw no failover after n{leader} was killed; its events: {events}"
     );
     screenshot("dashboard-failover.png");
     let mut new = None;

@@ -117,6 +117,9 @@ async fn act(shared: &Arc<Shared>, request: &ControlRequest) -> Result<String, A
             let action = request.action.clone();
             let cluster = shared.cluster.clone();
             let at = shared.now_ms();
+            // Asked before the kill: the poller may see the leader gone
+            // before this request is done.
+            let was_leader = shared.history.lock().is_ok_and(|h| h.leads(node));
             let done = tokio::task::spawn_blocking(move || match action.as_str() {
                 "kill" => cluster.kill(node),
                 "pause" => cluster.pause(node),
@@ -129,7 +132,9 @@ async fn act(shared: &Arc<Shared>, request: &ControlRequest) -> Result<String, A
             if let Ok(mut h) = shared.history.lock() {
                 match request.action.as_str() {
                     "kill" => {
-                        h.kill = Some((node, at));
+                        if was_leader {
+                            h.leader_killed(node, at);
+                        }
                         h.mark(node, "paused", false);
                         h.mark(node, "partitioned", false);
                     }

@@ -94,8 +94,8 @@ pub struct History {
     views_logged: BTreeSet<String>,
     /// Each node's latest NEW-VIEWs and the ballot it was at when asked.
     views: BTreeMap<u32, (Ballot, Vec<ViewRecord>)>,
-    /// The last node killed through the page, and when (ms).
-    pub kill: Option<(u32, u64)>,
+    /// The last leader killed through the page, and when (ms).
+    kill: Option<(u32, u64)>,
     failover: Option<Failover>,
     states: BTreeMap<u32, NodeState>,
     /// What the page did to each node that is not visible from its status
@@ -111,6 +111,17 @@ impl History {
             self.events.pop_front();
         }
         self.events.push_back(EventLine { at_ms, ok, text });
+    }
+
+    /// Whether `node` led when last looked at.
+    pub fn leads(&self, node: u32) -> bool {
+        self.leader == Some(node)
+    }
+
+    /// Notes that the page killed the leader `node` at `at_ms`: the next
+    /// leader seen is timed from it.
+    pub fn leader_killed(&mut self, node: u32, at_ms: u64) {
+        self.kill = Some((node, at_ms));
     }
 
     pub fn mark(&mut self, node: u32, mark: &'static str, on: bool) {
