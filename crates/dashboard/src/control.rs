@@ -5,13 +5,11 @@
 
 use crate::load::Load;
 use crate::{Shared, authorised};
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use synod_tools::queries::Cut;
@@ -36,7 +34,9 @@ pub struct ControlReply {
 }
 
 fn reply(status: StatusCode, ok: bool, message: String) -> Response {
-    (status, Json(ControlReply { ok, message })).into_response()
+    let body = serde_json::to_string(&ControlReply { ok, message })
+        .unwrap_or_else(|_| String::from("{\"ok\":false,\"message\":\"unprintable\"}"));
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub const REFUSED_TOKEN: &str = "refused: the controls need the dashboard's token; open the \
@@ -47,10 +47,10 @@ pub const REFUSED_DISABLED: &str = "refused: fault injection is disabled for thi
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if !authorised(&shared, &headers, &query) {
+    if !authorised(&shared, &headers, query.as_deref()) {
         shared.note(
             false,
             "a control request without the token was refused".into(),

@@ -24,7 +24,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -356,15 +355,15 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 /// The credential of a request: the `x-synod-token` header, or `token`
 /// in the query string.
-pub(crate) fn authorised(
-    shared: &Shared,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> bool {
+pub(crate) fn authorised(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
     let given = headers
         .get("x-synod-token")
         .and_then(|v| v.to_str().ok())
-        .or_else(|| query.get("token").map(String::as_str));
+        .or_else(|| {
+            query?
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+        });
     given.is_some_and(|t| same_secret(t, &shared.token))
 }
 
