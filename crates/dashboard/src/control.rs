@@ -50,15 +50,17 @@ pub async fn handle(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    // Without fault injection nothing is controlled, token or not (and no
+    // token was printed).
+    if !shared.fault_injection {
+        return reply(StatusCode::FORBIDDEN, false, REFUSED_DISABLED.into());
+    }
     if !authorised(&shared, &headers, query.as_deref()) {
         shared.note(
             false,
             "a control request without the token was refused".into(),
         );
         return reply(StatusCode::UNAUTHORIZED, false, REFUSED_TOKEN.into());
-    }
-    if !shared.fault_injection {
-        return reply(StatusCode::FORBIDDEN, false, REFUSED_DISABLED.into());
     }
     let request: ControlRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
