@@ -35,6 +35,8 @@ enum Command {
     Nemesis(cmd::nemesis::Args),
     /// Re-check a history saved by `synod nemesis --history`.
     Check(cmd::check::Args),
+    /// A live web view of a cluster, with fault-injection buttons where its file allows.
+    Dashboard(cmd::dashboard::Args),
     /// Closed-loop load with latency percentiles.
     Bench(cmd::bench::Args),
     /// The cluster file: print an example, check one.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Nemesis(args) => cmd::nemesis::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };

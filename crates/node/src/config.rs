@@ -53,6 +53,7 @@ pub struct ClusterFile {
     pub runtime: Runtime,
     #[serde(default)]
     pub limits: Limits,
+    pub testing: Testing,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -185,6 +186,16 @@ impl Default for Limits {
     }
 }
 
+/// Switches for classes and tests, off by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Testing {
+    /// Lets tools with a user interface (the dashboard) kill, pause,
+    /// resume, restart and partition this cluster's nodes and load it. The
+    /// command line tools (`synod cluster kill`, the nemesis) do not ask.
+    pub fault_injection: bool,
+}
+
 /// A commented example, printed by `synod config example`.
 pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
 # Run a node with: synod node --config cluster.toml --id 1 [--init]
@@ -224,6 +235,9 @@ threads = 1                 # per node: sockets and replica (the disk has its ow
 [limits]
 peer_connections = 64       # connections each listener holds at once; more are closed
 client_connections = 1024
+
+[testing]
+fault_injection = false     # true: the dashboard's kill/pause/partition/load buttons work
 
 [[nodes]]
 id = 1
@@ -456,6 +470,7 @@ impl ClusterFile {
             },
             runtime: Runtime::default(),
             limits: Limits::default(),
+            testing: Testing::default(),
             nodes: ports
                 .iter()
                 .enumerate()
@@ -533,6 +548,23 @@ mod tests {
 
     fn err(text: &str) -> String {
         ClusterFile::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn fault_injection_is_off_unless_the_file_says_so() {
+        let file = ClusterFile::parse(EXAMPLE).unwrap();
+        assert!(!file.testing.fault_injection);
+        let without = EXAMPLE.replace("[testing]\nfault_injection = false", "");
+        assert!(
+            !ClusterFile::parse(&without)
+                .unwrap()
+                .testing
+                .fault_injection
+        );
+        let on = EXAMPLE.replace("fault_injection = false", "fault_injection = true");
+        assert!(ClusterFile::parse(&on).unwrap().testing.fault_injection);
+        let e = err(&EXAMPLE.replace("fault_injection = false", "fault_injections = true"));
+        assert!(e.contains("fault_injections"), "{e}");
     }
 
     #[test]

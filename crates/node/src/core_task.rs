@@ -8,7 +8,8 @@
 use crate::log_writer::LogWriter;
 use crate::server::NodeError;
 use crate::wire::{
-    AdminReply, AdminRequest, Frame, NodeStatus, SlotState, SlotStatus, ViewRecord, encode,
+    AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
+    encode,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -18,6 +19,9 @@ use synod_core::{
     Request, StateMachine, Time, Value, Write, host,
 };
 use tokio::sync::{mpsc, oneshot};
+
+/// How many NEW-VIEWs a node remembers for `synod admin views`.
+const MAX_VIEWS: usize = 256;
 
 /// Lines kept for `synod admin log`.
 const LOG_LINES: usize = 2000;
@@ -66,6 +70,7 @@ pub(crate) struct NodeIo {
     links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
     clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
     log: VecDeque<(Time, String)>,
+    /// The last [`MAX_VIEWS`] NEW-VIEWs this node saw, for the admin views.
     views: Vec<ViewRecord>,
     /// Checkpoint digests that differed from a peer's (never expected).
     divergences: u64,
@@ -246,6 +251,41 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 })
             }
             AdminRequest::Views => AdminReply::Views(self.io.views.clone()),
+            AdminRequest::Slots { from, count } => {
+                let status = self.replica.status();
+                let from = from.max(1);
+                let slots = (from..from.saturating_add(u64::from(count.min(MAX_SLOTS))))
+                    .map(|slot| {
+                        let accepted = self.replica.accepted(slot).cloned();
+                        let chosen = self.replica.chosen(slot).cloned();
+                        let state = if slot <= status.truncated {
+                            SlotState::Truncated
+                        } else if slot <= status.executed {
+                            SlotState::Executed
+                        } else if chosen.is_some() {
+                            SlotState::Chosen
+                        } else if accepted.is_some() {
+                            SlotState::Accepted
+                        } else {
+                            SlotState::Unknown
+                        };
+                        let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
+                        SlotStatus {
+                            slot,
+                            state,
+                            ballot: accepted.map(|(b, _)| b),
+                            value: value
+                                .as_ref()
+                                .map(|v| describe_short(v, S::describe_command, SLOT_VALUE_CHARS)),
+                        }
+                    })
+                    .collect();
+                AdminReply::Slots {
+                    truncated: status.truncated,
+                    checkpoint: status.checkpoint,
+                    slots,
+                }
+            }
             AdminRequest::Partition {
                 drop_from,
                 drop_to,
@@ -307,6 +347,10 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
             } => {
                 tracing::info!(node = %id, %ballot, start, entries = entries.len(), "new view");
                 let describe_command = self.describe;
+                // The latest ones only: a long-lived node sees many.
+                if self.views.len() >= MAX_VIEWS {
+                    self.views.remove(0);
+                }
                 self.views.push(ViewRecord {
                     ballot: *ballot,
                     start: *start,
@@ -364,6 +408,45 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
 
 /// A slot's value for a person: each request's client, timestamp and
 /// command as the application describes it.
+/// How much of a slot's value one [`AdminRequest::Slots`] answer carries.
+const SLOT_VALUE_CHARS: usize = 240;
+
+/// `text` cut to at most `max` characters, marked when cut.
+fn shorten(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// [`describe`] cut to `max` characters, describing only as many of a
+/// batch's commands as fit: a batch of a thousand commands costs a few
+/// descriptions, not a thousand.
+fn describe_short(value: &Value, describe_command: fn(&[u8]) -> String, max: usize) -> String {
+    let Value::Batch(requests) = value else {
+        return shorten(describe(value, describe_command), max);
+    };
+    let mut text = String::new();
+    let mut shown = 0;
+    for r in requests {
+        if text.len() >= max {
+            break;
+        }
+        if shown > 0 {
+            text.push_str("; ");
+        }
+        let command = shorten(describe_command(&r.command), max);
+        text.push_str(&format!("{}@{} {command}", r.client, r.timestamp));
+        shown += 1;
+    }
+    let mut text = shorten(text, max);
+    if shown < requests.len() {
+        text.push_str(&format!(" (+{} more)", requests.len() - shown));
+    }
+    text
+}
+
 fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
     match value {
         Value::Noop => "no-op".into(),

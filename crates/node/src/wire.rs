@@ -97,7 +97,17 @@ pub enum AdminRequest {
         drop_to: Vec<NodeId>,
         serve_clients: bool,
     },
+    /// Up to `count` consecutive slots from `from` as this node sees them
+    /// (capped at [`MAX_SLOTS`]), with the point its log is truncated
+    /// through: one question for a window of the log, for the dashboard.
+    Slots {
+        from: Slot,
+        count: u32,
+    },
 }
+
+/// The most slots one [`AdminRequest::Slots`] answers.
+pub const MAX_SLOTS: u32 = 512;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
@@ -114,8 +124,10 @@ pub struct NodeStatus {
 /// How far a slot has come at one node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SlotState {
-    /// Nothing known (not yet proposed here, or below a checkpoint).
+    /// Nothing known here yet.
     Unknown,
+    /// At or below this node's checkpoint: its log entry is gone.
+    Truncated,
     /// Accepted, not known chosen.
     Accepted,
     /// Known chosen (committed), not yet executed.
@@ -125,10 +137,11 @@ pub enum SlotState {
 }
 
 impl SlotState {
-    /// The one-letter form the admin views print: X, A, C, E.
+    /// The one-letter form the admin views print: `.`, X, A, C, E.
     pub fn letter(self) -> char {
         match self {
-            SlotState::Unknown => 'X',
+            SlotState::Unknown => '.',
+            SlotState::Truncated => 'X',
             SlotState::Accepted => 'A',
             SlotState::Chosen => 'C',
             SlotState::Executed => 'E',
@@ -172,6 +185,15 @@ pub enum AdminReply {
     Slot(SlotStatus),
     Views(Vec<ViewRecord>),
     Done,
+    /// A window of the log: each slot's state is X when the log is
+    /// truncated through it (its effect lives in a checkpoint), E when
+    /// executed, C when known chosen, A when only accepted, and `.` when
+    /// this node knows nothing of it yet.
+    Slots {
+        truncated: Slot,
+        checkpoint: Slot,
+        slots: Vec<SlotStatus>,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -78,6 +78,11 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// With a local cluster: serve its dashboard on this address (default
+    /// 127.0.0.1:8080) during the run, with one event-stream reader
+    /// attached from the start, to measure what a connected page costs.
+    #[arg(long, conflicts_with = "cluster", num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN, value_name = "ADDR")]
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -109,9 +114,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let mut bar = None;
+    let mut dashboard = None;
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let report = rt.block_on(synod_tools::bench::run(
         &options,
         &mut |progress| match progress {
+            BenchProgress::ClusterUp { cluster_file } => {
+                if let Some(listen) = args.dashboard {
+                    // Before the warm-up: the dashboard and its reader are
+                    // up for the whole measurement.
+                    let started = tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async {
+                            let d = synod_dashboard::Dashboard::start(
+                                synod_dashboard::DashboardOptions {
+                                    cluster: cluster_file,
+                                    listen,
+                                    binary: binary()?,
+                                    poll: synod_dashboard::DEFAULT_POLL,
+                                },
+                            )
+                            .await?;
+                            let reader = tokio::spawn(synod_dashboard::follow_events(
+                                d.addr(),
+                                received.clone(),
+                            ));
+                            anyhow::Ok((d, reader))
+                        })
+                    });
+                    match started {
+                        Ok((d, reader)) => {
+                            eprintln!("dashboard: {}", d.view_url());
+                            dashboard = Some((d, reader));
+                        }
+                        Err(e) => eprintln!("the dashboard did not start: {e:#}"),
+                    }
+                }
+            }
             BenchProgress::Measuring { seconds } => bar = Some(progress_bar(seconds, args.quiet)),
             BenchProgress::Second { ops } => {
                 if let Some(bar) = &bar {
@@ -123,6 +161,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if let Some((d, reader)) = dashboard {
+        let pages = d.pages();
+        reader.abort();
+        rt.block_on(d.stop());
+        eprintln!(
+            "dashboard: its event stream sent {} KiB to the reader; {pages} page(s) connected at the end, the reader included",
+            received.load(std::sync::atomic::Ordering::Relaxed) / 1024
+        );
     }
     let report = report?;
     if let Some(path) = &args.plot {

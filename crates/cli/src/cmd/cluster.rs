@@ -22,6 +22,14 @@ enum Action {
         nodes: usize,
         #[arg(long)]
         dir: PathBuf,
+        /// Write `[testing] fault_injection = true` into the cluster file:
+        /// the dashboard's kill, pause, partition and load buttons work.
+        #[arg(long)]
+        fault_injection: bool,
+        /// Then serve the dashboard on this address (default
+        /// 127.0.0.1:8080) until Ctrl-C; the cluster keeps running.
+        #[arg(long, num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN, value_name = "ADDR")]
+        dashboard: Option<std::net::SocketAddr>,
     },
     /// Stop every node of the cluster in DIR.
     Down {
@@ -55,12 +63,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     match args.action {
-        Action::Up { nodes, dir } => {
+        Action::Up {
+            nodes,
+            dir,
+            fault_injection,
+            dashboard,
+        } => {
             let resuming = LocalCluster::cluster_file(&dir).exists();
-            let cluster = LocalCluster::create(&dir, nodes, binary()?, |_| {})?;
+            let cluster = LocalCluster::create(&dir, nodes, binary()?, |file| {
+                file.testing.fault_injection = fault_injection;
+            })?;
             if resuming {
                 println!(
-                    "resuming the stopped cluster in {} from its logs",
+                    "resuming the stopped cluster in {} from its logs (its cluster file unchanged)",
                     dir.display()
                 );
             }
@@ -80,6 +95,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     cluster.down()?;
                     return Err(e);
                 }
+            }
+            if let Some(listen) = dashboard {
+                let file = LocalCluster::cluster_file(&cluster.dir);
+                rt.block_on(async {
+                    let dashboard = crate::cmd::dashboard::start(
+                        &file,
+                        listen,
+                        synod_dashboard::DEFAULT_POLL.as_millis() as u64,
+                    )
+                    .await?;
+                    println!(
+                        "  Ctrl-C stops the dashboard; `synod cluster down --dir {}` stops the cluster",
+                        cluster.dir.display()
+                    );
+                    tokio::signal::ctrl_c().await?;
+                    dashboard.stop().await;
+                    anyhow::Ok(())
+                })?;
             }
         }
         Action::Down { dir } => {

@@ -4,6 +4,7 @@ pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod desk;
 pub mod nemesis;

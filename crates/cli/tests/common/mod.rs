@@ -32,15 +32,22 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn up(nodes: usize) -> Self {
+        Cluster::up_with(nodes, &[])
+    }
+    /// `synod cluster up` with more options (`--fault-injection`).
+    pub fn up_with(nodes: usize, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let out = synod(&[
+        let nodes = nodes.to_string();
+        let mut args = vec![
             "cluster",
             "up",
             "--nodes",
-            &nodes.to_string(),
+            &nodes,
             "--dir",
             dir.path().to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let out = synod(&args);
         assert!(out.status.success(), "cluster up failed: {}", text(&out));
         Cluster { dir }
     }

@@ -55,8 +55,11 @@ pub struct BenchOptions {
 }
 
 /// How the measurement goes, for a progress display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BenchProgress {
+    /// The local cluster started for the run is up (its cluster file), before
+    /// the warm-up: a dashboard can attach to it.
+    ClusterUp { cluster_file: PathBuf },
     /// The warm-up is over; this many seconds are measured now.
     Measuring { seconds: u64 },
     /// One more second measured, with the operations completed in it.
@@ -143,6 +146,9 @@ pub async fn run(
                 cluster.down()?;
                 return Err(e);
             }
+            on_progress(BenchProgress::ClusterUp {
+                cluster_file: LocalCluster::cluster_file(&cluster.dir),
+            });
             (cluster.file.clone(), Some(cluster), *kill_leader_at)
         }
     };
