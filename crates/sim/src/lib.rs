@@ -3,8 +3,11 @@
 //! virtual time, under a seeded schedule of faults, and checks every
 //! invariant of docs/simulator.md ("Checkers") while and after it runs.
 //!
-//! - [`world`]: the event loop, node hosts (the persist-then-send contract
-//!   enforced with a simulated disk), clients, healing and liveness;
+//! - [`world`]: one run, in parts with one job each: the event loop
+//!   (`world/mod.rs`), options and report (`options`), the node hosts with
+//!   the persist-then-send contract enforced on a simulated disk (`hosts`),
+//!   fault application and healing (`chaos`), the clients and probes
+//!   (`clients`), and the checks at events and at the end (`verdict`);
 //!   [`workload`]: the clients, which draw the workload of synod-check.
 //! - [`faults`]: the fault catalogue and the per-seed schedule.
 //! - [`net`], [`disk`]: the network and storage models.
