@@ -119,6 +119,23 @@ impl World<'_> {
                 self.apply_conditions();
                 self.at(self.now + duration, Ev::Calm(id));
             }
+            Fault::AfterCheckpoint { then } => {
+                self.log(|| format!("fault: armed for the leader's next checkpoint: {then:?}"));
+                self.armed.push(*then);
+            }
+        }
+    }
+
+    /// Node `i` reported a checkpoint or a truncation: if it leads, the
+    /// armed faults strike now.
+    pub(super) fn after_checkpoint(&mut self, i: usize) {
+        if self.healed || self.armed.is_empty() || self.leader() != Some(i) {
+            return;
+        }
+        let id = self.nodes[i].id;
+        self.log(|| format!("fault: {id} leads and checkpointed; the armed faults strike"));
+        for fault in std::mem::take(&mut self.armed) {
+            self.at(self.now, Ev::Strike(fault));
         }
     }
 
@@ -144,6 +161,7 @@ impl World<'_> {
 
     pub(super) fn heal(&mut self) {
         self.healed = true;
+        self.armed.clear();
         self.log(|| "heal: faults stop; every node restarts or resumes, the network calms".into());
         self.partitions.clear();
         self.episodes.clear();

@@ -63,6 +63,9 @@ impl World<'_> {
         if executed {
             self.check_state(i);
         }
+        if std::mem::take(&mut self.checkpointed) {
+            self.after_checkpoint(i);
+        }
     }
 
     /// A replica's event: checkers and the trace.

@@ -33,6 +33,7 @@ use crate::disk::Disk;
 use crate::durability::DurabilityCheck;
 use crate::faults::{self, Fault, Schedule, Target};
 use crate::net::{Conditions, Network};
+use crate::swarm::{self, Mix};
 use crate::workload::{Pending, Record, SimClient};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,7 +59,8 @@ use hosts::NodeHost;
 pub use options::{Configure, SimOptions, SimReport};
 
 pub fn run(seed: u64, options: &SimOptions) -> SimReport {
-    World::new(seed, options).run()
+    let options = options.for_seed(seed);
+    World::new(seed, &options).run()
 }
 
 #[derive(Debug)]
@@ -99,6 +101,8 @@ enum Ev {
     Resume(usize),
     Unpartition(u64),
     Calm(u64),
+    /// A fault armed by `Fault::AfterCheckpoint`, striking now.
+    Strike(Fault),
     Heal,
     Check,
 }
@@ -155,6 +159,10 @@ struct World<'a> {
     history: Vec<Record>,
     schedule: Schedule,
     healed: bool,
+    /// Faults waiting for the leader's next checkpoint or truncation.
+    armed: Vec<Fault>,
+    /// The node being driven reported a checkpoint or a truncation.
+    checkpointed: bool,
     heal_at: Time,
     converged: bool,
     events: u64,
@@ -176,6 +184,15 @@ impl<'a> World<'a> {
         let mut rng_fault = stream(3);
         let schedule = if opts.failover_only {
             faults::leader_crashes(&ids, opts.fault_time)
+        } else if let (Mix::Swarm, Some(family)) = (opts.mix, opts.family) {
+            swarm::draw_schedule(
+                &mut rng_fault,
+                family,
+                &ids,
+                &opts.faults,
+                opts.fault_time,
+                &opts.calm,
+            )
         } else {
             faults::draw(
                 &mut rng_fault,
@@ -241,6 +258,8 @@ impl<'a> World<'a> {
             history: Vec::new(),
             schedule,
             healed: false,
+            armed: Vec::new(),
+            checkpointed: false,
             heal_at: opts.fault_time,
             converged: false,
             events: 0,
@@ -275,7 +294,16 @@ impl<'a> World<'a> {
 
     fn run(mut self) -> SimReport {
         let kinds: Vec<&str> = self.schedule.enabled.iter().map(|k| k.name()).collect();
-        let line = format!("seed {} faults [{}]", self.seed, kinds.join(", "));
+        let mut line = format!("seed {} faults [{}]", self.seed, kinds.join(", "));
+        if let (Mix::Swarm, Some(family)) = (self.opts.mix, self.opts.family) {
+            let _ = write!(
+                line,
+                " swarm member {} on {} nodes, a checkpoint every {} slots",
+                family.name(),
+                self.opts.nodes,
+                self.opts.checkpoint_interval
+            );
+        }
         self.log(|| line);
         for i in 0..self.nodes.len() {
             self.start_node(i);
@@ -411,6 +439,7 @@ impl<'a> World<'a> {
                     self.apply_conditions();
                 }
             }
+            Ev::Strike(fault) => self.strike(fault),
             Ev::Heal => self.heal(),
             Ev::Check => {
                 self.converged = self.check_converged();

@@ -5,6 +5,7 @@
 use crate::checks::Violation;
 use crate::faults::FaultKind;
 use crate::net::Conditions;
+use crate::swarm::{Family, Mix};
 use std::sync::Arc;
 use synod_core::{Config, MS, Slot, Time};
 
@@ -38,6 +39,16 @@ pub struct SimOptions {
     /// Instead of a drawn schedule, only leader crashes, one at a time,
     /// each restarted before the next: the scenario of the failover bound.
     pub failover_only: bool,
+    /// The fixed mix (`nodes`, every kind of `faults` at one rate), or the
+    /// swarm (each seed draws its member: see [`crate::swarm`]).
+    pub mix: Mix,
+    /// With the swarm: only this family (else each seed draws one). In the
+    /// options a run is made with, the family the seed drew.
+    pub family: Option<Family>,
+    /// With the swarm: the cluster sizes a seed draws from.
+    pub sizes: Vec<usize>,
+    /// Slots between checkpoints (the swarm draws it per seed).
+    pub checkpoint_interval: u64,
 }
 
 impl Default for SimOptions {
@@ -58,11 +69,36 @@ impl Default for SimOptions {
             trace: false,
             configure: None,
             failover_only: false,
+            mix: Mix::Fixed,
+            family: None,
+            sizes: vec![3, 5],
+            checkpoint_interval: 10,
         }
     }
 }
 
 impl SimOptions {
+    /// The swarm on 3- and 5-node clusters (the command line's default).
+    pub fn swarm() -> Self {
+        SimOptions {
+            mix: Mix::Swarm,
+            ..SimOptions::default()
+        }
+    }
+
+    /// The options seed `seed` runs with: under the swarm, with the cluster
+    /// size, checkpoint interval and family it drew.
+    pub fn for_seed(&self, seed: u64) -> SimOptions {
+        let mut options = self.clone();
+        if self.mix == Mix::Swarm && !self.failover_only {
+            let profile = crate::swarm::draw_profile(seed, self.family, &self.sizes);
+            options.nodes = profile.nodes;
+            options.checkpoint_interval = profile.checkpoint_interval;
+            options.family = Some(profile.family);
+        }
+        options
+    }
+
     /// The failover scenario: calm links (delay within `calm.max_delay`),
     /// and every 2.5 s the leader crashes, to restart 1 s later.
     pub fn failover() -> Self {
@@ -92,7 +128,7 @@ impl SimOptions {
     pub fn config(&self, id: u32) -> Config {
         let mut config = Config::cluster(id, self.nodes as u32);
         // Compare replicas often: the simulator's runs are short.
-        config.checkpoint_interval = 10;
+        config.checkpoint_interval = self.checkpoint_interval;
         if let Some(configure) = &self.configure {
             configure(&mut config);
         }
@@ -124,5 +160,8 @@ pub struct SimReport {
     /// The most log entries any node held in memory at the end.
     pub max_retained: usize,
     pub enabled: Vec<FaultKind>,
+    /// The swarm member the seed drew (none under the fixed mix).
+    pub family: Option<Family>,
+    pub nodes: usize,
     pub trace: String,
 }

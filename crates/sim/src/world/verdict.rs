@@ -32,6 +32,7 @@ impl World<'_> {
             }
             Event::Checkpoint { slot, digest } => {
                 self.checker.on_checkpoint(self.now, id, slot, digest);
+                self.checkpointed = true;
             }
             Event::SnapshotInstalled { slot } => {
                 self.log(|| format!("{id} installed a snapshot at slot {slot}"));
@@ -41,6 +42,7 @@ impl World<'_> {
             Event::Truncated { slot } => {
                 self.log(|| format!("{id} truncated its log through slot {slot}"));
                 self.truncations += 1;
+                self.checkpointed = true;
             }
             Event::Divergence { slot, peer, .. } => {
                 let detail = format!("{id} and {peer} hold different states at checkpoint {slot}");
@@ -209,6 +211,8 @@ impl World<'_> {
             snapshots_installed: self.snapshots_installed,
             max_retained,
             enabled: self.schedule.enabled.clone(),
+            family: self.opts.family.filter(|_| self.opts.mix == Mix::Swarm),
+            nodes: self.opts.nodes,
             trace: self.trace.unwrap_or_default(),
         }
     }
