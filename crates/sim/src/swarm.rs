@@ -113,6 +113,9 @@ pub struct Profile {
     pub family: Family,
     pub nodes: usize,
     pub checkpoint_interval: u64,
+    /// 0: a checkpoint every `checkpoint_interval` slots, whatever the
+    /// state's size; 4: the default spacing by size.
+    pub checkpoint_log_ratio: u64,
 }
 
 /// The generator stream of the swarm's draw (the world uses 1 to 3).
@@ -144,10 +147,18 @@ pub fn draw_profile(seed: u64, family: Option<Family>, sizes: &[usize]) -> Profi
         Family::Random | Family::WipeRejoin => [4, 10, 10, 25][rng.random_range(0..4)],
         _ => rng.random_range(3..=8),
     };
+    let checkpoint_log_ratio = match family {
+        Family::Classic => 4,
+        Family::Random | Family::WipeRejoin | Family::RestartStorm | Family::DeposedLeader => {
+            [0, 4][rng.random_range(0..2)]
+        }
+        _ => 0,
+    };
     Profile {
         family,
         nodes,
         checkpoint_interval,
+        checkpoint_log_ratio,
     }
 }
 

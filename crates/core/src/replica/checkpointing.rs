@@ -11,10 +11,11 @@ impl<S: StateMachine> Replica<S> {
     /// due (see `Checkpoints::due`); the host builds it.
     pub(super) fn maybe_checkpoint(&mut self, slot: Slot) {
         let size = self.executor.size_hint();
-        if self
-            .checkpoints
-            .due(slot, self.config.checkpoint_interval, size)
-        {
+        let (interval, ratio) = (
+            self.config.checkpoint_interval,
+            self.config.checkpoint_log_ratio,
+        );
+        if self.checkpoints.due(slot, interval, size, ratio) {
             let job = CheckpointJob::new(self.executor.capture());
             self.out.checkpoints.push(job);
         }

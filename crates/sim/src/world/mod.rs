@@ -298,10 +298,11 @@ impl<'a> World<'a> {
         if let (Mix::Swarm, Some(family)) = (self.opts.mix, self.opts.family) {
             let _ = write!(
                 line,
-                " swarm member {} on {} nodes, a checkpoint every {} slots",
+                " swarm member {} on {} nodes, a checkpoint every {} slots (log ratio {})",
                 family.name(),
                 self.opts.nodes,
-                self.opts.checkpoint_interval
+                self.opts.checkpoint_interval,
+                self.opts.checkpoint_log_ratio
             );
         }
         self.log(|| line);

@@ -47,8 +47,11 @@ pub struct SimOptions {
     pub family: Option<Family>,
     /// With the swarm: the cluster sizes a seed draws from.
     pub sizes: Vec<usize>,
-    /// Slots between checkpoints (the swarm draws it per seed).
+    /// Slots between checkpoints, and how many times the state's size the
+    /// commands since the last one must add up to (`Config`'s
+    /// `checkpoint_log_ratio`); the swarm draws both per seed.
     pub checkpoint_interval: u64,
+    pub checkpoint_log_ratio: u64,
 }
 
 impl Default for SimOptions {
@@ -73,6 +76,7 @@ impl Default for SimOptions {
             family: None,
             sizes: vec![3, 5],
             checkpoint_interval: 10,
+            checkpoint_log_ratio: 4,
         }
     }
 }
@@ -94,6 +98,7 @@ impl SimOptions {
             let profile = crate::swarm::draw_profile(seed, self.family, &self.sizes);
             options.nodes = profile.nodes;
             options.checkpoint_interval = profile.checkpoint_interval;
+            options.checkpoint_log_ratio = profile.checkpoint_log_ratio;
             options.family = Some(profile.family);
         }
         options
@@ -129,6 +134,7 @@ impl SimOptions {
         let mut config = Config::cluster(id, self.nodes as u32);
         // Compare replicas often: the simulator's runs are short.
         config.checkpoint_interval = self.checkpoint_interval;
+        config.checkpoint_log_ratio = self.checkpoint_log_ratio;
         if let Some(configure) = &self.configure {
             configure(&mut config);
         }
