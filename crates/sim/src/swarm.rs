@@ -239,11 +239,8 @@ fn draw_family(
                 ][rng.random_range(0..3)],
                 rate_max: rng.random_range(0.05..0.6),
                 long_delay_max: rng.random_range(20 * MS..=600 * MS),
-                restart: [
-                    (1 * MS, 50 * MS),
-                    (10 * MS, 1000 * MS),
-                    (500 * MS, 2000 * MS),
-                ][rng.random_range(0..3)],
+                restart: [(MS, 50 * MS), (10 * MS, 1000 * MS), (500 * MS, 2000 * MS)]
+                    [rng.random_range(0..3)],
                 pause: [
                     (20 * MS, 200 * MS),
                     (50 * MS, 1000 * MS),
@@ -307,7 +304,7 @@ fn draw_family(
                 kinds.push((Loss, 1));
             }
             let strength = Strength {
-                restart: (1 * MS, 200 * MS),
+                restart: (MS, 200 * MS),
                 ..Strength::FIXED
             };
             let mut schedule = draw_weighted(
@@ -326,7 +323,7 @@ fn draw_family(
                 for &n in nodes {
                     let crash = Fault::Crash {
                         target: Target::Node(n),
-                        restart_after: Some(rng.random_range(1 * MS..=100 * MS)),
+                        restart_after: Some(rng.random_range(MS..=100 * MS)),
                         wipe: false,
                     };
                     schedule.faults.push((at, crash));
