@@ -68,8 +68,6 @@ impl World<'_> {
         }
     }
 
-    /// A replica's event: checkers and the trace.
-
     pub(super) fn reply(&mut self, reply: Reply) {
         let client = reply.client.0 as usize - 1;
         if client < self.clients.len() {
@@ -161,8 +159,6 @@ impl World<'_> {
         self.log(|| format!("fault: {id} crashes, losing {lost} unsynced writes"));
         self.check_recovery(i);
     }
-
-    /// The state node `i` would recover from its disk covers every vote it
 
     pub(super) fn restart(&mut self, i: usize) {
         if self.nodes[i].replica.is_some() {

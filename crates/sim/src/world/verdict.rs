@@ -9,6 +9,7 @@
 use super::*;
 
 impl World<'_> {
+    /// A replica's event: checkers and the trace.
     pub(super) fn on_event(&mut self, i: usize, event: Event) -> bool {
         let id = self.nodes[i].id;
         let incarnation = self.nodes[i].incarnation;
@@ -72,6 +73,7 @@ impl World<'_> {
         }
     }
 
+    /// The state node `i` would recover from its disk covers every vote it
     /// ever sent (see [`crate::durability`]).
     pub(super) fn check_recovery(&mut self, i: usize) {
         let id = self.nodes[i].id;
