@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 /// A checkpoint waits until the commands executed since the last one add
 /// up to this many times the state's size: snapshotting then costs at most
 /// a quarter of the work of the log it replaces.
-const LOG_RATIO: u64 = 4;
+pub(crate) const LOG_RATIO: u64 = 4;
 
 /// Digests of our own recent checkpoints kept for comparison.
 const RECENT: usize = 16;
@@ -123,15 +123,21 @@ impl Checkpoints {
     /// Whether a checkpoint falls due after executing `slot`, with the state
     /// now `state_size` bytes or so: every `interval` slots, but never more
     /// often than the state's size justifies (the commands executed since
-    /// the last one must add up to [`LOG_RATIO`] times that state's size).
-    /// Both depend on the log alone. If due, it counts as taken.
-    /// `state_size` is asked only at checkpoint slots (it may take a walk
-    /// over the state).
-    pub fn due(&mut self, slot: Slot, interval: u64, state_size: impl FnOnce() -> u64) -> bool {
+    /// the last one must add up to `log_ratio` ([`LOG_RATIO`] by default)
+    /// times that state's size). Both depend on the log alone. If due, it
+    /// counts as taken. `state_size` is asked only at checkpoint slots (it
+    /// may take a walk over the state).
+    pub fn due(
+        &mut self,
+        slot: Slot,
+        interval: u64,
+        state_size: impl FnOnce() -> u64,
+        log_ratio: u64,
+    ) -> bool {
         let (last_slot, last_size) = self.last_taken;
         if !slot.is_multiple_of(interval)
             || slot <= last_slot
-            || self.executed_bytes < last_size * LOG_RATIO
+            || self.executed_bytes < last_size * log_ratio
         {
             return false;
         }
@@ -265,13 +271,25 @@ mod tests {
     #[test]
     fn checkpoints_fall_every_interval_once_the_log_outweighs_the_state() {
         let mut c = Checkpoints::restored(None, 0);
-        assert!(!c.due(50, 100, || 10), "not a multiple of the interval");
-        assert!(c.due(100, 100, || 10), "the first one is due at once");
+        assert!(
+            !c.due(50, 100, || 10, LOG_RATIO),
+            "not a multiple of the interval"
+        );
+        assert!(
+            c.due(100, 100, || 10, LOG_RATIO),
+            "the first one is due at once"
+        );
         c.executed(39);
-        assert!(!c.due(200, 100, || 10), "39 bytes of log, state 10: wait");
+        assert!(
+            !c.due(200, 100, || 10, LOG_RATIO),
+            "39 bytes of log, state 10: wait"
+        );
         c.executed(1);
-        assert!(c.due(300, 100, || 10), "40 bytes: 4 times the state");
-        assert!(!c.due(300, 100, || 10), "taken once");
+        assert!(
+            c.due(300, 100, || 10, LOG_RATIO),
+            "40 bytes: 4 times the state"
+        );
+        assert!(!c.due(300, 100, || 10, LOG_RATIO), "taken once");
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub struct Config {
     /// K: every K executed slots a node digests its state (application plus
     /// reply table) so that replicas can compare.
     pub checkpoint_interval: u64,
+    /// A checkpoint also waits until the commands executed since the last
+    /// one add up to this many times that checkpoint's state size (so a
+    /// large state is not copied too often). The simulator lowers it to 0
+    /// on some seeds to checkpoint every `checkpoint_interval` slots.
+    pub checkpoint_log_ratio: u64,
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
 }
@@ -119,6 +124,7 @@ impl Config {
             catchup_batch: 256,
             max_pending: 100_000,
             checkpoint_interval: 100,
+            checkpoint_log_ratio: crate::checkpoints::LOG_RATIO,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }

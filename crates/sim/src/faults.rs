@@ -1,9 +1,12 @@
 //! The fault catalogue and the per-seed schedule drawn from it.
 //!
-//! Each seed enables a random subset of the catalogue (so some seeds are
-//! gentle and some are brutal, and every kind appears alone and in company),
-//! then draws a timeline of fault episodes over the fault phase. Every
-//! episode ends by itself, or at the latest when the healing phase begins.
+//! [`draw`] is the fixed mix: each seed enables a random subset of the
+//! catalogue, then draws a timeline of fault episodes over the fault phase,
+//! every kind at the same rate and strength. [`crate::swarm`] draws, per
+//! seed, which kinds strike, how often and how hard ([`Strength`]), or a
+//! scenario family aimed at a rare corner; [`draw_weighted`] and the family
+//! builders here turn that into a schedule. Every episode ends by itself, or
+//! at the latest when the healing phase begins.
 
 use crate::net::Conditions;
 use rand::Rng;
@@ -136,6 +139,41 @@ pub enum Fault {
         conditions: Conditions,
         duration: Time,
     },
+    /// Armed when it strikes; `then` strikes as soon as the node that leads
+    /// reports a checkpoint or a truncation (a leader isolated or crashed
+    /// right after a checkpoint). Disarmed by the heal.
+    AfterCheckpoint {
+        then: Box<Fault>,
+    },
+}
+
+/// How hard the faults of one seed strike: the ranges their durations,
+/// rates and targets are drawn from. [`Strength::FIXED`] is the fixed mix's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Strength {
+    /// How long a partition or network episode lasts.
+    pub duration: (Time, Time),
+    /// Loss, duplication and slow-link rates are drawn below this.
+    pub rate_max: f64,
+    /// The longest delay of a slow message.
+    pub long_delay_max: Time,
+    /// How long a crashed node stays down.
+    pub restart: (Time, Time),
+    /// How long a pause lasts.
+    pub pause: (Time, Time),
+    /// The probability that a fault aims at the leader.
+    pub leader_bias: f64,
+}
+
+impl Strength {
+    pub const FIXED: Strength = Strength {
+        duration: (100 * MS, 1500 * MS),
+        rate_max: 0.3,
+        long_delay_max: 300 * MS,
+        restart: (10 * MS, 1000 * MS),
+        pause: (50 * MS, 1000 * MS),
+        leader_bias: 0.5,
+    };
 }
 
 /// The fault plan of one seed.
@@ -196,7 +234,7 @@ pub fn draw(
                 }
                 wiped = true;
             }
-            faults.push((t, draw_fault(rng, kind, nodes, calm)));
+            faults.push((t, draw_fault(rng, kind, nodes, calm, &Strength::FIXED)));
             t += rng.random_range(50 * MS..=500 * MS);
         }
     }
@@ -231,37 +269,44 @@ pub fn leader_crashes(nodes: &[NodeId], fault_time: Time) -> Schedule {
     }
 }
 
-fn target(rng: &mut impl Rng, nodes: &[NodeId]) -> Target {
-    if rng.random_bool(0.5) {
+fn target(rng: &mut impl Rng, nodes: &[NodeId], leader_bias: f64) -> Target {
+    if rng.random_bool(leader_bias) {
         Target::Leader
     } else {
         Target::Node(nodes[rng.random_range(0..nodes.len())])
     }
 }
 
-fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Conditions) -> Fault {
-    let duration = rng.random_range(100 * MS..=1500 * MS);
+pub(crate) fn draw_fault(
+    rng: &mut impl Rng,
+    kind: FaultKind,
+    nodes: &[NodeId],
+    calm: &Conditions,
+    strength: &Strength,
+) -> Fault {
+    let s = strength;
+    let duration = rng.random_range(s.duration.0..=s.duration.1);
     let mut shuffled = nodes.to_vec();
     shuffled.shuffle(rng);
     match kind {
         FaultKind::Loss => Fault::Network {
             conditions: Conditions {
-                loss: rng.random_range(0.01..0.3),
+                loss: rng.random_range(0.01..s.rate_max),
                 ..calm.clone()
             },
             duration,
         },
         FaultKind::Duplication => Fault::Network {
             conditions: Conditions {
-                duplicate: rng.random_range(0.01..0.3),
+                duplicate: rng.random_range(0.01..s.rate_max),
                 ..calm.clone()
             },
             duration,
         },
         FaultKind::Delay => Fault::Network {
             conditions: Conditions {
-                slow: rng.random_range(0.01..0.3),
-                long_delay: rng.random_range(5 * MS..=300 * MS),
+                slow: rng.random_range(0.01..s.rate_max),
+                long_delay: rng.random_range(5 * MS..=s.long_delay_max),
                 ..calm.clone()
             },
             duration,
@@ -269,7 +314,7 @@ fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Cond
         FaultKind::SymmetricPartition => {
             let shape = if rng.random_bool(0.4) {
                 Shape::Isolate {
-                    target: target(rng, nodes),
+                    target: target(rng, nodes, s.leader_bias),
                 }
             } else {
                 let size = rng.random_range(1..=nodes.len() / 2);
@@ -295,7 +340,7 @@ fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Cond
         }
         FaultKind::OneWayPartition => Fault::Partition {
             shape: Shape::OneWay {
-                target: target(rng, nodes),
+                target: target(rng, nodes, s.leader_bias),
                 outbound: rng.random_bool(0.5),
             },
             duration,
@@ -314,23 +359,23 @@ fn draw_fault(rng: &mut impl Rng, kind: FaultKind, nodes: &[NodeId], calm: &Cond
             }
         }
         FaultKind::CrashStop => Fault::Crash {
-            target: target(rng, nodes),
+            target: target(rng, nodes, s.leader_bias),
             restart_after: None,
             wipe: false,
         },
         FaultKind::CrashRestart => Fault::Crash {
-            target: target(rng, nodes),
-            restart_after: Some(rng.random_range(10 * MS..=1000 * MS)),
+            target: target(rng, nodes, s.leader_bias),
+            restart_after: Some(rng.random_range(s.restart.0..=s.restart.1)),
             wipe: false,
         },
         FaultKind::Wipe => Fault::Crash {
-            target: target(rng, nodes),
-            restart_after: Some(rng.random_range(10 * MS..=1000 * MS)),
+            target: target(rng, nodes, s.leader_bias),
+            restart_after: Some(rng.random_range(s.restart.0..=s.restart.1)),
             wipe: true,
         },
         FaultKind::Pause => Fault::Pause {
-            target: target(rng, nodes),
-            duration: rng.random_range(50 * MS..=1000 * MS),
+            target: target(rng, nodes, s.leader_bias),
+            duration: rng.random_range(s.pause.0..=s.pause.1),
         },
         FaultKind::ClockSkew => unreachable!("clock skew is drawn per node, not as an episode"),
     }

@@ -2,11 +2,14 @@
 //! printed for every failing seed and as kept in `regressions.txt` (which
 //! `cargo test` replays, so that a seed that ever failed stays fixed).
 //!
-//! A line is `--seed N` plus whichever options differ from the default:
-//! `--nodes N`, `--faults kind,kind|none`, `--fault-ms MS`,
-//! `--client-timeout-ms MS`, `--failover`. Text after `#` is a comment.
+//! A line is `--seed N` plus whichever options differ from the command
+//! line's default (the swarm on 3 and 5 nodes): `--mix fixed`, `--family
+//! NAME`, `--nodes N` (under the swarm: the one size it may draw),
+//! `--faults kind,kind|none`, `--fault-ms MS`, `--client-timeout-ms MS`,
+//! `--failover`. Text after `#` is a comment.
 
 use crate::faults::FaultKind;
+use crate::swarm::{Family, Mix};
 use crate::world::SimOptions;
 use synod_core::MS;
 
@@ -16,12 +19,19 @@ pub fn replay_args(options: &SimOptions, seed: u64) -> String {
     let default = if options.failover_only {
         SimOptions::failover()
     } else {
-        SimOptions::default()
+        SimOptions::swarm()
     };
     let mut args = format!("--seed {seed}");
+    let swarm = options.mix == Mix::Swarm && !options.failover_only;
     if options.failover_only {
         args.push_str(" --failover");
-    } else if options.faults != default.faults {
+    } else if !swarm {
+        args.push_str(" --mix fixed");
+    }
+    if let (true, Some(family)) = (swarm, options.family) {
+        args.push_str(&format!(" --family {}", family.name()));
+    }
+    if !options.failover_only && options.faults != default.faults {
         let names: Vec<&str> = options.faults.iter().map(|k| k.name()).collect();
         let list = if names.is_empty() {
             "none".to_string()
@@ -30,7 +40,12 @@ pub fn replay_args(options: &SimOptions, seed: u64) -> String {
         };
         args.push_str(&format!(" --faults {list}"));
     }
-    if options.nodes != default.nodes {
+    if swarm {
+        if options.sizes != default.sizes {
+            let sizes: Vec<String> = options.sizes.iter().map(usize::to_string).collect();
+            args.push_str(&format!(" --nodes {}", sizes.join(",")));
+        }
+    } else if options.nodes != default.nodes {
         args.push_str(&format!(" --nodes {}", options.nodes));
     }
     if options.fault_time != default.fault_time {
@@ -55,7 +70,7 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
     let mut options = if failover {
         SimOptions::failover()
     } else {
-        SimOptions::default()
+        SimOptions::swarm()
     };
     let mut seed = None;
     let mut i = 0;
@@ -76,12 +91,15 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
         match flag {
             "--seed" => seed = Some(number()?),
             "--nodes" => {
-                let n = number()?;
-                if !(1..=64).contains(&n) {
-                    return Err(format!("--nodes must be between 1 and 64, got {n}"));
-                }
-                options.nodes = n as usize;
+                let sizes = parse_sizes(value)?;
+                options.nodes = sizes[0];
+                options.sizes = sizes;
             }
+            "--mix" => {
+                options.mix = Mix::parse(value)
+                    .ok_or_else(|| format!("--mix: {value:?} is not fixed or swarm"))?
+            }
+            "--family" => options.family = Some(parse_family(value)?),
             "--faults" => options.faults = parse_fault_list(value)?,
             "--fault-ms" => options.fault_time = number()? * MS,
             "--client-timeout-ms" => options.client_timeout = number()? * MS,
@@ -91,6 +109,27 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
     }
     let seed = seed.ok_or("a replay line needs --seed")?;
     Ok(Some((seed, options)))
+}
+
+/// Cluster sizes separated by commas, each between 1 and 64.
+pub fn parse_sizes(list: &str) -> Result<Vec<usize>, String> {
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| format!("--nodes must be between 1 and 64, got {n:?}"))
+        })
+        .collect()
+}
+
+/// A swarm family by name.
+pub fn parse_family(name: &str) -> Result<Family, String> {
+    Family::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown family {name:?}; known: {}", known.join(", "))
+    })
 }
 
 /// `all`, `none`, or kind names separated by commas.
@@ -126,7 +165,7 @@ mod tests {
         let line = replay_args(&options, 42);
         assert_eq!(
             line,
-            "--seed 42 --faults crash-restart,wipe --nodes 3 --fault-ms 5000"
+            "--seed 42 --mix fixed --faults crash-restart,wipe --nodes 3 --fault-ms 5000"
         );
         let (seed, parsed) = parse_replay(&line).unwrap().unwrap();
         assert_eq!(seed, 42);
@@ -134,7 +173,23 @@ mod tests {
             (parsed.nodes, parsed.faults, parsed.fault_time),
             (3, options.faults, options.fault_time)
         );
-        assert_eq!(replay_args(&SimOptions::default(), 7), "--seed 7");
+        assert_eq!(replay_args(&SimOptions::swarm(), 7), "--seed 7");
+        assert_eq!(
+            replay_args(&SimOptions::default(), 7),
+            "--seed 7 --mix fixed"
+        );
+        let swarm = SimOptions {
+            family: Some(Family::RestartStorm),
+            sizes: vec![3],
+            ..SimOptions::swarm()
+        };
+        let line = replay_args(&swarm, 9);
+        assert_eq!(line, "--seed 9 --family restart-storm --nodes 3");
+        let (_, parsed) = parse_replay(&line).unwrap().unwrap();
+        assert_eq!(
+            (parsed.mix, parsed.family, parsed.sizes),
+            (Mix::Swarm, Some(Family::RestartStorm), vec![3])
+        );
         assert_eq!(
             replay_args(&SimOptions::failover(), 7),
             "--seed 7 --failover"
@@ -151,6 +206,8 @@ mod tests {
             ("--seed 1 --colour red", "unknown option"),
             ("--seed 1 --nodes", "needs a value"),
             ("--seed 1 --nodes 0", "between 1 and 64"),
+            ("--seed 1 --mix hot", "not fixed or swarm"),
+            ("--seed 1 --family chaos", "unknown family"),
         ] {
             let Err(err) = parse_replay(line) else {
                 panic!("{line} was accepted");

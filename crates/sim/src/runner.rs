@@ -5,6 +5,7 @@
 use crate::world::{SimOptions, SimReport, run};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -39,13 +40,28 @@ pub struct Summary {
 /// seed order. With `stop_on_violation`, no seed after the first failing
 /// one is started or reported.
 pub fn run_seeds(
-    seeds: impl IntoIterator<Item = u64>,
+    seeds: Range<u64>,
     options: &SimOptions,
     threads: usize,
     stop_on_violation: bool,
+    each: impl FnMut(&SimReport),
+) -> Summary {
+    run_seeds_until(seeds, options, threads, stop_on_violation, None, each)
+}
+
+/// [`run_seeds`], starting no seed after `deadline` (the seeds run are
+/// then a prefix of `seeds`, each reported whole).
+pub fn run_seeds_until(
+    seeds: Range<u64>,
+    options: &SimOptions,
+    threads: usize,
+    stop_on_violation: bool,
+    deadline: Option<Instant>,
     mut each: impl FnMut(&SimReport),
 ) -> Summary {
-    let seeds: Vec<u64> = seeds.into_iter().collect();
+    let count = seeds.end.saturating_sub(seeds.start);
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let first = seeds.start;
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let first_failure = AtomicUsize::new(usize::MAX);
@@ -55,14 +71,17 @@ pub fn run_seeds(
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             let tx = tx.clone();
-            let (next, first_failure, seeds) = (&next, &first_failure, &seeds);
+            let (next, first_failure) = (&next, &first_failure);
             scope.spawn(move || {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= seeds.len() || i > first_failure.load(Ordering::Relaxed) {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
-                    let report = run(seeds[i], options);
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || i > first_failure.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let report = run(first + i as u64, options);
                     if stop_on_violation && !report.violations.is_empty() {
                         first_failure.fetch_min(i, Ordering::Relaxed);
                     }

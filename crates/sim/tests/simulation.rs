@@ -93,3 +93,67 @@ fn catches_committing_on_f_acknowledgements() {
 fn catches_a_reply_cache_that_is_not_replicated() {
     assert_caught(PlantedBug::LocalReplyCache);
 }
+
+#[test]
+fn the_swarm_draws_every_family_and_both_cluster_sizes_as_a_function_of_the_seed() {
+    use std::collections::BTreeSet;
+    use synod_sim::swarm::draw_profile;
+    let mut families = BTreeSet::new();
+    let mut sizes = BTreeSet::new();
+    for seed in 0..400 {
+        let p = draw_profile(seed, None, &[3, 5]);
+        assert_eq!(p, draw_profile(seed, None, &[3, 5]), "seed {seed}");
+        families.insert(p.family);
+        sizes.insert(p.nodes);
+    }
+    assert_eq!(families.len(), synod_sim::Family::ALL.len(), "{families:?}");
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![3, 5]);
+    // --family fixes the member; --nodes the size.
+    let p = draw_profile(7, Some(synod_sim::Family::RestartStorm), &[3]);
+    assert_eq!((p.family, p.nodes), (synod_sim::Family::RestartStorm, 3));
+}
+
+#[test]
+fn every_swarm_family_runs_clean_and_replays_byte_for_byte() {
+    for family in synod_sim::Family::ALL {
+        let options = SimOptions {
+            family: Some(family),
+            trace: true,
+            ..SimOptions::swarm()
+        };
+        for seed in [11, 12] {
+            let a = run(seed, &options);
+            let b = run(seed, &options);
+            assert_eq!(a.trace, b.trace, "{family:?} seed {seed} diverged");
+            assert_eq!(a.family, Some(family));
+            assert_eq!(a.violations, Vec::new(), "{family:?} seed {seed}");
+            assert!(a.committed > 50, "{family:?} seed {seed}: {}", a.committed);
+        }
+    }
+}
+
+#[test]
+fn swarm_scenario_has_no_violation_over_many_seeds() {
+    let summary = run_seeds(0..300, &SimOptions::swarm(), threads(), false, |r| {
+        for v in &r.violations {
+            eprintln!("seed {}: {v:?}", r.seed);
+        }
+    });
+    assert_eq!(summary.failed_seeds, Vec::<u64>::new());
+    assert!(summary.truncations > 300 * 20, "{summary:?}");
+}
+
+/// The fixed mix rarely elects a candidate below a peer's checkpoint; the
+/// swarm's checkpoint families do it within a few hundred seeds.
+#[test]
+fn the_swarm_catches_a_candidate_that_ignores_a_peers_truncation() {
+    let options = SimOptions {
+        configure: Some(Arc::new(|c| {
+            c.planted_bug = Some(PlantedBug::IgnoreTruncation)
+        })),
+        ..SimOptions::swarm()
+    };
+    let summary = run_seeds(0..400, &options, threads(), true, |_| {});
+    let seed = summary.failed_seeds.first().copied();
+    assert!(seed.is_some(), "went unnoticed over 400 swarm seeds");
+}

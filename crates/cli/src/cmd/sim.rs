@@ -1,17 +1,20 @@
-//! `synod sim`: many seeds of the default scenario, or one seed traced.
+//! `synod sim`: many seeds of the swarm (or the fixed mix), for a count or
+//! a time, or one seed traced.
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 use synod_core::MS;
-use synod_sim::{SimOptions, run_seeds};
+use synod_sim::{Mix, SimOptions, run_seeds, run_seeds_until};
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// How many seeds to run (seeds FIRST..FIRST+N).
-    #[arg(long, default_value_t = 100)]
-    seeds: u64,
+    /// How many seeds to run (seeds FIRST..FIRST+N; with --minutes, at
+    /// most this many).
+    #[arg(long)]
+    seeds: Option<u64>,
     /// The first seed of a range.
     #[arg(long, default_value_t = 0)]
     first: u64,
@@ -21,9 +24,30 @@ pub struct Args {
     /// Print the run's event trace (with --seed).
     #[arg(long, requires = "seed")]
     trace: bool,
-    /// Nodes in the cluster.
-    #[arg(long, default_value_t = 5)]
-    nodes: usize,
+    /// Nodes in the cluster (fixed mix; default 5), or the sizes the swarm
+    /// draws from, comma separated (default 3,5).
+    #[arg(long)]
+    nodes: Option<String>,
+    /// `swarm`: each seed draws which faults strike, how often and how hard,
+    /// or a scenario family (docs/simulator.md); `fixed`: every kind of
+    /// --faults at one rate, as before the swarm.
+    #[arg(long, default_value = "swarm")]
+    mix: String,
+    /// With the swarm: run only this family (classic, random,
+    /// checkpoint-race, wipe-rejoin, restart-storm,
+    /// isolate-after-checkpoint, laggard-elected, deposed-leader).
+    #[arg(long)]
+    family: Option<String>,
+    /// Run seeds until this many minutes have passed (implies --keep-going).
+    #[arg(long, conflicts_with_all = ["seed", "sweep"])]
+    minutes: Option<f64>,
+    /// Append every failing seed to this file, with its replay command
+    /// (implies --keep-going).
+    #[arg(long)]
+    failures: Option<std::path::PathBuf>,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 10.0)]
+    progress_s: f64,
     /// Fault kinds to draw from, comma separated, or "all" or "none".
     #[arg(long, default_value = "all")]
     faults: String,
@@ -92,10 +116,11 @@ fn sweep(
         for faults in &subsets {
             let options = SimOptions {
                 nodes,
+                mix: Mix::Fixed,
                 faults: faults.clone(),
                 ..base.clone()
             };
-            let seeds = args.first..args.first + args.seeds;
+            let seeds = args.first..args.first + args.seeds.unwrap_or(100);
             let summary = run_seeds(seeds, &options, threads, false, |report| {
                 report_violations(&mut *out, &options, report);
             });
@@ -142,16 +167,33 @@ fn sweep(
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.nodes == 0 || args.nodes > 64 {
-        bail!("--nodes must be between 1 and 64, got {}", args.nodes);
+    let mix = Mix::parse(&args.mix)
+        .with_context(|| format!("--mix: {:?} is not fixed or swarm", args.mix))?;
+    let sizes = match &args.nodes {
+        Some(list) => synod_sim::replay::parse_sizes(list).map_err(anyhow::Error::msg)?,
+        None if mix == Mix::Swarm => vec![3, 5],
+        None => vec![5],
+    };
+    if mix == Mix::Fixed && sizes.len() != 1 {
+        bail!("the fixed mix runs one cluster size, not {sizes:?}");
     }
+    let family = match &args.family {
+        Some(name) if mix == Mix::Swarm => {
+            Some(synod_sim::replay::parse_family(name).map_err(anyhow::Error::msg)?)
+        }
+        Some(_) => bail!("--family picks a member of the swarm (--mix swarm)"),
+        None => None,
+    };
     let base = if args.failover {
         SimOptions::failover()
     } else {
         SimOptions::default()
     };
     let options = SimOptions {
-        nodes: args.nodes,
+        nodes: sizes[0],
+        sizes,
+        mix,
+        family,
         faults: if args.failover {
             base.faults.clone()
         } else {
@@ -189,6 +231,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "sim_events": report.events,
             "virtual_ms": report.virtual_time / MS,
             "faults": report.enabled.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "family": report.family.map(|f| f.name()),
+            "nodes": report.nodes,
         });
         writeln!(out, "{json}")?;
         return Ok(if report.violations.is_empty() {
@@ -203,9 +247,54 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.sweep {
         return sweep(&args, options, threads, &mut out);
     }
-    let seeds = args.first..args.first + args.seeds;
-    let summary = run_seeds(seeds, &options, threads, !args.keep_going, |report| {
+    let keep_going = args.keep_going || args.minutes.is_some() || args.failures.is_some();
+    let count = match (args.seeds, args.minutes) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX - args.first,
+        (None, None) => 100,
+    };
+    let seeds = args.first..args.first.saturating_add(count);
+    let start = Instant::now();
+    let deadline = args
+        .minutes
+        .map(|m| start + Duration::from_secs_f64((m * 60.0).max(0.0)));
+    let mut failures = match &args.failures {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (mut done, mut violations, mut last_progress) = (0u64, 0u64, Instant::now());
+    let summary = run_seeds_until(seeds, &options, threads, !keep_going, deadline, |report| {
         report_violations(&mut out, &options, report);
+        done += 1;
+        if !report.violations.is_empty() {
+            violations += report.violations.len() as u64;
+            if let Some(file) = &mut failures {
+                let first = &report.violations[0];
+                let _ = writeln!(
+                    file,
+                    "synod sim {}  # {}: {}",
+                    synod_sim::replay::replay_args(&options, report.seed),
+                    first.invariant,
+                    first.detail
+                );
+                let _ = file.flush();
+            }
+        }
+        if args.progress_s > 0.0 && last_progress.elapsed().as_secs_f64() >= args.progress_s {
+            last_progress = Instant::now();
+            let elapsed = start.elapsed().as_secs_f64();
+            eprintln!(
+                "sim: {done} seeds in {elapsed:.0} s ({:.1} seeds/s), last seed {}, {violations} violation(s)",
+                done as f64 / elapsed,
+                report.seed
+            );
+        }
     });
     let json = serde_json::to_string(&summary)?;
     writeln!(out, "{json}")?;

@@ -11,10 +11,13 @@ impl<S: StateMachine> Replica<S> {
     /// due (see `Checkpoints::due`); the host builds it.
     pub(super) fn maybe_checkpoint(&mut self, slot: Slot) {
         let executor = &self.executor;
-        let interval = self.config.checkpoint_interval;
+        let (interval, ratio) = (
+            self.config.checkpoint_interval,
+            self.config.checkpoint_log_ratio,
+        );
         if self
             .checkpoints
-            .due(slot, interval, || executor.size_hint())
+            .due(slot, interval, || executor.size_hint(), ratio)
         {
             let job = CheckpointJob::new(self.executor.capture());
             self.out.checkpoints.push(job);
