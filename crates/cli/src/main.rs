@@ -45,8 +45,71 @@ enum Command {
     Sim(cmd::sim::Args),
 }
 
+/// For commands that start node processes (which run in process groups of
+/// their own and would outlive us): on SIGINT, SIGTERM or SIGHUP, stop them
+/// and exit with the shell's code for the signal; when our output pipe
+/// closes (`synod demo | head -1`), stop them and end quietly (141, as if
+/// killed by SIGPIPE) instead of panicking.
+fn stop_nodes_when_interrupted() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let code = runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return None;
+            };
+            tokio::select! {
+                _ = int.recv() => Some(130),
+                _ = term.recv() => Some(143),
+                _ = hup.recv() => Some(129),
+            }
+        });
+        if let Some(code) = code {
+            for line in synod_tools::local::stop_every_cluster() {
+                eprintln!("synod: interrupted: {line}");
+            }
+            std::process::exit(code);
+        }
+    });
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            synod_tools::local::stop_every_cluster();
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Demo(_)
+            | Command::Cluster(_)
+            | Command::Scenario(_)
+            | Command::Nemesis(_)
+            | Command::Bench(_)
+            | Command::Desk(_)
+            | Command::Dashboard(_)
+    ) {
+        stop_nodes_when_interrupted();
+    }
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Node(args) => cmd::node::run(args),
@@ -66,7 +129,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("synod: {e:#}");
-            ExitCode::from(2)
+            if e.downcast_ref::<cmd::Unreachable>().is_some() {
+                ExitCode::from(4)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

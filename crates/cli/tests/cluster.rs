@@ -378,3 +378,80 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
         "a data directory was made"
     );
 }
+
+/// Starts `synod demo`, waits for its first line (which names its
+/// directory), and returns the child and that directory.
+fn demo_started() -> (std::process::Child, std::path::PathBuf) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    reader.read_line(&mut first).unwrap();
+    let dir = first
+        .split_whitespace()
+        .last()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no directory in {first:?}"));
+    assert!(dir.exists(), "{first}");
+    // Keep the pipe open until the caller decides.
+    child.stdout = Some(reader.into_inner());
+    (child, dir)
+}
+
+#[test]
+fn an_interrupted_demo_stops_its_nodes_and_cleans_up() {
+    let (mut child, dir) = demo_started();
+    let pid = child.id().to_string();
+    assert!(synod_kill("INT", &pid));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[test]
+fn a_demo_whose_reader_goes_away_stops_its_nodes_quietly() {
+    let (mut child, dir) = demo_started();
+    // `synod demo | head -1`: the reader closes the pipe.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141), "{status:?}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+fn synod_kill(signal: &str, pid: &str) -> bool {
+    std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn exit_codes_tell_ok_refused_and_unreachable_apart() {
+    let c = Cluster::up(3);
+    let file = c.file();
+    let run = |args: &[&str]| {
+        let mut all = vec!["client", "--cluster", &file];
+        all.extend_from_slice(args);
+        synod(&all).status.code()
+    };
+    assert_eq!(run(&["bank", "transfer", "A", "B", "3"]), Some(0));
+    assert_eq!(
+        run(&["bank", "transfer", "A", "B", "300"]),
+        Some(1),
+        "refused"
+    );
+    let status = || synod(&["admin", "--cluster", &file, "status"]);
+    assert_eq!(status().status.code(), Some(0));
+    let down = synod(&["cluster", "down", "--dir", c.dir()]);
+    assert!(down.status.success(), "{}", text(&down));
+    let out = status();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("no node of the cluster answered"));
+}

@@ -38,6 +38,54 @@ pub struct LocalCluster {
     external: bool,
 }
 
+/// The clusters this process started and has not stopped, with whether
+/// their directory is a tool's scratch space (removed when they stop on an
+/// interrupt) or a user's (kept). See [`stop_every_cluster`].
+static STARTED: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+
+fn started() -> std::sync::MutexGuard<'static, Vec<(PathBuf, bool)>> {
+    STARTED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks the cluster in `dir` as living in a tool's scratch directory:
+/// interrupted, the tool stops its nodes and removes the directory.
+pub fn scratch(dir: &Path) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    for entry in started().iter_mut() {
+        if entry.0 == dir {
+            entry.1 = true;
+        }
+    }
+}
+
+/// Stops every node of every cluster this process started and has not yet
+/// brought down (for a command interrupted by a signal or a closed pipe):
+/// nodes run in process groups of their own and would outlive it. Scratch
+/// directories are removed; others are kept. Returns what it did, a line a
+/// cluster.
+pub fn stop_every_cluster() -> Vec<String> {
+    let clusters = std::mem::take(&mut *started());
+    let mut done = Vec::new();
+    for (dir, scratch) in clusters {
+        let Ok(cluster) = LocalCluster::open(&dir, PathBuf::from("synod")) else {
+            continue;
+        };
+        let _ = cluster.down();
+        if scratch && std::fs::remove_dir_all(&dir).is_ok() {
+            done.push(format!(
+                "stopped the nodes in {} and removed it",
+                dir.display()
+            ));
+        } else {
+            done.push(format!(
+                "stopped the nodes in {} (its files are kept)",
+                dir.display()
+            ));
+        }
+    }
+    done
+}
+
 /// Whether a process holds on to its resources, from its `/proc/PID/stat`
 /// line and the number of its threads: it exists and is not a zombie, or it
 /// is a zombie whose other threads have not yet exited (see
@@ -90,6 +138,7 @@ impl LocalCluster {
                     dir.display()
                 );
             }
+            started().push((old.dir.clone(), false));
             for id in 1..=nodes as u32 {
                 old.start(id, false)?;
             }
@@ -108,6 +157,7 @@ impl LocalCluster {
             binary,
             external: false,
         };
+        started().push((cluster.dir.clone(), false));
         for id in 1..=nodes as u32 {
             cluster.start(id, true)?;
         }
@@ -287,6 +337,7 @@ impl LocalCluster {
         if self.external {
             return Ok(());
         }
+        started().retain(|(dir, _)| *dir != self.dir);
         for id in 1..=self.file.nodes.len() as u32 {
             if self.running(id) {
                 let _ = self.signal(id, "CONT");

@@ -90,6 +90,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                         query(cluster, n.id, AdminRequest::Status, TIMEOUT).await,
                     ));
                 }
+                let none_answered = rows.iter().all(|(_, r)| r.is_err());
                 if args_json {
                     let nodes: Vec<serde_json::Value> = rows
                         .iter()
@@ -124,6 +125,9 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                             Err(e) => println!("n{id:<4} down ({e})"),
                         }
                     }
+                }
+                if none_answered {
+                    return Err(super::Unreachable("no node of the cluster answered".into()).into());
                 }
             }
             What::Db { node } => {

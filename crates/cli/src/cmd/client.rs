@@ -177,7 +177,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(match result {
+        CommandResult::Ok(_) => ExitCode::SUCCESS,
+        CommandResult::Failed(_) => ExitCode::from(1),
         CommandResult::Unknown => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
     })
 }

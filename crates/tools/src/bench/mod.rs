@@ -142,6 +142,7 @@ pub async fn run(
                     file.runtime.threads = (*threads).into();
                 }
             })?;
+            crate::local::scratch(tmp.path());
             if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
                 cluster.down()?;
                 return Err(e);

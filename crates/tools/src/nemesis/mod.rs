@@ -99,7 +99,14 @@ pub async fn run(
             }
             LocalCluster::external(file.clone())
         }
-        None => LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?,
+        None => {
+            let cluster =
+                LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
+            if !options.keep {
+                crate::local::scratch(dir.path());
+            }
+            cluster
+        }
     };
     let result = nemesis(&cluster, options, on_event).await;
     cluster.down()?;

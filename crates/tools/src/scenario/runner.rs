@@ -81,6 +81,7 @@ impl Scenario {
             .tempdir()?;
         let cluster =
             LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
+        crate::local::scratch(dir.path());
         if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
             cluster.down()?;
             return Err(e);
