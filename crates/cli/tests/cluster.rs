@@ -449,6 +449,10 @@ fn exit_codes_tell_ok_refused_and_unreachable_apart() {
     );
     let status = || synod(&["admin", "--cluster", &file, "status"]);
     assert_eq!(status().status.code(), Some(0));
+    // Node logs written to files carry no colour codes.
+    let log = std::fs::read_to_string(c.dir.path().join("n1.log")).unwrap();
+    assert!(log.contains("node up"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
     let down = synod(&["cluster", "down", "--dir", c.dir()]);
     assert!(down.status.success(), "{}", text(&down));
     let out = status();

@@ -81,7 +81,17 @@ fn parse_tx(text: &str, line: usize) -> Result<Step, String> {
 }
 
 fn parse_live(text: &str, line: usize, nodes: usize) -> Result<Vec<u32>, String> {
-    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!(
+            "line {line}: a set needs its live nodes (the third column, e.g. \"[n1, n2, n3]\")"
+        ));
+    }
+    let inner = match (text.strip_prefix('['), text.ends_with(']')) {
+        (Some(rest), true) => &rest[..rest.len() - 1],
+        (None, false) => text,
+        _ => return Err(format!("line {line}: unbalanced brackets in {text:?}")),
+    };
     let mut live = Vec::new();
     for part in inner
         .split([',', ' '])
@@ -157,6 +167,19 @@ impl fmt::Display for Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_without_live_nodes_or_with_an_unclosed_list_is_refused() {
+        let header = "Set Number,Transactions,Live Nodes\n";
+        let missing = format!("{header}1,\"(A, B, 2)\"\n");
+        let e = parse(&missing, 5).unwrap_err();
+        assert!(e.contains("line 2") && e.contains("live nodes"), "{e}");
+        let unclosed = format!("{header}1,\"(A, B, 2)\",\"[n1, n2\"\n");
+        let e = parse(&unclosed, 5).unwrap_err();
+        assert!(e.contains("line 2") && e.contains("unbalanced"), "{e}");
+        let bare = format!("{header}1,\"(A, B, 2)\",\"n1 n2 n3\"\n");
+        assert_eq!(parse(&bare, 5).unwrap()[0].live, vec![1, 2, 3]);
+    }
 
     #[test]
     fn parses_leniently_and_reports_bad_rows_by_line() {
