@@ -180,6 +180,11 @@ impl LocalCluster {
 
     /// A cluster this tool does not run: admin queries and partitions
     /// work, process control does not.
+    /// Whether this tool runs the cluster's processes (not an external one).
+    pub fn is_local(&self) -> bool {
+        !self.external
+    }
+
     pub fn external(file: ClusterFile) -> Self {
         LocalCluster {
             dir: PathBuf::new(),

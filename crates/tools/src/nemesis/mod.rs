@@ -151,11 +151,17 @@ async fn nemesis(
     if striker.kinds.is_empty() {
         tokio::time::sleep(end).await;
     }
+    // Nodes that went down without our doing (or did not come back): a
+    // finding, with their log's last line, not a reason to stop the run.
+    let mut lost_nodes: Vec<String> = Vec::new();
     while start.elapsed() < end {
         let calm = Duration::from_millis(striker.rng.random_range(500..1500));
         tokio::time::sleep(calm).await;
         if start.elapsed() >= end {
             break;
+        }
+        if cluster.is_local() {
+            lost_nodes.extend(bring_back_lost_nodes(cluster));
         }
         let undo = striker.strike().await?;
         faults += 1;
@@ -164,6 +170,9 @@ async fn nemesis(
         striker.undo(undo).await?;
     }
     // Heal everything: partitions, paused and dead nodes.
+    if cluster.is_local() {
+        lost_nodes.extend(bring_back_lost_nodes(cluster));
+    }
     striker.heal_partitions().await;
     for id in 1..=cluster.file.nodes.len() as u32 {
         if cluster.running(id) {
@@ -204,6 +213,7 @@ async fn nemesis(
         })
         .collect();
     let replicas_identical = anomalies.is_empty();
+    anomalies.extend(lost_nodes);
     let mut history = History {
         ops: recorder.ops(),
         ..History::default()
@@ -251,4 +261,28 @@ async fn nemesis(
         history,
         kept: None,
     })
+}
+
+/// Every node of a local cluster should be running between faults (each
+/// fault is undone before the next): restarts any that is not, and says
+/// which, with the last line of its log (why it stopped, or why it could
+/// not start).
+fn bring_back_lost_nodes(cluster: &LocalCluster) -> Vec<String> {
+    let mut lost = Vec::new();
+    for id in 1..=cluster.file.nodes.len() as u32 {
+        if cluster.running(id) {
+            continue;
+        }
+        let log = std::fs::read_to_string(cluster.log_file(id)).unwrap_or_default();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("(empty log)");
+        lost.push(format!(
+            "n{id} was down without a fault; its log ends: {last}"
+        ));
+        let _ = cluster.start(id, false);
+    }
+    lost
 }
