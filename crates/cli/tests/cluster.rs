@@ -459,3 +459,34 @@ fn exit_codes_tell_ok_refused_and_unreachable_apart() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(text(&out).contains("no node of the cluster answered"));
 }
+
+#[test]
+fn partitions_need_a_cluster_file_that_enables_fault_injection() {
+    use synod_core::NodeId;
+    use synod_node::admin::query;
+    use synod_node::wire::{AdminReply, AdminRequest};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let partition = || AdminRequest::Partition {
+        drop_from: vec![NodeId(2)],
+        drop_to: Vec::new(),
+        serve_clients: true,
+    };
+    let ask =
+        |file: &ClusterFile, request| rt.block_on(query(file, 1, request, Duration::from_secs(2)));
+
+    let plain = Cluster::up(3);
+    let file = ClusterFile::load(Path::new(&plain.file())).unwrap();
+    let refused = ask(&file, partition()).unwrap_err();
+    assert!(refused.contains("fault injection is off"), "{refused}");
+    assert!(
+        matches!(ask(&file, AdminRequest::Status), Ok(AdminReply::Status(_))),
+        "reading stays open"
+    );
+
+    let testing = Cluster::up_with(3, &["--fault-injection"]);
+    let file = ClusterFile::load(Path::new(&testing.file())).unwrap();
+    assert_eq!(ask(&file, partition()), Ok(AdminReply::Done));
+}

@@ -53,6 +53,7 @@ pub struct ClusterFile {
     pub runtime: Runtime,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
     pub testing: Testing,
     pub nodes: Vec<NodeEntry>,
 }

@@ -16,7 +16,7 @@
 use crate::config::ClusterFile;
 use crate::core_task::Input;
 use crate::net::{FrameReader, ReadError};
-use crate::wire::{Caller, Frame, HELLO_MAX_FRAME, encode};
+use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,6 +190,14 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
         }
         Caller::Admin => loop {
             match reader.next().await {
+                Ok(Frame::Admin(AdminRequest::Partition { .. }))
+                    if !ctx.cluster.testing.fault_injection =>
+                {
+                    // A fault switch: for test clusters only.
+                    let reason = "fault injection is off in this cluster's file \
+                                  ([testing] fault_injection = true enables partitions)";
+                    return refuse(&mut write, reason.into()).await;
+                }
                 Ok(Frame::Admin(request)) => {
                     let (tx, rx) = oneshot::channel();
                     if ctx.inputs.send(Input::Admin(request, tx)).is_err() {

@@ -38,24 +38,27 @@ pub struct LocalCluster {
     external: bool,
 }
 
-/// The clusters this process started and has not stopped, with whether
-/// their directory is a tool's scratch space (removed when they stop on an
-/// interrupt) or a user's (kept). See [`stop_every_cluster`].
-static STARTED: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+/// The clusters this process started and has not stopped (see
+/// [`stop_every_cluster`]).
+static STARTED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Directories that are a tool's scratch space: removed when the tool is
+/// interrupted (a user's directory is kept).
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-fn started() -> std::sync::MutexGuard<'static, Vec<(PathBuf, bool)>> {
+fn started() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     STARTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Marks the cluster in `dir` as living in a tool's scratch directory:
-/// interrupted, the tool stops its nodes and removes the directory.
+fn scratch_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    SCRATCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks `dir` (which must exist) as a tool's scratch directory, before
+/// the cluster in it starts: interrupted, the tool stops its nodes and
+/// removes the directory.
 pub fn scratch(dir: &Path) {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    for entry in started().iter_mut() {
-        if entry.0 == dir {
-            entry.1 = true;
-        }
-    }
+    scratch_dirs().push(dir);
 }
 
 /// Stops every node of every cluster this process started and has not yet
@@ -65,20 +68,23 @@ pub fn scratch(dir: &Path) {
 /// cluster.
 pub fn stop_every_cluster() -> Vec<String> {
     let clusters = std::mem::take(&mut *started());
+    let scratch = std::mem::take(&mut *scratch_dirs());
     let mut done = Vec::new();
-    for (dir, scratch) in clusters {
-        let Ok(cluster) = LocalCluster::open(&dir, PathBuf::from("synod")) else {
-            continue;
-        };
-        let _ = cluster.down();
-        if scratch && std::fs::remove_dir_all(&dir).is_ok() {
-            done.push(format!(
-                "stopped the nodes in {} and removed it",
-                dir.display()
-            ));
-        } else {
+    for dir in &clusters {
+        if let Ok(cluster) = LocalCluster::open(dir, PathBuf::from("synod")) {
+            let _ = cluster.down();
+        }
+        if !scratch.contains(dir) {
             done.push(format!(
                 "stopped the nodes in {} (its files are kept)",
+                dir.display()
+            ));
+        }
+    }
+    for dir in scratch {
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            done.push(format!(
+                "stopped the nodes in {} and removed it",
                 dir.display()
             ));
         }
@@ -138,7 +144,7 @@ impl LocalCluster {
                     dir.display()
                 );
             }
-            started().push((old.dir.clone(), false));
+            started().push(old.dir.clone());
             for id in 1..=nodes as u32 {
                 old.start(id, false)?;
             }
@@ -157,7 +163,7 @@ impl LocalCluster {
             binary,
             external: false,
         };
-        started().push((cluster.dir.clone(), false));
+        started().push(cluster.dir.clone());
         for id in 1..=nodes as u32 {
             cluster.start(id, true)?;
         }
@@ -342,7 +348,8 @@ impl LocalCluster {
         if self.external {
             return Ok(());
         }
-        started().retain(|(dir, _)| *dir != self.dir);
+        started().retain(|dir| *dir != self.dir);
+        scratch_dirs().retain(|dir| *dir != self.dir);
         for id in 1..=self.file.nodes.len() as u32 {
             if self.running(id) {
                 let _ = self.signal(id, "CONT");

@@ -137,12 +137,12 @@ pub async fn run(
             kill_leader_at,
         } => {
             tmp = tempfile::Builder::new().prefix("synod-bench-").tempdir()?;
+            crate::local::scratch(tmp.path());
             let cluster = LocalCluster::create(tmp.path(), *nodes, binary.clone(), |file| {
                 if let Some(threads) = node_threads {
                     file.runtime.threads = (*threads).into();
                 }
             })?;
-            crate::local::scratch(tmp.path());
             if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
                 cluster.down()?;
                 return Err(e);

@@ -67,10 +67,10 @@ pub async fn run(
         nodes: options.nodes,
         dir: dir.path().to_path_buf(),
     });
-    let cluster = LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
     if !options.keep {
         crate::local::scratch(dir.path());
     }
+    let cluster = LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
     let result = demo(&cluster, options.phase, t0, &mut say).await;
     cluster.down()?;
     let kept = options.keep.then(|| dir.keep());

@@ -97,15 +97,21 @@ pub async fn run(
                     "with --cluster only --faults partition or none apply (the processes are not ours to kill)"
                 );
             }
+            if options.faults.contains(&Fault::Partition) && !file.testing.fault_injection {
+                bail!(
+                    "the cluster's file does not enable fault injection ([testing] fault_injection = true): its nodes refuse partitions"
+                );
+            }
             LocalCluster::external(file.clone())
         }
         None => {
-            let cluster =
-                LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
             if !options.keep {
                 crate::local::scratch(dir.path());
             }
-            cluster
+            // Its own test cluster: partitions allowed.
+            LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |file| {
+                file.testing.fault_injection = true;
+            })?
         }
     };
     let result = nemesis(&cluster, options, on_event).await;

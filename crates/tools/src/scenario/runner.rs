@@ -79,9 +79,12 @@ impl Scenario {
         let dir = tempfile::Builder::new()
             .prefix("synod-scenario-")
             .tempdir()?;
-        let cluster =
-            LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
         crate::local::scratch(dir.path());
+        let cluster =
+            LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |file| {
+                // Sets run with nodes cut off: partitions allowed.
+                file.testing.fault_injection = true;
+            })?;
         if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
             cluster.down()?;
             return Err(e);
