@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
-    Request, StateMachine, Time, Value, Write, host,
+    Request, Slot, StateMachine, Time, Value, Write, host,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -233,15 +233,9 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 let executed = self.replica.status().executed;
                 let accepted = self.replica.accepted(slot).cloned();
                 let chosen = self.replica.chosen(slot).cloned();
-                let state = if slot <= executed && slot > 0 {
-                    SlotState::Executed
-                } else if chosen.is_some() {
-                    SlotState::Chosen
-                } else if accepted.is_some() {
-                    SlotState::Accepted
-                } else {
-                    SlotState::Unknown
-                };
+                // Executed slots read E here even below the checkpoint: this
+                // view answers "did it execute", the grid "what is left".
+                let state = slot_state(slot, 0, executed, chosen.is_some(), accepted.is_some());
                 let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
                 AdminReply::Slot(SlotStatus {
                     slot,
@@ -258,17 +252,13 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                     .map(|slot| {
                         let accepted = self.replica.accepted(slot).cloned();
                         let chosen = self.replica.chosen(slot).cloned();
-                        let state = if slot <= status.truncated {
-                            SlotState::Truncated
-                        } else if slot <= status.executed {
-                            SlotState::Executed
-                        } else if chosen.is_some() {
-                            SlotState::Chosen
-                        } else if accepted.is_some() {
-                            SlotState::Accepted
-                        } else {
-                            SlotState::Unknown
-                        };
+                        let state = slot_state(
+                            slot,
+                            status.truncated,
+                            status.executed,
+                            chosen.is_some(),
+                            accepted.is_some(),
+                        );
                         let value = chosen.or_else(|| accepted.as_ref().map(|(_, v)| v.clone()));
                         SlotStatus {
                             slot,
@@ -301,6 +291,28 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 AdminReply::Done
             }
         }
+    }
+}
+
+/// How far `slot` has come at a node that truncated its log through
+/// `truncated` and executed through `executed`.
+fn slot_state(
+    slot: Slot,
+    truncated: Slot,
+    executed: Slot,
+    chosen: bool,
+    accepted: bool,
+) -> SlotState {
+    if slot <= truncated && slot > 0 {
+        SlotState::Truncated
+    } else if slot <= executed && slot > 0 {
+        SlotState::Executed
+    } else if chosen {
+        SlotState::Chosen
+    } else if accepted {
+        SlotState::Accepted
+    } else {
+        SlotState::Unknown
     }
 }
 
