@@ -282,6 +282,12 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
     assert!(text(&up).contains("resuming"), "{}", text(&up));
     let get = c.client(&["kv", "get", "kept"]);
     assert_eq!(get["text"], "yes", "{get}");
+    assert_eq!(get["value"], "yes", "{get}");
+    // Compare-and-set on an absent key needs no placeholder argument.
+    let cas = c.client(&["kv", "cas", "fresh", "one", "--absent"]);
+    assert_eq!(cas["text"], "swapped", "{cas}");
+    let cas = c.client(&["kv", "cas", "fresh", "two", "--expected", "one"]);
+    assert_eq!(cas["text"], "swapped", "{cas}");
 
     // Another size is refused, and the cluster is untouched.
     let down = synod(&["cluster", "down", "--dir", c.dir()]);

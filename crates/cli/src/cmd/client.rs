@@ -5,7 +5,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synod_apps::{BankOp, Command, InventoryOp, KvOp, Outcome};
+use synod_apps::{BankOp, Command, InventoryOp, KvOp, KvResult, Outcome};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 use synod_tools::desk::parse_counts;
@@ -75,12 +75,14 @@ enum Kv {
     Get {
         key: String,
     },
-    /// Set KEY to NEW if it holds EXPECTED (`--absent` for "no value").
+    /// Set KEY to NEW if it holds `--expected OLD`, or no value (`--absent`).
     Cas {
         key: String,
-        #[arg(required_unless_present = "absent")]
-        expected: Option<String>,
         new: String,
+        /// The value KEY must hold now.
+        #[arg(long, required_unless_present = "absent", conflicts_with = "absent")]
+        expected: Option<String>,
+        /// KEY must hold no value now.
         #[arg(long)]
         absent: bool,
     },
@@ -143,7 +145,16 @@ fn reason(outcome: &Outcome) -> String {
 fn result_json(result: &CommandResult<Outcome>) -> serde_json::Value {
     match result {
         CommandResult::Ok(outcome) => {
-            json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome})
+            let mut answer =
+                json!({"result": "ok", "text": outcome.to_string(), "outcome": outcome});
+            // A kv value as text too (the outcome holds its bytes).
+            if let Outcome::Kv(KvResult::Value(value)) = outcome {
+                answer["value"] = match value {
+                    Some(bytes) => String::from_utf8_lossy(bytes).into(),
+                    None => serde_json::Value::Null,
+                };
+            }
+            answer
         }
         CommandResult::Failed(outcome) => json!({"result": "failed", "reason": reason(outcome)}),
         CommandResult::Unknown => json!({"result": "unknown"}),
