@@ -351,9 +351,16 @@ impl Leadership {
             return None;
         }
         let next = self.change.take()?;
+        let (slot, value) = self.assign(Value::Reconfigure(next), now);
+        self.stop_sign = Some(slot);
+        Some((slot, value))
+    }
+
+    /// Gives `value` the next slot and tracks it as a proposal awaiting
+    /// its quorum.
+    fn assign(&mut self, value: Value, now: Time) -> (Slot, Value) {
         let slot = self.next_slot;
         self.next_slot += 1;
-        let value = Value::Reconfigure(next);
         self.proposals.insert(
             slot,
             Proposal {
@@ -362,8 +369,7 @@ impl Leadership {
                 sent_at: now,
             },
         );
-        self.stop_sign = Some(slot);
-        Some((slot, value))
+        (slot, value)
     }
 
     /// The next batch to propose, if the window has room and batching does
@@ -382,17 +388,7 @@ impl Leadership {
         let n = self.pending.len().min(config.max_batch_size);
         let batch: Vec<Request> = self.pending.drain(..n).collect();
         self.oldest_pending = (!self.pending.is_empty()).then_some(now);
-        let slot = self.next_slot;
-        self.next_slot += 1;
-        let value = Value::Batch(batch);
-        self.proposals.insert(
-            slot,
-            Proposal {
-                value: value.clone(),
-                acks: NodeSet::default(),
-                sent_at: now,
-            },
-        );
+        let (slot, value) = self.assign(Value::Batch(batch), now);
         Some((slot, value))
     }
 

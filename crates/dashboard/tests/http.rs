@@ -147,12 +147,18 @@ async fn a_stranger_is_refused_and_so_is_everyone_without_fault_injection() {
     assert!(body.contains("unknown action"), "{body}");
 
     // The page's event log says what was refused.
-    let (_, snap) = http(addr, "GET", "/api/snapshot", &[], "").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, snap2) = http(addr, "GET", "/api/snapshot", &[], "").await;
-    let v: serde_json::Value =
-        serde_json::from_str(&snap2).unwrap_or_else(|e| panic!("{e}: {snap}"));
-    let events = v["events"].to_string();
+    // Asked until the snapshot that carries them is out, within 5 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let (_, snap) = http(addr, "GET", "/api/snapshot", &[], "").await;
+        let v: serde_json::Value =
+            serde_json::from_str(&snap).unwrap_or_else(|e| panic!("{e}: {snap}"));
+        let events = v["events"].to_string();
+        if events.contains("kill n1 refused") || tokio::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(events.contains("without the token was refused"), "{events}");
     assert!(events.contains("kill n1 refused"), "{events}");
     d.stop().await;

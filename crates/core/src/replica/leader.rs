@@ -100,16 +100,7 @@ impl<S: StateMachine> Replica<S> {
             let ballot = l.ballot;
             let commit = self.learner.commit();
             l.commit_sent = commit;
-            for peer in self.peers() {
-                let msg = Message::Accept {
-                    ballot,
-                    slot,
-                    value: value.clone(),
-                    commit,
-                };
-                self.send(peer, msg);
-            }
-            self.on_accept(self.config.id, ballot, slot, value, commit);
+            self.propose_to_all(ballot, slot, value, commit);
         }
     }
 
@@ -186,5 +177,26 @@ impl<S: StateMachine> Replica<S> {
         };
         self.phase = Phase::Follower;
         self.out.events.push(Event::SteppedDown { ballot, why });
+    }
+
+    /// Phase 2a: ACCEPT to every peer, and this node's own acceptance,
+    /// counted inside (no message to itself).
+    pub(super) fn propose_to_all(
+        &mut self,
+        ballot: Ballot,
+        slot: Slot,
+        value: Value,
+        commit: Slot,
+    ) {
+        for peer in self.peers() {
+            let msg = Message::Accept {
+                ballot,
+                slot,
+                value: value.clone(),
+                commit,
+            };
+            self.send(peer, msg);
+        }
+        self.on_accept(self.config.id, ballot, slot, value, commit);
     }
 }

@@ -105,16 +105,7 @@ impl<S: StateMachine> Replica<S> {
         }
         let commit = self.learner.commit();
         l.commit_sent = commit;
-        for peer in self.peers() {
-            let msg = Message::Accept {
-                ballot,
-                slot,
-                value: value.clone(),
-                commit,
-            };
-            self.send(peer, msg);
-        }
-        self.on_accept(self.config.id, ballot, slot, value, commit);
+        self.propose_to_all(ballot, slot, value, commit);
     }
 
     /// The reconfiguration chosen in `slot` executed: the epoch before it
