@@ -39,6 +39,8 @@ enum Command {
     Dashboard(cmd::dashboard::Args),
     /// Closed-loop load with latency percentiles.
     Bench(cmd::bench::Args),
+    /// Write a cluster's certificates (CA, nodes, admin, client) where its [tls] says.
+    Certs(cmd::certs::Args),
     /// The cluster file: print an example, check one.
     Config(cmd::config::Args),
     /// Run seeded simulations of whole clusters under faults and check every invariant.
@@ -51,34 +53,38 @@ enum Command {
 /// closes (`synod demo | head -1`), stop them and end quietly (141, as if
 /// killed by SIGPIPE) instead of panicking.
 fn stop_nodes_when_interrupted() {
-    std::thread::spawn(|| {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
+    // The handlers are installed here, before the command starts, so a
+    // signal that comes at once (right after the first line) is caught too.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let signals = {
+        let _context = runtime.enter();
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        )
+    };
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = signals else {
+        return;
+    };
+    std::thread::spawn(move || {
         let code = runtime.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-            ) else {
-                return None;
-            };
             tokio::select! {
-                _ = int.recv() => Some(130),
-                _ = term.recv() => Some(143),
-                _ = hup.recv() => Some(129),
+                _ = int.recv() => 130,
+                _ = term.recv() => 143,
+                _ = hup.recv() => 129,
             }
         });
-        if let Some(code) = code {
-            for line in synod_tools::local::stop_every_cluster() {
-                eprintln!("synod: interrupted: {line}");
-            }
-            std::process::exit(code);
+        for line in synod_tools::local::stop_every_cluster() {
+            eprintln!("synod: interrupted: {line}");
         }
+        std::process::exit(code);
     });
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::Config(args) => cmd::config::run(args),
+        Command::Certs(args) => cmd::certs::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };
     match result {

@@ -102,7 +102,9 @@ fn refused_reason(answer: &[u8]) -> String {
 
 #[test]
 fn strangers_and_bad_frames_are_refused_while_the_node_keeps_serving() {
-    let c = Cluster::up(3);
+    // Plain TCP, to poke at the framing with raw bytes: the frames are the
+    // same under TLS, whose handshake tests/tls.rs checks.
+    let c = Cluster::up_with(3, &["--plain"]);
     let file = ClusterFile::load(Path::new(&c.file())).unwrap();
 
     let reason = refused_reason(&poke(&file, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -204,6 +206,8 @@ fn a_bad_cluster_file_is_rejected_naming_the_field() {
     assert!(text(&out).contains("adr"), "{}", text(&out));
 
     // A node whose data directory is missing refuses to start empty.
+    let certs = synod(&["certs", "--cluster", good.to_str().unwrap()]);
+    assert!(certs.status.success(), "{}", text(&certs));
     let out = synod(&["node", "--config", good.to_str().unwrap(), "--id", "1"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("--init"), "{}", text(&out));
@@ -303,12 +307,15 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("cluster.toml");
     let file = std::fs::read_to_string(c.file()).unwrap();
-    // Same data directory, other ports.
+    // Same data directory and certificates, other ports.
     let data = c.dir.path().join("data");
-    let mut moved = file.replace(
-        "data_dir = \"data\"",
-        &format!("data_dir = {:?}", data.to_str().unwrap()),
-    );
+    let certs = c.dir.path().join("certs");
+    let mut moved = file
+        .replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = {:?}", data.to_str().unwrap()),
+        )
+        .replace("\"certs/", &format!("\"{}/", certs.to_str().unwrap()));
     for (i, port) in synod_node::config::free_local_ports(3)
         .unwrap()
         .iter()
@@ -363,6 +370,8 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
         example.replace("127.0.0.1:7001", &format!("127.0.0.1:{port}")),
     )
     .unwrap();
+    let certs = synod(&["certs", "--cluster", file.to_str().unwrap()]);
+    assert!(certs.status.success(), "{}", text(&certs));
     let out = synod(&[
         "node",
         "--config",
@@ -470,6 +479,7 @@ fn exit_codes_tell_ok_refused_and_unreachable_apart() {
 fn partitions_need_a_cluster_file_that_enables_fault_injection() {
     use synod_core::NodeId;
     use synod_node::admin::query;
+    use synod_node::tls::Security;
     use synod_node::wire::{AdminReply, AdminRequest};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -480,8 +490,10 @@ fn partitions_need_a_cluster_file_that_enables_fault_injection() {
         drop_to: Vec::new(),
         serve_clients: true,
     };
-    let ask =
-        |file: &ClusterFile, request| rt.block_on(query(file, 1, request, Duration::from_secs(2)));
+    let ask = |file: &ClusterFile, request| {
+        let security = Security::client(file).unwrap();
+        rt.block_on(query(file, &security, 1, request, Duration::from_secs(2)))
+    };
 
     let plain = Cluster::up(3);
     let file = ClusterFile::load(Path::new(&plain.file())).unwrap();

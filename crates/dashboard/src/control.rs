@@ -199,6 +199,7 @@ async fn act(shared: &Arc<Shared>, request: &ControlRequest) -> Result<String, A
             }
             let started = Load::start(
                 &shared.cluster.file,
+                &shared.cluster.security,
                 request.clients.unwrap_or(DEFAULT_LOAD_CLIENTS),
             );
             let message = format!("load of {} clients started", started.clients);

@@ -208,7 +208,7 @@ fn open_cluster(path: &Path, binary: &Path) -> anyhow::Result<LocalCluster> {
         };
         return LocalCluster::open(dir, binary.to_path_buf());
     }
-    Ok(LocalCluster::external(file))
+    LocalCluster::external(file)
 }
 
 fn router(shared: Arc<Shared>) -> Router {

@@ -8,6 +8,7 @@ use synod_apps::bank::DEFAULT_ACCOUNTS;
 use synod_apps::{BankOp, Command, KvOp};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_node::tls::Security;
 
 /// Latency samples kept between two reads of the figures; beyond it the
 /// count still grows but samples are dropped.
@@ -61,14 +62,15 @@ fn command(client: usize, seq: u64) -> Command {
 
 impl Load {
     /// Starts `clients` clients (on the current runtime).
-    pub fn start(file: &ClusterFile, clients: usize) -> Load {
+    pub fn start(file: &ClusterFile, security: &Security, clients: usize) -> Load {
         let clients = clients.clamp(1, MAX_CLIENTS);
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(Stats::default()));
         let tasks = (0..clients)
             .map(|c| {
                 let (stop, stats) = (stop.clone(), stats.clone());
-                let mut client = SynodClient::new(file, ClientOptions::default());
+                let mut client =
+                    SynodClient::with_security(file, ClientOptions::default(), security.clone());
                 tokio::spawn(async move {
                     let mut seq = 0u64;
                     while !stop.load(Ordering::Relaxed) {

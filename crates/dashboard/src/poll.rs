@@ -154,6 +154,7 @@ async fn ask_node(
     views_at: Option<Ballot>,
 ) -> NodeRound {
     let file = &shared.cluster.file;
+    let security = &shared.cluster.security;
     let mut round = NodeRound {
         id,
         status: Err(String::new()),
@@ -162,7 +163,7 @@ async fn ask_node(
         state: None,
         state_bytes: 0,
     };
-    round.status = match query(file, id, AdminRequest::Status, QUERY_TIMEOUT).await {
+    round.status = match query(file, security, id, AdminRequest::Status, QUERY_TIMEOUT).await {
         Ok(AdminReply::Status(s)) => Ok(s),
         Ok(_) => Err(format!("n{id} sent an unexpected answer")),
         Err(e) => Err(e),
@@ -178,7 +179,7 @@ async fn ask_node(
         truncated,
         checkpoint,
         slots,
-    }) = query(file, id, request, QUERY_TIMEOUT).await
+    }) = query(file, security, id, request, QUERY_TIMEOUT).await
     {
         round.slots = Some((truncated, checkpoint, slots));
     }
@@ -186,12 +187,14 @@ async fn ask_node(
     let ballot = round.status.as_ref().ok().map(|s| s.ballot);
     if ballot != views_at
         && let Ok(AdminReply::Views(views)) =
-            query(file, id, AdminRequest::Views, QUERY_TIMEOUT).await
+            query(file, security, id, AdminRequest::Views, QUERY_TIMEOUT).await
     {
         let skip = views.len().saturating_sub(VIEWS_SHOWN);
         round.views = Some(views.into_iter().skip(skip).collect());
     }
-    if with_state && let Ok(reply) = query(file, id, AdminRequest::Db, STATE_TIMEOUT).await {
+    if with_state
+        && let Ok(reply) = query(file, security, id, AdminRequest::Db, STATE_TIMEOUT).await
+    {
         if let AdminReply::Db { state, .. } = &reply {
             round.state_bytes = state.len();
         }

@@ -2,14 +2,16 @@
 
 use crate::config::ClusterFile;
 use crate::net::FrameReader;
+use crate::tls::Security;
 use crate::wire::{AdminReply, AdminRequest, Caller, Frame, encode};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-/// Asks node `id` one question, within `timeout`.
+/// Asks node `id` one question over `security` (see
+/// [`Security::client`]), within `timeout`.
 pub async fn query(
     cluster: &ClusterFile,
+    security: &Security,
     id: u32,
     request: AdminRequest,
     timeout: Duration,
@@ -19,10 +21,10 @@ pub async fn query(
         .ok_or_else(|| format!("node {id} is not in the cluster file"))?;
     let addr = node.client_addr;
     let work = async {
-        let stream = TcpStream::connect(addr)
+        let (read, mut write) = security
+            .connect(addr, id)
             .await
             .map_err(|e| format!("n{id} at {addr}: {e}"))?;
-        let (read, mut write) = stream.into_split();
         let mut bytes = encode(&Frame::Hello {
             cluster: cluster.cluster_id.clone(),
             caller: Caller::Admin,
@@ -33,6 +35,7 @@ pub async fn query(
             .write_all(&bytes)
             .await
             .map_err(|e| format!("n{id}: {e}"))?;
+        write.flush().await.map_err(|e| format!("n{id}: {e}"))?;
         let mut reader = FrameReader::new(read, cluster.max_frame_bytes);
         loop {
             match reader.next().await.map_err(|e| format!("n{id}: {e}"))? {

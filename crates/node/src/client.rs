@@ -7,7 +7,7 @@
 //! use synod_apps::{BankOp, Command};
 //! use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 //! let cluster = synod_node::ClusterFile::load("cluster.toml".as_ref())?;
-//! let mut client = SynodClient::new(&cluster, ClientOptions::default());
+//! let mut client = SynodClient::new(&cluster, ClientOptions::default())?;
 //! let op = Command::Bank(BankOp::Transfer { from: "A".into(), to: "B".into(), amount: 3 });
 //! match client.execute(&op).await {
 //!     CommandResult::Ok(outcome) => println!("{outcome}"),
@@ -25,7 +25,8 @@
 //! exactly-once record.
 
 use crate::config::ClusterFile;
-use crate::net::{LINK_QUEUE, run_link};
+use crate::net::{LINK_QUEUE, Target, run_link};
+use crate::tls::{Security, TlsError};
 use crate::wire::{Caller, Frame, encode};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -101,19 +102,33 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Connections (opened on first use) carrying many clients' requests.
-    pub fn shared(cluster: &ClusterFile) -> Self {
-        Transport::open(cluster, Caller::ClientGroup)
+    /// Connections (opened on first use) carrying many clients' requests,
+    /// presenting the certificate [`Security::client`] finds.
+    pub fn shared(cluster: &ClusterFile) -> Result<Self, TlsError> {
+        Ok(Transport::open(
+            cluster,
+            Caller::ClientGroup,
+            Security::client(cluster)?,
+        ))
     }
 
-    fn open(cluster: &ClusterFile, caller: Caller) -> Self {
+    /// Like [`Transport::shared`], over the given security.
+    pub fn shared_with(cluster: &ClusterFile, security: Security) -> Self {
+        Transport::open(cluster, Caller::ClientGroup, security)
+    }
+
+    fn open(cluster: &ClusterFile, caller: Caller, security: Security) -> Self {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Frame>();
         let mut links = BTreeMap::new();
         for node in &cluster.nodes {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
             links.insert(NodeId(node.id), tx);
             tokio::spawn(run_link(
-                node.client_addr,
+                Target {
+                    node: NodeId(node.id),
+                    addr: node.client_addr,
+                    security: security.clone(),
+                },
                 cluster.cluster_id.clone(),
                 caller,
                 cluster.max_frame_bytes,
@@ -167,12 +182,26 @@ impl Drop for SynodClient {
 }
 
 impl SynodClient {
-    /// A client of `cluster` with its own connections. Connections open on
-    /// first use, in the background; a node that is down costs nothing but
-    /// its retry.
-    pub fn new(cluster: &ClusterFile, options: ClientOptions) -> Self {
+    /// A client of `cluster` with its own connections, presenting the
+    /// certificate [`Security::client`] finds (none on a plain cluster).
+    /// Connections open on first use, in the background; a node that is
+    /// down costs nothing but its retry.
+    pub fn new(cluster: &ClusterFile, options: ClientOptions) -> Result<Self, TlsError> {
+        Ok(SynodClient::with_security(
+            cluster,
+            options,
+            Security::client(cluster)?,
+        ))
+    }
+
+    /// Like [`SynodClient::new`], over the given security.
+    pub fn with_security(
+        cluster: &ClusterFile,
+        options: ClientOptions,
+        security: Security,
+    ) -> Self {
         let id = ClientId(options.id.unwrap_or_else(|| rand::random::<u64>() | 1));
-        let transport = Transport::open(cluster, Caller::Client(id));
+        let transport = Transport::open(cluster, Caller::Client(id), security);
         SynodClient::build(cluster, options, id, transport)
     }
 

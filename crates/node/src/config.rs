@@ -55,6 +55,10 @@ pub struct ClusterFile {
     pub limits: Limits,
     #[serde(default)]
     pub testing: Testing,
+    /// Mutual TLS on every connection (docs/security.md); without this
+    /// section the cluster runs plain TCP and authenticates nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -187,6 +191,62 @@ impl Default for Limits {
     }
 }
 
+/// Where the certificates are (relative paths: to the cluster file). `{id}`
+/// in a node's path stands for its id. `synod certs` writes them all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The cluster's CA: every certificate must be signed by it.
+    pub ca: PathBuf,
+    /// Each node's certificate and key, e.g. `certs/n{id}.crt`.
+    pub node_cert: PathBuf,
+    pub node_key: PathBuf,
+    /// What clients and tools present unless `SYNOD_CERT`/`SYNOD_KEY` say
+    /// otherwise (an operator's file names the admin certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// The conventional layout `synod certs` writes under `dir`, with the
+    /// admin certificate as the client's.
+    pub fn in_dir(dir: &Path) -> Self {
+        TlsFiles {
+            ca: dir.join("ca.crt"),
+            node_cert: dir.join("n{id}.crt"),
+            node_key: dir.join("n{id}.key"),
+            client_cert: Some(dir.join("admin.crt")),
+            client_key: Some(dir.join("admin.key")),
+        }
+    }
+
+    pub fn node_cert(&self, id: u32) -> PathBuf {
+        with_id(&self.node_cert, id)
+    }
+
+    pub fn node_key(&self, id: u32) -> PathBuf {
+        with_id(&self.node_key, id)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        for path in [&mut self.ca, &mut self.node_cert, &mut self.node_key]
+            .into_iter()
+            .chain(self.client_cert.as_mut())
+            .chain(self.client_key.as_mut())
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+}
+
+fn with_id(template: &Path, id: u32) -> PathBuf {
+    PathBuf::from(template.to_string_lossy().replace("{id}", &id.to_string()))
+}
+
 /// Switches for classes and tests, off by default.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -238,7 +298,17 @@ peer_connections = 64       # connections each listener holds at once; more are 
 client_connections = 1024
 
 [testing]
-fault_injection = false     # true: the dashboard's kill/pause/partition/load buttons work
+fault_injection = false     # true: partitions, and the dashboard's fault buttons, work
+
+# Mutual TLS on every connection (docs/security.md); `synod certs` writes
+# these files. Without this section the cluster runs plain TCP and
+# authenticates nobody.
+[tls]
+ca = "certs/ca.crt"
+node_cert = "certs/n{id}.crt"     # {id}: each node's own
+node_key = "certs/n{id}.key"
+client_cert = "certs/admin.crt"   # what clients and tools present
+client_key = "certs/admin.key"    # (SYNOD_CERT / SYNOD_KEY override)
 
 [[nodes]]
 id = 1
@@ -274,9 +344,12 @@ impl ClusterFile {
             },
             other => other,
         })?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if file.data_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             file.data_dir = base.join(&file.data_dir);
+        }
+        if let Some(tls) = &mut file.tls {
+            tls.resolve(base);
         }
         Ok(file)
     }
@@ -388,6 +461,22 @@ impl ClusterFile {
                 "must be between 1 and 256",
             ));
         }
+        if let Some(tls) = &self.tls {
+            if !tls.node_cert.to_string_lossy().contains("{id}")
+                || !tls.node_key.to_string_lossy().contains("{id}")
+            {
+                return Err(Self::invalid(
+                    "tls.node_cert",
+                    "node_cert and node_key must contain {id} (each node has its own)",
+                ));
+            }
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                return Err(Self::invalid(
+                    "tls.client_cert",
+                    "client_cert and client_key go together",
+                ));
+            }
+        }
         let first = self.nodes[0].id;
         self.core_config(first).validate().map_err(|e| {
             let text = e.to_string();
@@ -472,6 +561,7 @@ impl ClusterFile {
             runtime: Runtime::default(),
             limits: Limits::default(),
             testing: Testing::default(),
+            tls: None,
             nodes: ports
                 .iter()
                 .enumerate()

@@ -16,6 +16,7 @@
 use crate::config::ClusterFile;
 use crate::core_task::Input;
 use crate::net::{FrameReader, ReadError};
+use crate::tls::{Security, Writer};
 use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub(crate) struct Context {
     pub cluster: ClusterFile,
     pub me: NodeId,
     pub inputs: mpsc::UnboundedSender<Input>,
+    pub security: Security,
 }
 
 /// Accepts connections on `listener` until the node stops, holding at most
@@ -84,10 +86,16 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context, limit: usiz
 /// Handles one inbound connection from handshake to close. Returns why it
 /// ended abnormally (for the log); the node is unaffected either way.
 async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let (read, mut write, credential) =
+        match tokio::time::timeout_at(deadline, ctx.security.accept(stream)).await {
+            Err(_) => return Err("no TLS handshake within 5 s".into()),
+            // A stranger: no certificate, or one the cluster's CA did not sign.
+            Ok(Err(e)) => return Err(format!("TLS handshake refused: {e}")),
+            Ok(Ok(x)) => x,
+        };
     let mut reader = FrameReader::new(read, HELLO_MAX_FRAME);
-    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
+    let first = match tokio::time::timeout_at(deadline, reader.next()).await {
         Err(_) => return Err("no handshake within 5 s".into()),
         Ok(Err(ReadError::Closed)) => return Ok(()),
         Ok(Err(e)) => return refuse(&mut write, format!("bad handshake: {e}")).await,
@@ -107,6 +115,16 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
         } if p == ctx.me || ctx.cluster.node(p.0).is_none() => {
             return refuse(&mut write, format!("{p} is not a peer of {}", ctx.me)).await;
         }
+        Frame::Hello {
+            caller: Caller::Peer(p),
+            ..
+        } if !credential.is_node(p.0) => {
+            let reason = format!(
+                "the certificate presented is not {p}'s (it must be valid for {})",
+                crate::tls::node_name(p.0)
+            );
+            return refuse(&mut write, reason).await;
+        }
         Frame::Hello { caller, .. } => caller,
         other => {
             return refuse(
@@ -120,11 +138,7 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
         Caller::Peer(_) => ctx.cluster.max_frame_bytes,
         _ => ctx.cluster.max_frame_bytes.min(MAX_CLIENT_FRAME),
     });
-    use tokio::io::AsyncWriteExt;
-    write
-        .write_all(&encode(&Frame::Welcome { node: ctx.me }))
-        .await
-        .map_err(|e| e.to_string())?;
+    send(&mut write, &encode(&Frame::Welcome { node: ctx.me })).await?;
     match caller {
         Caller::Peer(peer) => loop {
             match reader.next().await {
@@ -198,16 +212,23 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
                                   ([testing] fault_injection = true enables partitions)";
                     return refuse(&mut write, reason.into()).await;
                 }
+                Ok(Frame::Admin(request))
+                    if request.changes_cluster() && !credential.is_admin() =>
+                {
+                    let reason = format!(
+                        "{} changes the cluster and needs an admin certificate (valid for {})",
+                        request.name(),
+                        crate::tls::ADMIN_NAME
+                    );
+                    return refuse(&mut write, reason).await;
+                }
                 Ok(Frame::Admin(request)) => {
                     let (tx, rx) = oneshot::channel();
                     if ctx.inputs.send(Input::Admin(request, tx)).is_err() {
                         return Ok(());
                     }
                     let Ok(reply) = rx.await else { return Ok(()) };
-                    write
-                        .write_all(&encode(&Frame::AdminReply(reply)))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    send(&mut write, &encode(&Frame::AdminReply(reply))).await?;
                 }
                 Ok(other) => return Err(format!("admin sent a {} frame", other.kind())),
                 Err(ReadError::Closed) => return Ok(()),
@@ -217,12 +238,19 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
     }
 }
 
-async fn refuse(write: &mut tokio::net::tcp::OwnedWriteHalf, reason: String) -> Result<(), String> {
+async fn send(write: &mut Writer, bytes: &[u8]) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
-    let _ = write
-        .write_all(&encode(&Frame::Refused {
+    write.write_all(bytes).await.map_err(|e| e.to_string())?;
+    write.flush().await.map_err(|e| e.to_string())
+}
+
+async fn refuse(write: &mut Writer, reason: String) -> Result<(), String> {
+    let _ = send(
+        write,
+        &encode(&Frame::Refused {
             reason: reason.clone(),
-        }))
-        .await;
+        }),
+    )
+    .await;
     Err(format!("refused: {reason}"))
 }

@@ -8,6 +8,7 @@
 //!   the core task that drives the sans-IO replica, [`log_writer`] (the
 //!   WAL's own thread), [`net`] (framing and outgoing links).
 //! - [`client`]: the async client library; [`admin`]: admin queries.
+//! - [`tls`]: mutual TLS (or plain TCP) under every connection.
 //! - [`embedded`]: nodes on threads of one's own program ([`NodeHandle`]).
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod log_writer;
 pub mod net;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 pub use config::ClusterFile;

@@ -1,14 +1,15 @@
 //! Connections: reading frames off a socket, and links that keep an
 //! outgoing connection up (reconnecting with backoff) and pump a bounded
-//! queue of frames into it, many frames per write.
+//! queue of frames into it, many frames per write. The socket under them is
+//! plain or TLS ([`crate::tls`]); framing does not care which.
 
+use crate::tls::{Reader, Security, Writer};
 use crate::wire::{Caller, Decoder, Frame, WireError, encode};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
+use synod_core::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 
 /// Frames waiting to go out on one link. A full queue drops new frames: the
@@ -29,13 +30,13 @@ pub enum ReadError {
 
 /// Reads frames from one socket.
 pub struct FrameReader {
-    read: OwnedReadHalf,
+    read: Reader,
     buf: BytesMut,
     decoder: Decoder,
 }
 
 impl FrameReader {
-    pub fn new(read: OwnedReadHalf, max_frame: usize) -> Self {
+    pub fn new(read: Reader, max_frame: usize) -> Self {
         FrameReader {
             read,
             buf: BytesMut::with_capacity(4 * 1024),
@@ -54,8 +55,15 @@ impl FrameReader {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                 return Ok(frame);
             }
-            if self.read.read_buf(&mut self.buf).await? == 0 {
-                return Err(ReadError::Closed);
+            match self.read.read_buf(&mut self.buf).await {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(_) => {}
+                // A TLS peer that closed without close_notify: frames carry
+                // their own lengths, so nothing can be cut off unnoticed.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(ReadError::Closed);
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -63,7 +71,7 @@ impl FrameReader {
 
 /// Writes every queued frame to `write`, gathering many into one syscall.
 pub async fn pump(
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    write: &mut Writer,
     first: Bytes,
     queue: &mut mpsc::Receiver<Bytes>,
 ) -> std::io::Result<()> {
@@ -75,20 +83,31 @@ pub async fn pump(
             Err(_) => break,
         }
     }
-    write.write_all(&batch).await
+    write.write_all(&batch).await?;
+    // A TLS stream holds the last record until flushed.
+    write.flush().await
 }
 
-/// Keeps a connection to `addr` as `caller` up for as long as `queue` has
+/// What an outgoing link dials: node `node` at `addr`, over `security`.
+#[derive(Clone)]
+pub struct Target {
+    pub node: NodeId,
+    pub addr: SocketAddr,
+    pub security: Security,
+}
+
+/// Keeps a connection to `target` as `caller` up for as long as `queue` has
 /// senders, writing every frame queued; frames that arrive from the other
 /// side (after the handshake) go to `incoming`.
 pub async fn run_link(
-    addr: SocketAddr,
+    target: Target,
     cluster: String,
     caller: Caller,
     max_frame: usize,
     mut queue: mpsc::Receiver<Bytes>,
     incoming: Option<mpsc::UnboundedSender<Frame>>,
 ) {
+    let addr = target.addr;
     let mut backoff = Duration::from_millis(10);
     let mut logged_down = false;
     loop {
@@ -97,11 +116,17 @@ pub async fn run_link(
         let Some(first) = queue.recv().await else {
             return;
         };
-        let stream = match TcpStream::connect(addr).await {
+        let (read, mut write) = match target.security.connect(addr, target.node.0).await {
             Ok(s) => s,
             Err(e) => {
                 if !logged_down {
-                    tracing::debug!(%addr, "cannot connect: {e}; retrying with backoff");
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        // A TLS handshake that failed: a certificate problem
+                        // an operator must fix, not a node that is down.
+                        tracing::warn!(%addr, "TLS handshake with {} failed: {e}", target.node);
+                    } else {
+                        tracing::debug!(%addr, "cannot connect: {e}; retrying with backoff");
+                    }
                     logged_down = true;
                 }
                 // Drop what piled up meanwhile: stale protocol messages are
@@ -112,13 +137,11 @@ pub async fn run_link(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let (read, mut write) = stream.into_split();
         let hello = encode(&Frame::Hello {
             cluster: cluster.clone(),
             caller,
         });
-        if write.write_all(&hello).await.is_err() {
+        if write.write_all(&hello).await.is_err() || write.flush().await.is_err() {
             continue;
         }
         logged_down = false;

@@ -19,8 +19,9 @@ use crate::config::ClusterFile;
 use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
-use crate::net::{LINK_QUEUE, run_link};
+use crate::net::{LINK_QUEUE, Target, run_link};
 use crate::store::{StorageError, Wal};
+use crate::tls::{Security, TlsError};
 use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +56,10 @@ pub enum NodeError {
     StorageFailed(String),
     #[error("cannot start the node's runtime: {0}")]
     Runtime(std::io::Error),
+    // Not `#[from]`: that would make it the source too, and printers that
+    // walk the chain would say it twice.
+    #[error("cannot set up TLS: {0}")]
+    Tls(TlsError),
     #[error("node {0}'s thread panicked")]
     Panicked(u32),
 }
@@ -87,6 +92,7 @@ where
     S: StateMachine + Inspect + Send + 'static,
 {
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
+    let security = Security::node(&cluster, id).map_err(NodeError::Tls)?;
     // Listeners first: a node that cannot bind its ports must not have
     // created or touched its data directory.
     let bind = |addr: SocketAddr, what: &'static str| async move {
@@ -132,7 +138,11 @@ where
         let (tx, rx) = mpsc::channel(LINK_QUEUE);
         links.insert(NodeId(peer.id), tx);
         tokio::spawn(run_link(
-            peer.addr,
+            Target {
+                node: NodeId(peer.id),
+                addr: peer.addr,
+                security: security.clone(),
+            },
             cluster.cluster_id.clone(),
             Caller::Peer(NodeId(id)),
             cluster.max_frame_bytes,
@@ -144,6 +154,7 @@ where
         cluster: cluster.clone(),
         me: NodeId(id),
         inputs: input_tx.clone(),
+        security: security.clone(),
     };
     tokio::spawn(accept_loop(
         peer_listener,
@@ -178,6 +189,13 @@ where
     let core = Core::new(replica, writer, links, input_tx.clone()).run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
+    if !security.is_tls() {
+        tracing::warn!(
+            node = id,
+            "plain TCP: peers and clients are not authenticated (the cluster file has no [tls]); \
+             for benchmarks on a trusted network only"
+        );
+    }
     tokio::select! {
         _ = shutdown => {
             tracing::info!(node = id, "shutting down");

@@ -106,6 +106,35 @@ pub enum AdminRequest {
     },
 }
 
+impl AdminRequest {
+    /// Whether this request changes the cluster (then it needs an admin
+    /// certificate, docs/security.md) rather than only reading it.
+    pub fn changes_cluster(&self) -> bool {
+        match self {
+            AdminRequest::Partition { .. } => true,
+            AdminRequest::Status
+            | AdminRequest::Db
+            | AdminRequest::Log
+            | AdminRequest::Slot(_)
+            | AdminRequest::Views
+            | AdminRequest::Slots { .. } => false,
+        }
+    }
+
+    /// The request's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminRequest::Status => "status",
+            AdminRequest::Db => "db",
+            AdminRequest::Log => "log",
+            AdminRequest::Slot(_) => "slot",
+            AdminRequest::Views => "views",
+            AdminRequest::Partition { .. } => "partition",
+            AdminRequest::Slots { .. } => "slots",
+        }
+    }
+}
+
 /// The most slots one [`AdminRequest::Slots`] answers.
 pub const MAX_SLOTS: u32 = 512;
 

@@ -42,7 +42,8 @@ async fn put(cluster: &ClusterFile, key: &str) -> bool {
             retries: 30,
             ..ClientOptions::default()
         },
-    );
+    )
+    .expect("a plain cluster needs no certificate");
     let put = Command::Kv(KvOp::Put {
         key: key.into(),
         value: "v".into(),

@@ -16,6 +16,7 @@
 //! the caller's tokio runtime.
 
 pub mod bench;
+pub mod certs;
 pub mod demo;
 pub mod desk;
 pub mod local;

@@ -1,6 +1,7 @@
 //! A local cluster of node processes on loopback, managed through a
 //! directory: `cluster.toml` (the cluster file), `n<id>.pid` and
-//! `n<id>.log` per node, and the nodes' data under `data/`. This file
+//! `n<id>.log` per node, the certificates under `certs/`, and the nodes'
+//! data under `data/`. This file
 //! starts, signals and stops the processes; `queries.rs` asks the running
 //! nodes. `synod cluster` and every engine here share it.
 
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
+use synod_node::config::TlsFiles;
+use synod_node::tls::Security;
 
 /// How often the tools look again while waiting for a condition.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -32,6 +35,9 @@ pub async fn poll<T>(limit: Duration, mut check: impl AsyncFnMut() -> Option<T>)
 pub struct LocalCluster {
     pub dir: PathBuf,
     pub file: ClusterFile,
+    /// What this tool presents to the nodes: the cluster file's client
+    /// certificate (a local cluster's is the admin's), or plain TCP.
+    pub security: Security,
     binary: PathBuf,
     /// A cluster run by someone else (containers, other machines): only
     /// what goes through the network works, not process control.
@@ -44,6 +50,9 @@ static STARTED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new(
 /// Directories that are a tool's scratch space: removed when the tool is
 /// interrupted (a user's directory is kept).
 static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Set once [`stop_every_cluster`] has run: no cluster is made after it.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn started() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     STARTED.lock().unwrap_or_else(|e| e.into_inner())
@@ -67,7 +76,10 @@ pub fn scratch(dir: &Path) {
 /// directories are removed; others are kept. Returns what it did, a line a
 /// cluster.
 pub fn stop_every_cluster() -> Vec<String> {
-    let clusters = std::mem::take(&mut *started());
+    let mut registry = started();
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let clusters = std::mem::take(&mut *registry);
+    drop(registry);
     let scratch = std::mem::take(&mut *scratch_dirs());
     let mut done = Vec::new();
     for dir in &clusters {
@@ -110,9 +122,11 @@ impl LocalCluster {
     }
 
     /// Writes a cluster file for `nodes` nodes into `dir` and starts every
-    /// node. A directory that already holds a stopped cluster is resumed
-    /// (its nodes restart from their logs, `tune` is not applied), never
-    /// wiped; one whose cluster runs, or has another size, is refused.
+    /// node. The cluster uses mutual TLS with certificates written into
+    /// `dir/certs` unless `tune` sets `file.tls = None` (plain TCP). A
+    /// directory that already holds a stopped cluster is resumed (its nodes
+    /// restart from their logs, `tune` is not applied), never wiped; one
+    /// whose cluster runs, or has another size, is refused.
     pub fn create(
         dir: &Path,
         nodes: usize,
@@ -121,6 +135,14 @@ impl LocalCluster {
     ) -> anyhow::Result<Self> {
         if nodes == 0 || nodes > 64 {
             bail!("--nodes must be between 1 and 64, got {nodes}");
+        }
+        // Held until every node has started: an interruption meanwhile
+        // waits for this, then stops them all and removes a scratch
+        // directory no file is still being written into; after one, no
+        // cluster is made (it would outlive the process).
+        let mut registry = started();
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("interrupted");
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize()?;
@@ -144,7 +166,7 @@ impl LocalCluster {
                     dir.display()
                 );
             }
-            started().push(old.dir.clone());
+            registry.push(old.dir.clone());
             for id in 1..=nodes as u32 {
                 old.start(id, false)?;
             }
@@ -153,20 +175,27 @@ impl LocalCluster {
         let pairs = synod_node::config::free_local_ports(nodes).context("finding free ports")?;
         let id = format!("local-{:08x}", rand::random::<u32>());
         let mut file = ClusterFile::local(&id, PathBuf::from("data"), &pairs);
+        file.tls = Some(TlsFiles::in_dir(Path::new("certs")));
         tune(&mut file);
         file.validate()?;
+        if file.tls.is_some() {
+            let ids: Vec<u32> = file.nodes.iter().map(|n| n.id).collect();
+            crate::certs::write_certs(&dir.join("certs"), &id, &ids, &[])?;
+        }
         std::fs::write(&existing, file.to_toml())?;
         let file = ClusterFile::load(&existing)?;
         let cluster = LocalCluster {
             dir,
+            security: Security::client(&file)?,
             file,
             binary,
             external: false,
         };
-        started().push(cluster.dir.clone());
+        registry.push(cluster.dir.clone());
         for id in 1..=nodes as u32 {
             cluster.start(id, true)?;
         }
+        drop(registry);
         Ok(cluster)
     }
 
@@ -178,6 +207,7 @@ impl LocalCluster {
         let file = ClusterFile::load(&LocalCluster::cluster_file(&dir))?;
         Ok(LocalCluster {
             dir,
+            security: Security::client(&file)?,
             file,
             binary,
             external: false,
@@ -191,13 +221,14 @@ impl LocalCluster {
         !self.external
     }
 
-    pub fn external(file: ClusterFile) -> Self {
-        LocalCluster {
+    pub fn external(file: ClusterFile) -> anyhow::Result<Self> {
+        Ok(LocalCluster {
             dir: PathBuf::new(),
+            security: Security::client(&file)?,
             file,
             binary: PathBuf::new(),
             external: true,
-        }
+        })
     }
 
     fn pid_file(&self, id: u32) -> PathBuf {

@@ -63,6 +63,7 @@ impl LocalCluster {
         for n in &self.file.nodes {
             if let Ok(AdminReply::Status(s)) = query(
                 &self.file,
+                &self.security,
                 n.id,
                 AdminRequest::Status,
                 Duration::from_millis(300),
@@ -138,9 +139,15 @@ impl LocalCluster {
 
     /// Node `id`'s replicated state.
     pub async fn state(&self, id: u32) -> anyhow::Result<NodeState> {
-        let reply = query(&self.file, id, AdminRequest::Db, Duration::from_secs(2))
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let reply = query(
+            &self.file,
+            &self.security,
+            id,
+            AdminRequest::Db,
+            Duration::from_secs(2),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         decode_state(reply)
     }
 
@@ -150,6 +157,7 @@ impl LocalCluster {
         for n in &self.file.nodes {
             if let Ok(AdminReply::Views(v)) = query(
                 &self.file,
+                &self.security,
                 n.id,
                 AdminRequest::Views,
                 Duration::from_secs(2),
@@ -170,6 +178,8 @@ impl LocalCluster {
             drop_to: ids(cut.drop_to),
             serve_clients: cut.serve_clients,
         };
-        query(&self.file, node, request, timeout).await.map(|_| ())
+        query(&self.file, &self.security, node, request, timeout)
+            .await
+            .map(|_| ())
     }
 }

@@ -50,7 +50,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             retries: 30,
             ..ClientOptions::default()
         };
-        let mut client = SynodClient::new(&cluster, options);
+        let mut client = SynodClient::new(&cluster, options).map_err(|e| e.to_string())?;
         let mut ask = async |command: LockCommand, expected: LockAnswer| {
             let answer = match client.execute(&command).await {
                 CommandResult::Ok(answer) | CommandResult::Failed(answer) => answer,

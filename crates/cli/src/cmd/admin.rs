@@ -11,6 +11,7 @@ use synod_apps::Services;
 use synod_apps::inventory::ITEMS;
 use synod_node::ClusterFile;
 use synod_node::admin::query;
+use synod_node::tls::Security;
 use synod_node::wire::{AdminReply, AdminRequest};
 use synod_tools::queries::{NodeState, decode_state};
 
@@ -80,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Prints what `what` asks, for a person or (`json`) for a program.
 pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow::Result<()> {
+    let security = Security::client(cluster)?;
     {
         match what {
             What::Status => {
@@ -87,7 +89,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                 for n in &cluster.nodes {
                     rows.push((
                         n.id,
-                        query(cluster, n.id, AdminRequest::Status, TIMEOUT).await,
+                        query(cluster, &security, n.id, AdminRequest::Status, TIMEOUT).await,
                     ));
                 }
                 let none_answered = rows.iter().all(|(_, r)| r.is_err());
@@ -135,7 +137,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                     executed,
                     services: s,
                 } = decode_state(
-                    query(cluster, node, AdminRequest::Db, TIMEOUT)
+                    query(cluster, &security, node, AdminRequest::Db, TIMEOUT)
                         .await
                         .map_err(|e| anyhow!(e))?,
                 )?;
@@ -163,7 +165,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                     }
                 }
             }
-            What::Log { node } => match query(cluster, node, AdminRequest::Log, TIMEOUT)
+            What::Log { node } => match query(cluster, &security, node, AdminRequest::Log, TIMEOUT)
                 .await
                 .map_err(|e| anyhow!(e))?
             {
@@ -181,7 +183,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
             What::Slot { slot } => {
                 let mut out = Vec::new();
                 for n in &cluster.nodes {
-                    match query(cluster, n.id, AdminRequest::Slot(slot), TIMEOUT).await {
+                    match query(cluster, &security, n.id, AdminRequest::Slot(slot), TIMEOUT).await {
                         Ok(AdminReply::Slot(s)) => out.push((n.id, Some(s))),
                         _ => out.push((n.id, None)),
                     }
@@ -216,7 +218,7 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                 let mut all = Vec::new();
                 for id in ids {
                     if let Ok(AdminReply::Views(views)) =
-                        query(cluster, id, AdminRequest::Views, TIMEOUT).await
+                        query(cluster, &security, id, AdminRequest::Views, TIMEOUT).await
                     {
                         all.push((id, views));
                     }

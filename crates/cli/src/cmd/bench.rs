@@ -72,6 +72,10 @@ pub struct Args {
     /// measurement (and restart it 2 s later), to show the dip.
     #[arg(long)]
     kill_leader_at: Option<u64>,
+    /// With a local cluster: plain TCP instead of mutual TLS (nobody is
+    /// authenticated; to measure what TLS costs).
+    #[arg(long, conflicts_with = "cluster")]
+    plain: bool,
     /// Draw throughput and p99 per second into this SVG file.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -91,13 +95,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if args.kill_leader_at.is_some() {
                 bail!("--kill-leader-at needs a local cluster (--local N)");
             }
-            Target::Cluster(ClusterFile::load(path)?)
+            Target::Cluster(Box::new(ClusterFile::load(path)?))
         }
         (None, unreplicated, local) => Target::Local {
             binary: binary()?,
             nodes: if unreplicated { 1 } else { local.unwrap_or(3) },
             node_threads: args.node_threads,
             kill_leader_at: args.kill_leader_at,
+            plain: args.plain,
         },
     };
     let options = BenchOptions {

@@ -173,7 +173,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(async { SynodClient::new(&cluster, options).execute(&command).await });
+    let result = rt.block_on(async {
+        anyhow::Ok(SynodClient::new(&cluster, options)?.execute(&command).await)
+    })?;
     if args.json {
         println!("{}", result_json(&result));
     } else {

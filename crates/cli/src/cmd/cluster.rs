@@ -26,6 +26,10 @@ enum Action {
         /// the dashboard's kill, pause, partition and load buttons work.
         #[arg(long)]
         fault_injection: bool,
+        /// Plain TCP instead of mutual TLS: nobody is authenticated (for
+        /// benchmarks on a trusted machine).
+        #[arg(long)]
+        plain: bool,
         /// Then serve the dashboard on this address (default
         /// 127.0.0.1:8080) until Ctrl-C; the cluster keeps running.
         #[arg(long, num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN, value_name = "ADDR")]
@@ -67,11 +71,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             nodes,
             dir,
             fault_injection,
+            plain,
             dashboard,
         } => {
             let resuming = LocalCluster::cluster_file(&dir).exists();
             let cluster = LocalCluster::create(&dir, nodes, binary()?, |file| {
                 file.testing.fault_injection = fault_injection;
+                if plain {
+                    file.tls = None;
+                }
             })?;
             if resuming {
                 println!(
@@ -90,6 +98,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         "cluster file: {}",
                         LocalCluster::cluster_file(&cluster.dir).display()
                     );
+                    match &cluster.file.tls {
+                        Some(tls) => println!(
+                            "mutual TLS: certificates in {} (tools present admin.crt)",
+                            tls.ca.parent().unwrap_or(&cluster.dir).display()
+                        ),
+                        None => println!("plain TCP: nobody is authenticated"),
+                    }
                 }
                 Err(e) => {
                     cluster.down()?;

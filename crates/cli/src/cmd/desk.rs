@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     rt.block_on(async {
-        let mut client = SynodClient::new(&cluster, options);
+        let mut client = SynodClient::new(&cluster, options)?;
         let mut log: Vec<String> = Vec::new();
         let stdin = std::io::stdin();
         if interactive {

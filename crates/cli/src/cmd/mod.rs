@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod bench;
+pub mod certs;
 pub mod check;
 pub mod client;
 pub mod cluster;

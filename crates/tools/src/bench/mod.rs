@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient, Transport};
+use synod_node::tls::Security;
 use workload::ClientLoad;
 
 /// Where the load goes.
 pub enum Target {
     /// A running cluster (not ours to kill).
-    Cluster(ClusterFile),
+    Cluster(Box<ClusterFile>),
     /// A local cluster started for the run and stopped after it; one node
     /// is the unreplicated baseline.
     Local {
@@ -36,6 +37,8 @@ pub enum Target {
         /// SIGKILL the leader this many seconds into the measurement, and
         /// restart it 2 s later.
         kill_leader_at: Option<u64>,
+        /// Plain TCP instead of mutual TLS (to measure what TLS costs).
+        plain: bool,
     },
 }
 
@@ -129,18 +132,22 @@ pub async fn run(
     }
     let tmp;
     let (file, local, kill_leader_at) = match &options.target {
-        Target::Cluster(file) => (file.clone(), None, None),
+        Target::Cluster(file) => ((**file).clone(), None, None),
         Target::Local {
             binary,
             nodes,
             node_threads,
             kill_leader_at,
+            plain,
         } => {
             tmp = tempfile::Builder::new().prefix("synod-bench-").tempdir()?;
             crate::local::scratch(tmp.path());
             let cluster = LocalCluster::create(tmp.path(), *nodes, binary.clone(), |file| {
                 if let Some(threads) = node_threads {
                     file.runtime.threads = (*threads).into();
+                }
+                if *plain {
+                    file.tls = None;
                 }
             })?;
             if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
@@ -185,6 +192,7 @@ struct Sample {
 /// cost the load generator gigabytes and the machine its CPU in page faults.
 async fn client_loop(
     cluster: ClusterFile,
+    security: Security,
     transport: Option<Transport>,
     load: ClientLoad,
     c: Arc<Counters>,
@@ -198,7 +206,7 @@ async fn client_loop(
     };
     let mut client = match &transport {
         Some(t) => SynodClient::with_transport(&cluster, options, t),
-        None => SynodClient::new(&cluster, options),
+        None => SynodClient::with_security(&cluster, options, security),
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(load.client as u64);
     let mut seq = 0u64;
@@ -238,7 +246,10 @@ async fn measure(
         start: Instant::now() + options.warmup,
     });
     let conns = options.conns.unwrap_or(options.clients.div_ceil(8));
-    let transports: Vec<Transport> = (0..conns).map(|_| Transport::shared(file)).collect();
+    let security = Security::client(file)?;
+    let transports: Vec<Transport> = (0..conns)
+        .map(|_| Transport::shared_with(file, security.clone()))
+        .collect();
     let value = vec![b'x'; options.value_size];
     let tasks: Vec<_> = (0..options.clients)
         .map(|n| {
@@ -249,7 +260,13 @@ async fn measure(
                 client: n,
                 value: value.clone(),
             };
-            tokio::spawn(client_loop(file.clone(), transport, load, counters.clone()))
+            tokio::spawn(client_loop(
+                file.clone(),
+                security.clone(),
+                transport,
+                load,
+                counters.clone(),
+            ))
         })
         .collect();
     tokio::time::sleep(options.warmup).await;

@@ -20,6 +20,7 @@ use synod_apps::bank::DEFAULT_ACCOUNTS;
 use synod_apps::{BankOp, Command};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_node::tls::Security;
 
 pub struct DemoOptions {
     /// The `synod` binary the nodes run as.
@@ -84,14 +85,19 @@ pub async fn run(
     })
 }
 
-async fn bank_client(cluster: ClusterFile, account: &'static str, shared: Arc<Shared>) {
+async fn bank_client(
+    cluster: ClusterFile,
+    security: Security,
+    account: &'static str,
+    shared: Arc<Shared>,
+) {
     let options = ClientOptions {
         timeout: Duration::from_millis(300),
         retries: 20,
         id: None,
         first_contact: None,
     };
-    let mut client = SynodClient::new(&cluster, options);
+    let mut client = SynodClient::with_security(&cluster, options, security);
     let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
     while !shared.stop.load(Ordering::Relaxed) {
         let to = loop {
@@ -156,6 +162,7 @@ async fn demo(
     for account in DEFAULT_ACCOUNTS {
         tasks.push(tokio::spawn(bank_client(
             cluster.file.clone(),
+            cluster.security.clone(),
             account,
             shared.clone(),
         )));

@@ -11,6 +11,7 @@ use synod_check::Op;
 use synod_check::workload::{AppKind, ClientWorkload};
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
+use synod_node::tls::Security;
 
 /// What the clients share: the stop switch, the history, and its clock.
 pub struct Recorder {
@@ -46,6 +47,7 @@ impl Recorder {
 /// Client `n` of a run seeded `seed`: runs until the recorder stops it.
 pub async fn client_loop(
     file: ClusterFile,
+    security: Security,
     n: usize,
     kind: AppKind,
     seed: u64,
@@ -59,7 +61,7 @@ pub async fn client_loop(
         id: None,
         first_contact: None,
     };
-    let mut client = SynodClient::new(&file, options);
+    let mut client = SynodClient::with_security(&file, options, security);
     while !recorder.stopped() {
         let command = workload.next_command(&mut rng);
         let invoke = recorder.now_us();

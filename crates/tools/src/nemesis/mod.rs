@@ -102,7 +102,7 @@ pub async fn run(
                     "the cluster's file does not enable fault injection ([testing] fault_injection = true): its nodes refuse partitions"
                 );
             }
-            LocalCluster::external(file.clone())
+            LocalCluster::external(file.clone())?
         }
         None => {
             if !options.keep {
@@ -132,6 +132,7 @@ async fn nemesis(
         .map(|n| {
             tokio::spawn(client_loop(
                 cluster.file.clone(),
+                cluster.security.clone(),
                 n,
                 options.workload,
                 options.seed,

@@ -101,7 +101,11 @@ impl Scenario {
                 .map(|a| {
                     (
                         a.to_string(),
-                        SynodClient::new(&cluster.file, client_options.clone()),
+                        SynodClient::with_security(
+                            &cluster.file,
+                            client_options.clone(),
+                            cluster.security.clone(),
+                        ),
                     )
                 })
                 .collect(),
