@@ -84,7 +84,7 @@ fn commands_commit_the_leader_fails_over_and_a_restarted_node_catches_up() {
 /// Opens a raw connection to node 1's client port, sends `bytes`, and
 /// returns what the node answered before closing.
 fn poke(file: &ClusterFile, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(file.nodes[0].client_addr).unwrap();
+    let mut s = TcpStream::connect(&file.nodes[0].client_addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(bytes).unwrap();
     let mut answer = Vec::new();
@@ -131,7 +131,7 @@ fn strangers_and_bad_frames_are_refused_while_the_node_keeps_serving() {
     assert!(reason.contains("not a peer"), "{reason}");
 
     // A truncated frame: a valid header promising more than ever comes.
-    let mut s = TcpStream::connect(file.nodes[0].client_addr).unwrap();
+    let mut s = TcpStream::connect(&file.nodes[0].client_addr).unwrap();
     s.write_all(
         &wire::encode(&Frame::Hello {
             cluster: file.cluster_id.clone(),

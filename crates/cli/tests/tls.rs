@@ -42,7 +42,7 @@ fn identity(c: &Cluster, file: &ClusterFile, name: &str) -> Security {
 async fn hello(file: &ClusterFile, security: &Security, caller: Caller) -> Result<Frame, String> {
     let node = &file.nodes[0];
     let (read, mut write) = security
-        .connect(node.client_addr, node.id)
+        .connect(&node.client_addr, node.id)
         .await
         .map_err(|e| e.to_string())?;
     let hello = encode(&Frame::Hello {

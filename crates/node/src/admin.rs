@@ -19,7 +19,7 @@ pub async fn query(
     let node = cluster
         .node(id)
         .ok_or_else(|| format!("node {id} is not in the cluster file"))?;
-    let addr = node.client_addr;
+    let addr = &node.client_addr;
     let work = async {
         let (read, mut write) = security
             .connect(addr, id)

@@ -126,7 +126,7 @@ impl Transport {
             tokio::spawn(run_link(
                 Target {
                     node: NodeId(node.id),
-                    addr: node.client_addr,
+                    addr: node.client_addr.clone(),
                     security: security.clone(),
                 },
                 cluster.cluster_id.clone(),

@@ -2,6 +2,7 @@
 //! cluster. Validation names the offending field; unknown fields are errors
 //! (a typo must not silently fall back to a default).
 
+pub use crate::address::Address;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,10 +71,19 @@ fn default_max_frame() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     pub id: u32,
-    /// Where peers connect.
-    pub addr: SocketAddr,
+    /// Where peers connect: `host:port`, a name or an IP address.
+    pub addr: Address,
     /// Where clients and admin tools connect.
-    pub client_addr: SocketAddr,
+    pub client_addr: Address,
+    /// What the node binds for peers, where that differs from `addr` (a
+    /// container or NAT: bind `0.0.0.0:7001`, advertise `db1.example:7001`).
+    /// Default: `addr`, resolved at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_addr: Option<SocketAddr>,
+    /// What the node binds for clients, where that differs from
+    /// `client_addr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_listen_addr: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -312,8 +322,10 @@ client_key = "certs/admin.key"    # (SYNOD_CERT / SYNOD_KEY override)
 
 [[nodes]]
 id = 1
-addr = "127.0.0.1:7001"           # peers connect here
+addr = "127.0.0.1:7001"           # peers connect here (host:port; a name is resolved at each connection)
 client_addr = "127.0.0.1:7101"    # clients and admin tools connect here
+# listen_addr = "0.0.0.0:7001"    # bind this instead of addr (containers, NAT)
+# client_listen_addr = "0.0.0.0:7101"
 
 [[nodes]]
 id = 2
@@ -424,11 +436,11 @@ impl ClusterFile {
                     format!("id {} is also nodes[{j}]'s", n.id),
                 ));
             }
-            for (field, addr) in [("addr", n.addr), ("client_addr", n.client_addr)] {
+            for (field, addr) in [("addr", &n.addr), ("client_addr", &n.client_addr)] {
                 let clash = self.nodes[..i]
                     .iter()
-                    .any(|m| m.addr == addr || m.client_addr == addr)
-                    || (field == "client_addr" && n.addr == addr);
+                    .any(|m| m.addr == *addr || m.client_addr == *addr)
+                    || (field == "client_addr" && n.addr == *addr);
                 if clash {
                     return Err(Self::invalid(
                         format!("nodes[{i}].{field}"),
@@ -567,8 +579,10 @@ impl ClusterFile {
                 .enumerate()
                 .map(|(i, (peer, client))| NodeEntry {
                     id: i as u32 + 1,
-                    addr: SocketAddr::from(([127, 0, 0, 1], *peer)),
-                    client_addr: SocketAddr::from(([127, 0, 0, 1], *client)),
+                    addr: SocketAddr::from(([127, 0, 0, 1], *peer)).into(),
+                    client_addr: SocketAddr::from(([127, 0, 0, 1], *client)).into(),
+                    listen_addr: None,
+                    client_listen_addr: None,
                 })
                 .collect(),
         }
@@ -664,6 +678,26 @@ mod tests {
         assert_eq!(file.nodes.len(), 3);
         assert_eq!(file.core_config(2).election_timeout, 150 * MS);
         assert_eq!(ClusterFile::parse(&file.to_toml()).unwrap(), file);
+    }
+
+    #[test]
+    fn hostnames_and_listen_addresses_are_accepted() {
+        let file = ClusterFile::parse(
+            &EXAMPLE
+                .replace("\"127.0.0.1:7003\"", "\"localhost:7003\"")
+                .replace(
+                    "# listen_addr = \"0.0.0.0:7001\"",
+                    "listen_addr = \"0.0.0.0:7001\"",
+                ),
+        )
+        .unwrap();
+        assert_eq!(file.nodes[2].addr.host(), "localhost");
+        assert_eq!(
+            file.nodes[0].listen_addr,
+            Some("0.0.0.0:7001".parse().unwrap())
+        );
+        let e = err(&EXAMPLE.replace("\"127.0.0.1:7003\"", "\"localhost\""));
+        assert!(e.contains("not host:port"), "{e}");
     }
 
     #[test]

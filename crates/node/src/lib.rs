@@ -1,7 +1,7 @@
 //! synod-node: a synod node over TCP, and the client side of the wire.
 //!
 //! - [`wire`]: the frame format and every message type that crosses a socket.
-//! - [`config`]: the TOML cluster file.
+//! - [`config`]: the TOML cluster file; [`address`]: `host:port` as it names nodes.
 //! - [`store`]: durable storage of the acceptor's state.
 //! - [`server`]: the runtime that runs any application's replica
 //!   ([`server::run`]): [`connections`] (listeners, handshakes, readers),
@@ -11,6 +11,7 @@
 //! - [`tls`]: mutual TLS (or plain TCP) under every connection.
 //! - [`embedded`]: nodes on threads of one's own program ([`NodeHandle`]).
 
+pub mod address;
 pub mod admin;
 pub mod client;
 pub mod config;

@@ -3,10 +3,10 @@
 //! queue of frames into it, many frames per write. The socket under them is
 //! plain or TLS ([`crate::tls`]); framing does not care which.
 
+use crate::address::Address;
 use crate::tls::{Reader, Security, Writer};
 use crate::wire::{Caller, Decoder, Frame, WireError, encode};
 use bytes::{Bytes, BytesMut};
-use std::net::SocketAddr;
 use std::time::Duration;
 use synod_core::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,7 +92,7 @@ pub async fn pump(
 #[derive(Clone)]
 pub struct Target {
     pub node: NodeId,
-    pub addr: SocketAddr,
+    pub addr: Address,
     pub security: Security,
 }
 
@@ -107,7 +107,7 @@ pub async fn run_link(
     mut queue: mpsc::Receiver<Bytes>,
     incoming: Option<mpsc::UnboundedSender<Frame>>,
 ) {
-    let addr = target.addr;
+    let addr = target.addr.clone();
     let mut backoff = Duration::from_millis(10);
     let mut logged_down = false;
     loop {
@@ -116,7 +116,7 @@ pub async fn run_link(
         let Some(first) = queue.recv().await else {
             return;
         };
-        let (read, mut write) = match target.security.connect(addr, target.node.0).await {
+        let (read, mut write) = match target.security.connect(&addr, target.node.0).await {
             Ok(s) => s,
             Err(e) => {
                 if !logged_down {
@@ -151,6 +151,7 @@ pub async fn run_link(
         let (reader_alive, mut reader_done) = tokio::sync::oneshot::channel::<()>();
         let reader_task = tokio::spawn({
             let incoming = incoming.clone();
+            let addr = addr.clone();
             async move {
                 let _alive = reader_alive;
                 loop {

@@ -15,7 +15,7 @@
 //!   peer that reconnects with backoff and drains a bounded queue
 //!   ([`crate::net`]).
 
-use crate::config::ClusterFile;
+use crate::config::{Address, ClusterFile};
 use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
@@ -41,6 +41,11 @@ pub enum NodeError {
     Bind {
         addr: SocketAddr,
         what: &'static str,
+        cause: std::io::Error,
+    },
+    #[error("cannot resolve this node's address {addr}: {cause}")]
+    Resolve {
+        addr: Address,
         cause: std::io::Error,
     },
     #[error(transparent)]
@@ -95,13 +100,23 @@ where
     let security = Security::node(&cluster, id).map_err(NodeError::Tls)?;
     // Listeners first: a node that cannot bind its ports must not have
     // created or touched its data directory.
-    let bind = |addr: SocketAddr, what: &'static str| async move {
+    let bind = |listen: Option<SocketAddr>, advertised: Address, what: &'static str| async move {
+        let addr = match listen {
+            Some(addr) => addr,
+            None => advertised
+                .resolve()
+                .await
+                .map_err(|cause| NodeError::Resolve {
+                    addr: advertised.clone(),
+                    cause,
+                })?,
+        };
         TcpListener::bind(addr)
             .await
             .map_err(|cause| NodeError::Bind { addr, what, cause })
     };
-    let peer_listener = bind(me.addr, "peers").await?;
-    let client_listener = bind(me.client_addr, "clients").await?;
+    let peer_listener = bind(me.listen_addr, me.addr.clone(), "peers").await?;
+    let client_listener = bind(me.client_listen_addr, me.client_addr.clone(), "clients").await?;
     let dir = cluster.node_dir(id);
     let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
     if start == Start::Rejoin && recovery.state.votes_above == 0 {
@@ -140,7 +155,7 @@ where
         tokio::spawn(run_link(
             Target {
                 node: NodeId(peer.id),
-                addr: peer.addr,
+                addr: peer.addr.clone(),
                 security: security.clone(),
             },
             cluster.cluster_id.clone(),

@@ -16,11 +16,11 @@
 //! - The halves returned are boxed streams: the framing above
 //!   ([`crate::net`]) is the same for either transport.
 
+use crate::address::Address;
 use crate::config::ClusterFile;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -183,8 +183,10 @@ impl Security {
 
     /// Opens a connection to node `node` at `addr`, checking (with TLS) that
     /// the certificate there is that node's.
-    pub async fn connect(&self, addr: SocketAddr, node: u32) -> io::Result<(Reader, Writer)> {
-        let stream = TcpStream::connect(addr).await?;
+    pub async fn connect(&self, addr: &Address, node: u32) -> io::Result<(Reader, Writer)> {
+        // Resolved at every attempt: a machine back with another IP is
+        // found again.
+        let stream = TcpStream::connect(addr.as_str()).await?;
         let _ = stream.set_nodelay(true);
         match &self.0 {
             None => {

@@ -68,13 +68,13 @@ async fn oversized_frames_before_the_hello_cost_no_memory() {
     let frame = std::sync::Arc::new(frame);
     let before = memory("VmRSS:");
     let node = &cluster.nodes[0];
-    let targets =
-        std::iter::repeat_n(node.client_addr, 150).chain(std::iter::repeat_n(node.addr, 60));
+    let targets = std::iter::repeat_n(node.client_addr.to_string(), 150)
+        .chain(std::iter::repeat_n(node.addr.to_string(), 60));
     let attacks: Vec<_> = targets
         .map(|addr| {
             let frame = frame.clone();
             tokio::spawn(async move {
-                if let Ok(mut stream) = TcpStream::connect(addr).await {
+                if let Ok(mut stream) = TcpStream::connect(addr.as_str()).await {
                     // The node closes the connection once it reads the
                     // header: the rest fails to send, as it should.
                     let _ = tokio::time::timeout(Duration::from_secs(4), stream.write_all(&frame))
@@ -117,7 +117,7 @@ async fn a_listener_holds_only_so_many_connections() {
     let mut idle = Vec::new();
     for _ in 0..40 {
         idle.push(
-            TcpStream::connect(cluster.nodes[0].client_addr)
+            TcpStream::connect(cluster.nodes[0].client_addr.as_str())
                 .await
                 .unwrap(),
         );
