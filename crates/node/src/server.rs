@@ -20,11 +20,11 @@ use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
 use crate::net::{LINK_QUEUE, run_link};
-use crate::store::{StorageError, Wal};
+use crate::store::{Recovery, StorageError, Wal};
 use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use synod_core::{Inspect, NodeId, PersistOp, Replica, StateMachine};
 use tokio::net::TcpListener;
@@ -97,17 +97,7 @@ where
     let peer_listener = bind(me.addr, "peers").await?;
     let client_listener = bind(me.client_addr, "clients").await?;
     let dir = cluster.node_dir(id);
-    let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
-    if start == Start::Rejoin && recovery.state.votes_above == 0 {
-        if recovery.records > 0 {
-            return Err(NodeError::RejoinOverLog(dir));
-        }
-        // Durable before the node does anything: a crash before this
-        // record reaches the disk must not bring the node back as a voter.
-        wal.append(&[PersistOp::NonVoting])?;
-        wal.sync()?;
-        recovery.state.votes_above = u64::MAX;
-    }
+    let (wal, recovery) = open_log(&dir, start)?;
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
             node = id,
@@ -186,4 +176,47 @@ where
         }
         result = &mut core => result,
     }
+}
+
+/// Opens the log in `dir` as `start` says. For a rejoin, the record saying
+/// the node never votes again is made durable before anything else: a crash
+/// before it reaches the disk must not bring the node back as a voter.
+fn open_log(dir: &Path, start: Start) -> Result<(Wal, Recovery), NodeError> {
+    let (mut wal, mut recovery) = Wal::open(dir, start != Start::Existing)?;
+    if start == Start::Rejoin && recovery.state.votes_above == 0 {
+        if recovery.records > 0 {
+            return Err(NodeError::RejoinOverLog(dir.to_path_buf()));
+        }
+        wal.append(&[PersistOp::NonVoting])?;
+        wal.sync()?;
+        recovery.state.votes_above = u64::MAX;
+    }
+    Ok((wal, recovery))
+}
+
+/// What [`prepare`] makes of a node's data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepare {
+    /// A node of a new cluster: a fresh, empty log. A directory that holds
+    /// a log already is refused, never wiped.
+    Init,
+    /// A node whose disk was lost while the cluster ran on: a fresh log
+    /// whose first record says the node never votes again (it comes back
+    /// as a learner; see [`Start::Rejoin`]). A voter's log is refused.
+    Rejoin,
+}
+
+/// Prepares node `id`'s data directory without running the node (`synod
+/// node --init` or `--rejoin`), so that a later [`Start::Existing`] runs it;
+/// returns the directory. Done once per disk: a node started every time
+/// with [`Start::Init`] would come back empty, as a voter, after losing its
+/// disk.
+pub fn prepare(cluster: &ClusterFile, id: u32, how: Prepare) -> Result<PathBuf, NodeError> {
+    cluster.node(id).ok_or(NodeError::NotAMember(id))?;
+    let dir = cluster.node_dir(id);
+    match how {
+        Prepare::Init => drop(Wal::create(&dir)?),
+        Prepare::Rejoin => drop(open_log(&dir, Start::Rejoin)?),
+    }
+    Ok(dir)
 }
