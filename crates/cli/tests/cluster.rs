@@ -429,7 +429,8 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_says_why() {
         text(&even)
     );
 
-    // A node whose port is taken says which address and why, once.
+    // A node whose port stays taken gives up (after its bounded retry),
+    // saying which address and why, once.
     let example = text(&synod(&["config", "example"]));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -89,11 +89,7 @@ where
     let me = cluster.node(id).ok_or(NodeError::NotAMember(id))?.clone();
     // Listeners first: a node that cannot bind its ports must not have
     // created or touched its data directory.
-    let bind = |addr: SocketAddr, what: &'static str| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|cause| NodeError::Bind { addr, what, cause })
-    };
+    let bind = |addr, what| bind_listener(addr, what, BIND_RETRY);
     let peer_listener = bind(me.addr, "peers").await?;
     let client_listener = bind(me.client_addr, "clients").await?;
     let dir = cluster.node_dir(id);
@@ -219,4 +215,82 @@ pub fn prepare(cluster: &ClusterFile, id: u32, how: Prepare) -> Result<PathBuf, 
         Prepare::Rejoin => drop(open_log(&dir, Start::Rejoin)?),
     }
     Ok(dir)
+}
+
+/// How long a node retries a port that is in use: a node restarted at once
+/// can find its port still held for a moment (a killed process's last
+/// thread, a connection's source port).
+const BIND_RETRY: Duration = Duration::from_secs(3);
+
+/// Binds `addr`, retrying while it is in use for up to `window` (with a
+/// short backoff); any other error, or the port still in use after it, is
+/// [`NodeError::Bind`].
+async fn bind_listener(
+    addr: SocketAddr,
+    what: &'static str,
+    window: Duration,
+) -> Result<TcpListener, NodeError> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut backoff = Duration::from_millis(20);
+    let mut logged = false;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(cause)
+                if cause.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() + backoff <= deadline =>
+            {
+                if !logged {
+                    tracing::warn!(%addr, what, "address in use; retrying for up to {window:?}");
+                    logged = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(250));
+            }
+            Err(cause) => return Err(NodeError::Bind { addr, what, cause }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_in_use_is_retried_until_it_is_free() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let started = std::time::Instant::now();
+        let listener = bind_listener(addr, "peers", Duration::from_secs(10)).await;
+        release.join().unwrap();
+        assert!(listener.is_ok(), "{:?}", listener.err());
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_port_held_for_good_fails_once_the_window_has_passed() {
+        let _held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = _held.local_addr().unwrap();
+        let started = std::time::Instant::now();
+        let e = bind_listener(addr, "clients", Duration::from_millis(400))
+            .await
+            .err()
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("cannot listen on {addr} (clients): ")),
+            "{message}"
+        );
+        assert_eq!(message.matches("in use").count(), 1, "{message}");
+    }
 }
