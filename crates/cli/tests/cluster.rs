@@ -542,6 +542,52 @@ fn exit_codes_tell_ok_refused_and_unreachable_apart() {
 }
 
 #[test]
+fn a_client_tells_an_unknown_outcome_from_nothing_sent() {
+    let c = Cluster::up(3);
+    let file = c.file();
+    let client = |extra: &[&str]| {
+        let mut all = vec![
+            "client",
+            "--cluster",
+            &file,
+            "--timeout-ms",
+            "100",
+            "--retries",
+            "2",
+        ];
+        all.extend_from_slice(extra);
+        synod(&all)
+    };
+    // Every node paused: connections are made (the kernel accepts them),
+    // the request is written, and nobody answers: it may still commit.
+    for n in ["1", "2", "3"] {
+        let out = synod(&["cluster", "pause", "--dir", c.dir(), "--node", n]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = client(&["kv", "put", "k", "v"]);
+    for n in ["1", "2", "3"] {
+        synod(&["cluster", "resume", "--dir", c.dir(), "--node", n]);
+    }
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("it may still commit"), "{}", text(&out));
+
+    // Every node down: nothing was ever sent, and the client says so.
+    let down = synod(&["cluster", "down", "--dir", c.dir()]);
+    assert!(down.status.success(), "{}", text(&down));
+    let out = client(&["kv", "put", "k", "v"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("no node reachable: nothing was sent"),
+        "{message}"
+    );
+    assert!(!message.contains("may still commit"), "{message}");
+    let out = client(&["--json", "kv", "get", "k"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(json(&out)["result"], "unreachable");
+}
+
+#[test]
 fn partitions_need_a_cluster_file_that_enables_fault_injection() {
     use synod_core::NodeId;
     use synod_node::admin::query;

@@ -5,6 +5,8 @@
 use crate::wire::{Caller, Decoder, Frame, WireError, encode};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -78,6 +80,15 @@ pub async fn pump(
     write.write_all(&batch).await
 }
 
+/// What a client's link hands back: the frames that arrive from the node,
+/// and a flag raised once a connection to it was made (from then on, a
+/// request queued may have reached the node; until then, nothing did).
+#[derive(Clone)]
+pub struct Incoming {
+    pub frames: mpsc::UnboundedSender<Frame>,
+    pub connected: Arc<AtomicBool>,
+}
+
 /// Keeps a connection to `addr` as `caller` up for as long as `queue` has
 /// senders, writing every frame queued; frames that arrive from the other
 /// side (after the handshake) go to `incoming`.
@@ -87,7 +98,7 @@ pub async fn run_link(
     caller: Caller,
     max_frame: usize,
     mut queue: mpsc::Receiver<Bytes>,
-    incoming: Option<mpsc::UnboundedSender<Frame>>,
+    incoming: Option<Incoming>,
 ) {
     let mut backoff = Duration::from_millis(10);
     let mut logged_down = false;
@@ -112,6 +123,9 @@ pub async fn run_link(
                 continue;
             }
         };
+        if let Some(incoming) = &incoming {
+            incoming.connected.store(true, Ordering::Relaxed);
+        }
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let hello = encode(&Frame::Hello {
@@ -137,8 +151,8 @@ pub async fn run_link(
                             return;
                         }
                         Ok(frame) => {
-                            if let Some(tx) = &incoming
-                                && tx.send(frame).is_err()
+                            if let Some(incoming) = &incoming
+                                && incoming.frames.send(frame).is_err()
                             {
                                 return;
                             }

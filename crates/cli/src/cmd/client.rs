@@ -173,7 +173,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(async { SynodClient::new(&cluster, options).execute(&command).await });
+    let (result, connected) = rt.block_on(async {
+        let mut client = SynodClient::new(&cluster, options);
+        let result = client.execute(&command).await;
+        (result, client.ever_connected())
+    });
+    if matches!(result, CommandResult::Unknown) && !connected {
+        // No connection was ever made, so no node holds the request: it
+        // cannot commit later (unlike an unknown outcome).
+        if args.json {
+            println!("{}", json!({"result": "unreachable", "sent": false}));
+        }
+        let nodes: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("n{} at {}", n.id, n.client_addr))
+            .collect();
+        return Err(super::Unreachable(format!(
+            "no node reachable: nothing was sent (tried {})",
+            nodes.join(", ")
+        ))
+        .into());
+    }
     if args.json {
         println!("{}", result_json(&result));
     } else {
