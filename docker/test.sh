@@ -2,11 +2,14 @@
 # The container cluster test, for a machine whose Docker engine runs but can
 # pull no image: it builds the synod image from scratch (a statically linked
 # binary in an otherwise empty filesystem, imported with `docker import`),
-# starts the 5-node cluster of docker/compose.yml, and, while a recorded
-# bank workload runs (`synod nemesis --cluster ... --faults none`), kills the
-# leader's container, pauses another, and disconnects a third from the
-# network, healing each. The history checker must pass and the replicas
-# must agree.
+# initialises each node's volume once (a one-shot `--init` container per
+# node), starts the 5-node cluster of docker/compose.yml, and, while a
+# recorded bank workload runs (`synod nemesis --cluster ... --faults none`),
+# kills the leader's container, pauses another, and disconnects a third from
+# the network, healing each. The history checker must pass and the replicas
+# must agree. Then a node loses its volume: started as before, it refuses to
+# come back empty; prepared with `--rejoin`, it comes back as a learner and
+# catches up, and the cluster serves on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! docker info >/dev/null 2>&1; then
@@ -18,13 +21,13 @@ PROJECT=synodtest
 if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE="docker-compose"; fi
 NET=${PROJECT}_synod
 CLUSTER=docker/cluster.toml
-SYNOD=target/release/synod
 
 echo "== building a static synod binary"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p synod \
   --target x86_64-unknown-linux-gnu --target-dir target/static
-cargo build --release -p synod
 STATIC=target/static/x86_64-unknown-linux-gnu/release/synod
+# The same binary drives the cluster from this machine.
+SYNOD=$STATIC
 
 echo "== building image synod:local from scratch (no registry)"
 ROOT=$(mktemp -d)
@@ -33,18 +36,25 @@ mkdir -p "$ROOT/data" "$ROOT/etc/synod" "$ROOT/tmp"
 cp "$STATIC" "$ROOT/synod"
 tar -C "$ROOT" -c . | docker import --change 'ENTRYPOINT ["/synod"]' --change 'VOLUME /data' - synod:local >/dev/null
 
-echo "== starting 5 containers"
-$COMPOSE -p $PROJECT -f docker/compose.yml down -v >/dev/null 2>&1 || true
-$COMPOSE -p $PROJECT -f docker/compose.yml up -d
+compose() { $COMPOSE -p $PROJECT -f docker/compose.yml "$@"; }
+echo "== initialising each node's volume, once"
+compose down -v >/dev/null 2>&1 || true
+for i in 1 2 3 4 5; do
+  compose run --rm --no-deps "n$i" node --config /etc/synod/cluster.toml --id "$i" --init
+done
 
-cid() { $COMPOSE -p $PROJECT -f docker/compose.yml ps -q "n$1"; }
+echo "== starting 5 containers (without --init)"
+compose up -d
+
+cid() { compose ps -q "n$1"; }
 leader() {
   "$SYNOD" admin --cluster $CLUSTER --json status |
     python3 -c 'import json,sys; n=[x["node"] for x in json.load(sys.stdin)["nodes"] if x.get("role")=="leader"]; print(n[0] if n else "")'
 }
 for _ in $(seq 100); do [ -n "$(leader)" ] && break; sleep 0.2; done
-[ -n "$(leader)" ] || { echo "no leader elected"; $COMPOSE -p $PROJECT -f docker/compose.yml logs; exit 1; }
+[ -n "$(leader)" ] || { echo "no leader elected"; compose logs; exit 1; }
 echo "leader: n$(leader)"
+"$SYNOD" client --cluster $CLUSTER kv put before-the-loss 1
 
 echo "== recorded bank workload, with container faults"
 "$SYNOD" nemesis --cluster $CLUSTER --faults none --seconds 24 --workload bank --clients 6 \
@@ -64,4 +74,35 @@ docker network connect --ip 172.28.5.1$L $NET $(cid $L)
 wait $LOAD || { echo "the history check FAILED:"; cat target/docker-nemesis.json; exit 1; }
 cat target/docker-nemesis.json
 "$SYNOD" check target/docker-history.json
+
+L=$(leader); V=$(( L % 5 + 1 ))
+echo "== n$V loses its volume"
+compose stop "n$V"
+compose rm -f "n$V"
+docker volume rm "${PROJECT}_n$V-data" >/dev/null
+compose up -d --no-deps "n$V"
+CODE=$(docker wait "$(cid $V)")
+REFUSAL=$(docker logs "$(cid $V)" 2>&1 | tail -1)
+echo "n$V started as before: exit $CODE: $REFUSAL"
+[ "$CODE" != 0 ] || { echo "n$V started with an empty volume"; exit 1; }
+grep -q -- "--rejoin" <<<"$REFUSAL" || { echo "the refusal does not name --rejoin"; exit 1; }
+echo "== n$V prepared with --rejoin, then started as before"
+compose run --rm --no-deps "n$V" node --config /etc/synod/cluster.toml --id "$V" --rejoin
+compose start "n$V"
+role() {
+  "$SYNOD" admin --cluster $CLUSTER --json status |
+    python3 -c "import json,sys; print(''.join(x.get('role','') for x in json.load(sys.stdin)['nodes'] if x['node']==$1))" 2>/dev/null
+}
+for _ in $(seq 100); do [ "$(role $V)" = learner ] && break; sleep 0.2; done
+[ "$(role $V)" = learner ] || { echo "n$V is not a learner: $(role $V)"; compose logs "n$V"; exit 1; }
+echo "n$V is back as a learner"
+"$SYNOD" client --cluster $CLUSTER kv put after-the-loss 2
+kv_of() {
+  "$SYNOD" admin --cluster $CLUSTER --json db --node "$1" |
+    python3 -c "import json,sys; kv=json.load(sys.stdin).get('kv',{}); print(kv.get('before-the-loss'), kv.get('after-the-loss'))" 2>/dev/null
+}
+for _ in $(seq 100); do [ "$(kv_of $V)" = "1 2" ] && break; sleep 0.2; done
+[ "$(kv_of $V)" = "1 2" ] || { echo "n$V did not catch up: $(kv_of $V)"; exit 1; }
+echo "n$V caught up: it holds the writes from before and after its loss"
+"$SYNOD" admin --cluster $CLUSTER status
 echo "== container test passed"

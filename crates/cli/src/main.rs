@@ -149,6 +149,47 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    /// What in `command` (and every subcommand under it, named by `path`)
+    /// has no help text.
+    fn without_help(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path}: argument {id}"));
+            }
+            // The values of an enumerated argument say what each one does.
+            if arg.get_action().takes_values() {
+                for value in arg.get_possible_values() {
+                    if value.get_help().is_none() && !value.is_hide_set() {
+                        missing.push(format!("{path}: argument {id}, value {}", value.get_name()));
+                    }
+                }
+            }
+        }
+        for sub in command.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(format!("{name}: no description"));
+            }
+            without_help(sub, &name, missing);
+        }
+    }
+
+    #[test]
+    fn every_argument_and_subcommand_has_help() {
+        use clap::CommandFactory;
+        let mut missing = Vec::new();
+        without_help(&Cli::command(), "synod", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without help text:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+
     fn json_flag(line: &str) -> bool {
         match Cli::try_parse_from(line.split_whitespace()).map(|cli| cli.command) {
             Ok(Command::Admin(a)) => a.json,

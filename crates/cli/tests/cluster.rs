@@ -205,12 +205,89 @@ fn a_bad_cluster_file_is_rejected_naming_the_field() {
     assert!(!out.status.success());
     assert!(text(&out).contains("adr"), "{}", text(&out));
 
-    // A node whose data directory is missing refuses to start empty.
+    // A node whose data directory is missing refuses to start empty, and
+    // names both ways to make one.
     let certs = synod(&["certs", "--cluster", good.to_str().unwrap()]);
     assert!(certs.status.success(), "{}", text(&certs));
     let out = synod(&["node", "--config", good.to_str().unwrap(), "--id", "1"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--init"), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("--init") && message.contains("--rejoin"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_node_is_initialised_once_and_a_lost_disk_comes_back_as_a_learner() {
+    let c = Cluster::up(3);
+    assert_eq!(c.client(&["kv", "put", "before", "1"])["result"], "ok");
+    let run = |args: &[&str]| {
+        let file = c.file();
+        let mut all = vec!["node", "--config", &file];
+        all.extend_from_slice(args);
+        synod(&all)
+    };
+    // --init only ever makes a new node: a live node's log is refused, and
+    // left as it was.
+    let out = run(&["--id", "1", "--init"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("refusing --init"), "{}", text(&out));
+
+    // n3 loses its disk.
+    let out = synod(&["cluster", "kill", "--dir", c.dir(), "--node", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_dir_all(c.dir.path().join("data").join("n3")).unwrap();
+    // Started as before, it refuses to come back empty (as a voter).
+    let out = run(&["--id", "3"]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("no synod data") && message.contains("--rejoin"),
+        "{message}"
+    );
+    // --rejoin prepares its directory and exits; a normal start then runs
+    // it as a learner, which catches up and never votes.
+    let out = run(&["--id", "3", "--rejoin"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("learner"), "{}", text(&out));
+    let out = synod(&["cluster", "restart", "--dir", c.dir(), "--node", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(c.client(&["kv", "put", "after", "2"])["result"], "ok");
+    let n3 = || {
+        c.status()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == 3)
+            .cloned()
+            .unwrap()
+    };
+    let learner = eventually(Duration::from_secs(10), || n3()["role"] == "learner");
+    assert!(learner, "n3: {}", n3());
+    let db = || {
+        json(&synod(&[
+            "admin",
+            "--cluster",
+            &c.file(),
+            "--json",
+            "db",
+            "--node",
+            "3",
+        ]))
+    };
+    let caught_up = eventually(Duration::from_secs(15), || db()["kv"]["after"] == "2");
+    assert!(caught_up, "n3 did not catch up: {}", db());
+    assert_eq!(db()["kv"]["before"], "1");
+    // --rejoin never turns a voter's log into a learner's.
+    let out = synod(&["cluster", "kill", "--dir", c.dir(), "--node", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["--id", "2", "--rejoin"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("refusing --rejoin"), "{}", text(&out));
+    let out = synod(&["cluster", "restart", "--dir", c.dir(), "--node", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(c.client(&["kv", "put", "last", "3"])["result"], "ok");
 }
 
 #[test]
@@ -342,7 +419,7 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
 }
 
 #[test]
-fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
+fn even_sizes_are_refused_and_a_node_that_cannot_bind_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let even = synod(&[
         "cluster",
@@ -359,8 +436,8 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
         text(&even)
     );
 
-    // A node whose port is taken stops before creating its data directory,
-    // so a later start without --init does not take a half-made one.
+    // A node whose port stays taken gives up (after its bounded retry),
+    // saying which address and why, once.
     let example = text(&synod(&["config", "example"]));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -372,14 +449,16 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
     .unwrap();
     let certs = synod(&["certs", "--cluster", file.to_str().unwrap()]);
     assert!(certs.status.success(), "{}", text(&certs));
-    let out = synod(&[
-        "node",
-        "--config",
-        file.to_str().unwrap(),
-        "--id",
-        "1",
-        "--init",
-    ]);
+    let node = |extra: &str| {
+        let mut args = vec!["node", "--config", file.to_str().unwrap(), "--id", "1"];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        synod(&args)
+    };
+    let out = node("--init");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = node("");
     assert!(!out.status.success());
     let message = text(&out);
     assert!(message.contains("cannot listen on"), "{message}");
@@ -387,10 +466,6 @@ fn even_sizes_are_refused_and_a_node_that_cannot_bind_creates_nothing() {
         message.matches("Address already in use").count(),
         1,
         "{message}"
-    );
-    assert!(
-        !dir.path().join("data").join("n1").exists(),
-        "a data directory was made"
     );
 }
 
@@ -473,6 +548,55 @@ fn exit_codes_tell_ok_refused_and_unreachable_apart() {
     let out = status();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(text(&out).contains("no node of the cluster answered"));
+}
+
+#[test]
+fn a_client_tells_an_unknown_outcome_from_nothing_sent() {
+    // Plain TCP: a paused node's kernel completes the connection, so the
+    // request is written. (Under TLS the handshake needs the node itself,
+    // so a paused cluster is one nothing was sent to: see tests/tls.rs.)
+    let c = Cluster::up_with(3, &["--plain"]);
+    let file = c.file();
+    let client = |extra: &[&str]| {
+        let mut all = vec![
+            "client",
+            "--cluster",
+            &file,
+            "--timeout-ms",
+            "100",
+            "--retries",
+            "2",
+        ];
+        all.extend_from_slice(extra);
+        synod(&all)
+    };
+    // Every node paused: connections are made (the kernel accepts them),
+    // the request is written, and nobody answers: it may still commit.
+    for n in ["1", "2", "3"] {
+        let out = synod(&["cluster", "pause", "--dir", c.dir(), "--node", n]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = client(&["kv", "put", "k", "v"]);
+    for n in ["1", "2", "3"] {
+        synod(&["cluster", "resume", "--dir", c.dir(), "--node", n]);
+    }
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("it may still commit"), "{}", text(&out));
+
+    // Every node down: nothing was ever sent, and the client says so.
+    let down = synod(&["cluster", "down", "--dir", c.dir()]);
+    assert!(down.status.success(), "{}", text(&down));
+    let out = client(&["kv", "put", "k", "v"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("no node reachable: nothing was sent"),
+        "{message}"
+    );
+    assert!(!message.contains("may still commit"), "{message}");
+    let out = client(&["--json", "kv", "get", "k"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(json(&out)["result"], "unreachable");
 }
 
 #[test]

@@ -203,3 +203,34 @@ fn certs_writes_what_is_missing_and_never_overwrites() {
         text(&third)
     );
 }
+
+#[test]
+fn a_paused_tls_cluster_is_one_nothing_was_sent_to() {
+    // The handshake needs the node's process: with every node paused no
+    // connection completes, so no request left the client, and it says so
+    // rather than "it may still commit".
+    let c = Cluster::up(3);
+    for n in ["1", "2", "3"] {
+        let out = synod(&["cluster", "pause", "--dir", c.dir(), "--node", n]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let file = c.file();
+    let out = synod(&[
+        "client",
+        "--cluster",
+        &file,
+        "--timeout-ms",
+        "100",
+        "--retries",
+        "2",
+        "kv",
+        "put",
+        "k",
+        "v",
+    ]);
+    for n in ["1", "2", "3"] {
+        synod(&["cluster", "resume", "--dir", c.dir(), "--node", n]);
+    }
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("nothing was sent"), "{}", text(&out));
+}

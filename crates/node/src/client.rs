@@ -25,11 +25,12 @@
 //! exactly-once record.
 
 use crate::config::ClusterFile;
-use crate::net::{LINK_QUEUE, Target, run_link};
+use crate::net::{Incoming, LINK_QUEUE, Target, run_link};
 use crate::tls::{Security, TlsError};
 use crate::wire::{Caller, Frame, encode};
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_core::{AppCommand, Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
@@ -99,6 +100,8 @@ impl<O> CommandResult<O> {
 pub struct Transport {
     links: Arc<BTreeMap<NodeId, mpsc::Sender<Bytes>>>,
     routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>>,
+    /// Raised once any link connected to its node.
+    connected: Arc<AtomicBool>,
 }
 
 impl Transport {
@@ -119,6 +122,7 @@ impl Transport {
 
     fn open(cluster: &ClusterFile, caller: Caller, security: Security) -> Self {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Frame>();
+        let connected = Arc::new(AtomicBool::new(false));
         let mut links = BTreeMap::new();
         for node in &cluster.nodes {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -133,7 +137,10 @@ impl Transport {
                 caller,
                 cluster.max_frame_bytes,
                 rx,
-                Some(in_tx.clone()),
+                Some(Incoming {
+                    frames: in_tx.clone(),
+                    connected: connected.clone(),
+                }),
             ));
         }
         let routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>> = Arc::default();
@@ -154,7 +161,14 @@ impl Transport {
         Transport {
             links: Arc::new(links),
             routes,
+            connected,
         }
+    }
+
+    /// Whether a connection to any node was ever made. Until one is,
+    /// nothing sent over this transport can have reached a node.
+    pub fn ever_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     fn register(&self, id: ClientId) -> mpsc::UnboundedReceiver<Frame> {
@@ -269,6 +283,14 @@ impl SynodClient {
         while self.incoming.try_recv().is_ok() {}
         let actions = self.core.submit(self.now(), command).ok()?;
         self.drive(actions).await
+    }
+
+    /// Whether a connection to any node was ever made. `false` after an
+    /// unknown outcome means that no node was reachable and nothing was
+    /// sent: the command cannot commit later. (`true` proves nothing of a
+    /// transport shared with other clients.)
+    pub fn ever_connected(&self) -> bool {
+        self.transport.ever_connected()
     }
 
     /// Whether the last command's outcome was unknown.

@@ -269,7 +269,8 @@ pub struct Testing {
 
 /// A commented example, printed by `synod config example`.
 pub const EXAMPLE: &str = r#"# A synod cluster file: shared by every node, client and admin tool.
-# Run a node with: synod node --config cluster.toml --id 1 [--init]
+# Initialise a node once: synod node --config cluster.toml --id 1 --init
+# then run it (every start): synod node --config cluster.toml --id 1
 
 # Checked at every handshake: a node or client of another cluster is refused.
 cluster_id = "example"

@@ -7,6 +7,8 @@ use crate::address::Address;
 use crate::tls::{Reader, Security, Writer};
 use crate::wire::{Caller, Decoder, Frame, WireError, encode};
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use synod_core::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,6 +98,15 @@ pub struct Target {
     pub security: Security,
 }
 
+/// What a client's link hands back: the frames that arrive from the node,
+/// and a flag raised once a connection to it was made (from then on, a
+/// request queued may have reached the node; until then, nothing did).
+#[derive(Clone)]
+pub struct Incoming {
+    pub frames: mpsc::UnboundedSender<Frame>,
+    pub connected: Arc<AtomicBool>,
+}
+
 /// Keeps a connection to `target` as `caller` up for as long as `queue` has
 /// senders, writing every frame queued; frames that arrive from the other
 /// side (after the handshake) go to `incoming`.
@@ -105,7 +116,7 @@ pub async fn run_link(
     caller: Caller,
     max_frame: usize,
     mut queue: mpsc::Receiver<Bytes>,
-    incoming: Option<mpsc::UnboundedSender<Frame>>,
+    incoming: Option<Incoming>,
 ) {
     let addr = target.addr.clone();
     let mut backoff = Duration::from_millis(10);
@@ -137,6 +148,9 @@ pub async fn run_link(
                 continue;
             }
         };
+        if let Some(incoming) = &incoming {
+            incoming.connected.store(true, Ordering::Relaxed);
+        }
         let hello = encode(&Frame::Hello {
             cluster: cluster.clone(),
             caller,
@@ -161,8 +175,8 @@ pub async fn run_link(
                             return;
                         }
                         Ok(frame) => {
-                            if let Some(tx) = &incoming
-                                && tx.send(frame).is_err()
+                            if let Some(incoming) = &incoming
+                                && incoming.frames.send(frame).is_err()
                             {
                                 return;
                             }

@@ -20,12 +20,12 @@ use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
 use crate::net::{LINK_QUEUE, Target, run_link};
-use crate::store::{StorageError, Wal};
+use crate::store::{Recovery, StorageError, Wal};
 use crate::tls::{Security, TlsError};
 use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use synod_core::{Inspect, NodeId, PersistOp, Replica, StateMachine};
 use tokio::net::TcpListener;
@@ -111,24 +111,12 @@ where
                     cause,
                 })?,
         };
-        TcpListener::bind(addr)
-            .await
-            .map_err(|cause| NodeError::Bind { addr, what, cause })
+        bind_listener(addr, what, BIND_RETRY).await
     };
     let peer_listener = bind(me.listen_addr, me.addr.clone(), "peers").await?;
     let client_listener = bind(me.client_listen_addr, me.client_addr.clone(), "clients").await?;
     let dir = cluster.node_dir(id);
-    let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
-    if start == Start::Rejoin && recovery.state.votes_above == 0 {
-        if recovery.records > 0 {
-            return Err(NodeError::RejoinOverLog(dir));
-        }
-        // Durable before the node does anything: a crash before this
-        // record reaches the disk must not bring the node back as a voter.
-        wal.append(&[PersistOp::NonVoting])?;
-        wal.sync()?;
-        recovery.state.votes_above = u64::MAX;
-    }
+    let (wal, recovery) = open_log(&dir, start)?;
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
             node = id,
@@ -218,5 +206,126 @@ where
             core.await
         }
         result = &mut core => result,
+    }
+}
+
+/// Opens the log in `dir` as `start` says. For a rejoin, the record saying
+/// the node never votes again is made durable before anything else: a crash
+/// before it reaches the disk must not bring the node back as a voter.
+fn open_log(dir: &Path, start: Start) -> Result<(Wal, Recovery), NodeError> {
+    let (mut wal, mut recovery) = Wal::open(dir, start != Start::Existing)?;
+    if start == Start::Rejoin && recovery.state.votes_above == 0 {
+        if recovery.records > 0 {
+            return Err(NodeError::RejoinOverLog(dir.to_path_buf()));
+        }
+        wal.append(&[PersistOp::NonVoting])?;
+        wal.sync()?;
+        recovery.state.votes_above = u64::MAX;
+    }
+    Ok((wal, recovery))
+}
+
+/// What [`prepare`] makes of a node's data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepare {
+    /// A node of a new cluster: a fresh, empty log. A directory that holds
+    /// a log already is refused, never wiped.
+    Init,
+    /// A node whose disk was lost while the cluster ran on: a fresh log
+    /// whose first record says the node never votes again (it comes back
+    /// as a learner; see [`Start::Rejoin`]). A voter's log is refused.
+    Rejoin,
+}
+
+/// Prepares node `id`'s data directory without running the node (`synod
+/// node --init` or `--rejoin`), so that a later [`Start::Existing`] runs it;
+/// returns the directory. Done once per disk: a node started every time
+/// with [`Start::Init`] would come back empty, as a voter, after losing its
+/// disk.
+pub fn prepare(cluster: &ClusterFile, id: u32, how: Prepare) -> Result<PathBuf, NodeError> {
+    cluster.node(id).ok_or(NodeError::NotAMember(id))?;
+    let dir = cluster.node_dir(id);
+    match how {
+        Prepare::Init => drop(Wal::create(&dir)?),
+        Prepare::Rejoin => drop(open_log(&dir, Start::Rejoin)?),
+    }
+    Ok(dir)
+}
+
+/// How long a node retries a port that is in use: a node restarted at once
+/// can find its port still held for a moment (a killed process's last
+/// thread, a connection's source port).
+const BIND_RETRY: Duration = Duration::from_secs(3);
+
+/// Binds `addr`, retrying while it is in use for up to `window` (with a
+/// short backoff); any other error, or the port still in use after it, is
+/// [`NodeError::Bind`].
+async fn bind_listener(
+    addr: SocketAddr,
+    what: &'static str,
+    window: Duration,
+) -> Result<TcpListener, NodeError> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut backoff = Duration::from_millis(20);
+    let mut logged = false;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(cause)
+                if cause.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() + backoff <= deadline =>
+            {
+                if !logged {
+                    tracing::warn!(%addr, what, "address in use; retrying for up to {window:?}");
+                    logged = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(250));
+            }
+            Err(cause) => return Err(NodeError::Bind { addr, what, cause }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_in_use_is_retried_until_it_is_free() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let started = std::time::Instant::now();
+        let listener = bind_listener(addr, "peers", Duration::from_secs(10)).await;
+        release.join().unwrap();
+        assert!(listener.is_ok(), "{:?}", listener.err());
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_port_held_for_good_fails_once_the_window_has_passed() {
+        let _held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = _held.local_addr().unwrap();
+        let started = std::time::Instant::now();
+        let e = bind_listener(addr, "clients", Duration::from_millis(400))
+            .await
+            .err()
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("cannot listen on {addr} (clients): ")),
+            "{message}"
+        );
+        assert_eq!(message.matches("in use").count(), 1, "{message}");
     }
 }

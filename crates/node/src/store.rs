@@ -34,8 +34,19 @@ const MAX_RECORD: usize = 64 << 20;
 
 #[derive(Debug, Error)]
 pub enum StorageError {
-    #[error("no synod data in {0}; start the node with --init to create a fresh one")]
+    #[error(
+        "no synod data in {}: a node of a new cluster is initialised once with `synod node --init`; \
+         a node whose disk was lost while its cluster ran on comes back with `synod node --rejoin` \
+         (as a learner that never votes)",
+        .0.display()
+    )]
     Missing(PathBuf),
+    #[error(
+        "refusing --init: {} already holds this node's log (it was initialised before); \
+         start the node without --init",
+        .0.display()
+    )]
+    Exists(PathBuf),
     #[error(
         "corrupt write-ahead log {file} at byte {offset}: {reason}; refusing to start (restore the node's data directory, or wipe it and let the node rejoin)"
     )]
@@ -234,6 +245,15 @@ impl Wal {
                 torn_tail,
             },
         ))
+    }
+
+    /// Creates a fresh log in `dir` (a node of a new cluster), refusing a
+    /// directory that holds one already.
+    pub fn create(dir: &Path) -> Result<(Wal, Recovery), StorageError> {
+        if dir.is_dir() && !segments(dir)?.is_empty() {
+            return Err(StorageError::Exists(dir.to_path_buf()));
+        }
+        Wal::open(dir, true)
     }
 
     fn create_segment(dir: &Path, seq: u64) -> Result<Wal, StorageError> {
@@ -581,7 +601,26 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("--init") && e.contains("n1"), "{e}");
+        assert!(
+            e.contains("--init") && e.contains("--rejoin") && e.contains("n1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn create_makes_a_fresh_log_and_refuses_an_existing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("n1");
+        let (mut wal, recovery) = Wal::create(&node).unwrap();
+        assert_eq!(recovery.records, 0);
+        wal.append(&[accept(1)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let e = Wal::create(&node).err().unwrap().to_string();
+        assert!(e.contains("refusing --init") && e.contains("n1"), "{e}");
+        // Untouched: the record is still there.
+        let (_, recovery) = Wal::open(&node, false).unwrap();
+        assert_eq!(recovery.records, 1);
     }
 
     #[test]

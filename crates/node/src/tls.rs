@@ -60,6 +60,9 @@ pub enum TlsError {
     NoClientCertificate,
 }
 
+/// How long dialling a node (TCP and TLS handshakes) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The read half of a connection, plain or TLS.
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a connection, plain or TLS.
@@ -184,6 +187,14 @@ impl Security {
     /// Opens a connection to node `node` at `addr`, checking (with TLS) that
     /// the certificate there is that node's.
     pub async fn connect(&self, addr: &Address, node: u32) -> io::Result<(Reader, Writer)> {
+        // A node that is paused or cut off must not hold a link in a
+        // handshake for ever: the link retries with backoff instead.
+        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_now(addr, node))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no handshake within 5 s"))?
+    }
+
+    async fn connect_now(&self, addr: &Address, node: u32) -> io::Result<(Reader, Writer)> {
         // Resolved at every attempt: a machine back with another IP is
         // found again.
         let stream = TcpStream::connect(addr.as_str()).await?;

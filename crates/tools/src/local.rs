@@ -250,7 +250,8 @@ impl LocalCluster {
     }
 
     /// Starts node `id` (in its own process group, so a Ctrl-C meant for
-    /// the tool does not reach it).
+    /// the tool does not reach it); with `init`, a node of a new cluster
+    /// whose data directory is initialised first (`synod node --init`).
     pub fn start(&self, id: u32, init: bool) -> anyhow::Result<()> {
         use std::os::unix::process::CommandExt;
         self.check_id(id)?;
@@ -259,6 +260,9 @@ impl LocalCluster {
         }
         if self.running(id) {
             bail!("n{id} is already running");
+        }
+        if init {
+            synod_node::server::prepare(&self.file, id, synod_node::server::Prepare::Init)?;
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -270,9 +274,6 @@ impl LocalCluster {
             .arg(LocalCluster::cluster_file(&self.dir))
             .arg("--id")
             .arg(id.to_string());
-        if init {
-            cmd.arg("--init");
-        }
         let child = cmd
             .env(
                 "RUST_LOG",

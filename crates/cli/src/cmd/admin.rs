@@ -17,6 +17,7 @@ use synod_tools::queries::{NodeState, decode_state};
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// The cluster file.
     #[arg(long)]
     cluster: PathBuf,
     /// Print one JSON object instead of text (before or after the command).
@@ -32,18 +33,24 @@ pub enum What {
     Status,
     /// One node's application state: balances, stock, orders, kv (PrintDB).
     Db {
+        /// The node to ask.
         #[arg(long)]
         node: u32,
     },
     /// The messages and slots one node handled recently (PrintLog).
     Log {
+        /// The node to ask.
         #[arg(long)]
         node: u32,
     },
     /// Slot S on every node: A accepted, C committed, E executed, X nothing (PrintStatus).
-    Slot { slot: u64 },
+    Slot {
+        /// The slot number.
+        slot: u64,
+    },
     /// Every NEW-VIEW a node sent or accepted since it started (PrintView).
     View {
+        /// The node to ask (0: every node).
         #[arg(long, default_value_t = 0)]
         node: u32,
     },

@@ -55,13 +55,16 @@ pub struct Args {
     /// Closed-loop clients (each has one request outstanding).
     #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Seconds of measurement (after the warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Load before measuring starts.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
+    /// The clients' commands.
     #[arg(long, value_enum, default_value_t = Workload::Kv)]
     workload: Workload,
+    /// Bytes in each kv value.
     #[arg(long, default_value_t = 256)]
     value_size: usize,
     /// Connections per node shared by the clients (default: one per 8

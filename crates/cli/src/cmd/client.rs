@@ -12,6 +12,7 @@ use synod_tools::desk::parse_counts;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// The cluster file.
     #[arg(long)]
     cluster: PathBuf,
     /// Print one JSON object instead of text (before or after the command).
@@ -29,10 +30,13 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum App {
+    /// The bank: transfers between the accounts A..J, balances.
     #[command(subcommand)]
     Bank(Bank),
+    /// The inventory: orders, cancellations, stock.
     #[command(subcommand)]
     Inventory(Inventory),
+    /// The key-value store.
     #[command(subcommand)]
     Kv(Kv),
 }
@@ -41,11 +45,16 @@ enum App {
 enum Bank {
     /// Move AMOUNT from account FROM to account TO.
     Transfer {
+        /// The account the money leaves.
         from: String,
+        /// The account it goes to.
         to: String,
+        /// How much.
         amount: u64,
     },
+    /// One account's balance.
     Balance {
+        /// The account (A..J).
         account: String,
     },
     /// Every account's balance.
@@ -56,28 +65,41 @@ enum Bank {
 enum Inventory {
     /// Order COUNTS (masks,bottles,rolls,cups) for NAME.
     Order {
+        /// Whose order.
         name: String,
+        /// Four counts, comma separated: masks,bottles,rolls,cups.
         counts: String,
     },
+    /// Cancel NAME's order, returning its items to stock.
     Cancel {
+        /// Whose order.
         name: String,
     },
+    /// What is in stock.
     Stock,
+    /// Every order placed.
     Orders,
 }
 
 #[derive(Subcommand)]
 enum Kv {
+    /// Set KEY to VALUE.
     Put {
+        /// The key.
         key: String,
+        /// Its new value.
         value: String,
     },
+    /// Read KEY's value.
     Get {
+        /// The key.
         key: String,
     },
     /// Set KEY to NEW if it holds `--expected OLD`, or no value (`--absent`).
     Cas {
+        /// The key.
         key: String,
+        /// Its new value.
         new: String,
         /// The value KEY must hold now.
         #[arg(long, required_unless_present = "absent", conflicts_with = "absent")]
@@ -86,7 +108,9 @@ enum Kv {
         #[arg(long)]
         absent: bool,
     },
+    /// Remove KEY and its value.
     Delete {
+        /// The key.
         key: String,
     },
 }
@@ -173,9 +197,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(async {
-        anyhow::Ok(SynodClient::new(&cluster, options)?.execute(&command).await)
+    let (result, connected) = rt.block_on(async {
+        let mut client = SynodClient::new(&cluster, options)?;
+        let result = client.execute(&command).await;
+        anyhow::Ok((result, client.ever_connected()))
     })?;
+    if matches!(result, CommandResult::Unknown) && !connected {
+        // No connection was ever made, so no node holds the request: it
+        // cannot commit later (unlike an unknown outcome).
+        if args.json {
+            println!("{}", json!({"result": "unreachable", "sent": false}));
+        }
+        let nodes: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("n{} at {}", n.id, n.client_addr))
+            .collect();
+        return Err(super::Unreachable(format!(
+            "no node reachable: nothing was sent (tried {})",
+            nodes.join(", ")
+        ))
+        .into());
+    }
     if args.json {
         println!("{}", result_json(&result));
     } else {

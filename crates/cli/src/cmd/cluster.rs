@@ -18,8 +18,11 @@ pub struct Args {
 enum Action {
     /// Start N nodes on free loopback ports; returns once a leader is elected.
     Up {
+        /// Nodes in the cluster (odd: 3 tolerate 1 failure, 5 tolerate 2).
         #[arg(long, default_value_t = 5)]
         nodes: usize,
+        /// The cluster's directory (cluster file, node logs, data); one
+        /// holding a stopped cluster is resumed, never wiped.
         #[arg(long)]
         dir: PathBuf,
         /// Write `[testing] fault_injection = true` into the cluster file:
@@ -37,6 +40,7 @@ enum Action {
     },
     /// Stop every node of the cluster in DIR.
     Down {
+        /// The cluster's directory.
         #[arg(long)]
         dir: PathBuf,
     },
@@ -52,8 +56,10 @@ enum Action {
 
 #[derive(ClapArgs)]
 struct NodeArgs {
+    /// The cluster's directory.
     #[arg(long)]
     dir: PathBuf,
+    /// The node's id.
     #[arg(long)]
     node: u32,
 }

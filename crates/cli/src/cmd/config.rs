@@ -16,9 +16,13 @@ enum Action {
     /// Print a commented example cluster file.
     Example,
     /// Validate a cluster file.
-    Check { file: PathBuf },
+    Check {
+        /// The cluster file.
+        file: PathBuf,
+    },
     /// The worst-case failover time of a configuration (docs/liveness.md).
     Bound {
+        /// The cluster file.
         #[arg(long)]
         config: PathBuf,
         /// δ: the bound on message delay.
@@ -33,6 +37,7 @@ enum Action {
         /// k: nodes right after the leader in the candidate order that are down too.
         #[arg(long, default_value_t = 0)]
         dead_successors: u64,
+        /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },

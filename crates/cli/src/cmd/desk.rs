@@ -16,6 +16,7 @@ use synod_tools::desk::{DeskLine, HELP, answer, logged};
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// The cluster file.
     #[arg(long)]
     cluster: PathBuf,
     /// This desk's site name (shown in its log and prompt).
@@ -24,8 +25,10 @@ pub struct Args {
     /// The node this desk talks to first (default: the first in the file).
     #[arg(long)]
     node: Option<u32>,
+    /// Wait this long for a reply before broadcasting again.
     #[arg(long, default_value_t = 500)]
     timeout_ms: u64,
+    /// Broadcasts before giving up with an unknown outcome.
     #[arg(long, default_value_t = 6)]
     retries: u32,
 }

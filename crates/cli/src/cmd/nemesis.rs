@@ -14,8 +14,12 @@ use synod_tools::nemesis::{Fault, NemesisOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
+    /// Puts, gets, compare-and-sets and deletes; checked for linearizability.
     Kv,
+    /// Transfers and balance reads; checked that no money is lost or made.
     Bank,
+    /// Orders, cancellations and stock reads; checked that every order is
+    /// booked exactly once and no stock reading exceeds what exists.
     Inventory,
 }
 
@@ -23,14 +27,21 @@ pub enum Workload {
 pub enum FaultArg {
     /// No faults: a plain recorded and checked run.
     None,
+    /// SIGKILL a node (the leader half the time); it is restarted before
+    /// the next fault.
     Kill,
+    /// SIGSTOP a node; SIGCONT before the next fault.
     Pause,
+    /// Cut links inside the nodes' transport: majority/minority, the leader
+    /// isolated, one-way, bridge.
     Partition,
+    /// SIGKILL a node and restart it at once.
     Restart,
 }
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// Nodes in the cluster it starts.
     #[arg(long, default_value_t = 5)]
     nodes: usize,
     /// Use this running cluster instead of starting one (then only
@@ -40,16 +51,20 @@ pub struct Args {
     /// How long faults strike (healing and the final read come after).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Fault kinds to strike with, comma separated (or `none`).
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "kill,pause,partition,restart"
     )]
     faults: Vec<FaultArg>,
+    /// The application the clients use, and whose checker reads the history.
     #[arg(long, value_enum, default_value_t = Workload::Kv)]
     workload: Workload,
+    /// Concurrent clients recording the history.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Seeds the fault schedule and the clients' commands.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write the recorded history here (JSON), for `synod check`.

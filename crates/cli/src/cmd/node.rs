@@ -15,13 +15,16 @@ pub struct Args {
     /// This node's id in the cluster file.
     #[arg(long)]
     id: u32,
-    /// Create a fresh data directory if there is none (never implied: a
-    /// node that lost its data must not silently start empty).
+    /// Initialise this node's data directory for a new cluster, once, and
+    /// exit (an existing log is refused, never wiped). Without --init or
+    /// --rejoin the node runs, and only from a data directory made by one of
+    /// them: a node that lost its data never silently starts empty.
     #[arg(long, conflicts_with = "rejoin")]
     init: bool,
-    /// This node lost its disk and the cluster runs on: start empty and
-    /// rejoin as a learner that never votes (voting with forgotten promises
-    /// could break agreement).
+    /// This node lost its disk while the cluster ran on: prepare an empty
+    /// data directory in which it rejoins as a learner that never votes
+    /// (voting with forgotten promises could break agreement), and exit;
+    /// then run it without --rejoin.
     #[arg(long)]
     rejoin: bool,
     /// Override the cluster file's data_dir.
@@ -46,8 +49,33 @@ pub fn init_logging() {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let mut cluster = ClusterFile::load(&args.config)?;
-    if let Some(dir) = args.data_dir {
-        cluster.data_dir = dir;
+    if let Some(dir) = &args.data_dir {
+        cluster.data_dir = dir.clone();
+    }
+    if args.init || args.rejoin {
+        use synod_node::server::{Prepare, prepare};
+        let how = if args.init {
+            Prepare::Init
+        } else {
+            Prepare::Rejoin
+        };
+        let dir = prepare(&cluster, args.id, how)?;
+        let made = match how {
+            Prepare::Init => "initialised for a new cluster",
+            Prepare::Rejoin => "prepared to rejoin as a learner that never votes",
+        };
+        let data_dir = match &args.data_dir {
+            Some(d) => format!(" --data-dir {}", d.display()),
+            None => String::new(),
+        };
+        println!(
+            "n{}: {} {made}; run the node with `synod node --config {} --id {}{data_dir}`",
+            args.id,
+            dir.display(),
+            args.config.display(),
+            args.id
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let threads = args.threads.map_or(cluster.runtime.threads, usize::from);
     // One thread runs the sockets and the replica together (see
@@ -73,12 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         use synod_node::server::Start;
-        let start = match (args.init, args.rejoin) {
-            (_, true) => Start::Rejoin,
-            (true, false) => Start::Init,
-            (false, false) => Start::Existing,
-        };
-        synod_node::server::run(cluster, args.id, start, Services::default(), shutdown).await
+        synod_node::server::run(cluster, args.id, Start::Existing, Services::default(), shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
