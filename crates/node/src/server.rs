@@ -13,18 +13,23 @@
 //! - tokio tasks own the sockets: a listener per address and a reader per
 //!   inbound connection ([`crate::connections`]), and an outgoing link per
 //!   peer that reconnects with backoff and drains a bounded queue
-//!   ([`crate::net`]).
+//!   ([`crate::net`]);
+//! - with a `metrics_addr`, an HTTP server for `/metrics` and `/health`
+//!   ([`crate::http`]), reading what the others keep in
+//!   [`crate::metrics`].
 
 use crate::config::ClusterFile;
 use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
+use crate::metrics::Metrics;
 use crate::net::{LINK_QUEUE, run_link};
 use crate::store::{StorageError, Wal};
 use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{Inspect, NodeId, PersistOp, Replica, StateMachine};
 use tokio::net::TcpListener;
@@ -96,6 +101,10 @@ where
     };
     let peer_listener = bind(me.addr, "peers").await?;
     let client_listener = bind(me.client_addr, "clients").await?;
+    let metrics_listener = match me.metrics_addr {
+        Some(addr) => Some((addr, bind(addr, "metrics").await?)),
+        None => None,
+    };
     let dir = cluster.node_dir(id);
     let (mut wal, mut recovery) = Wal::open(&dir, start != Start::Existing)?;
     if start == Start::Rejoin && recovery.state.votes_above == 0 {
@@ -164,6 +173,13 @@ where
     }
     let replica = Replica::restore(cluster.core_config(id), app, recovery.state, 0);
     let tick = Duration::from_millis(cluster.timers.tick_ms);
+    let metrics = metrics_listener.map(|(addr, listener)| {
+        let metrics = Arc::new(Metrics::new());
+        wal.time_syncs(metrics.sync_probe());
+        tokio::spawn(crate::http::serve(listener, metrics.clone()));
+        tracing::info!(node = id, "metrics on http://{addr}/metrics and /health");
+        metrics
+    });
     let writer = {
         let inputs = input_tx.clone();
         let pacing = Duration::from_micros(cluster.storage.sync_pacing_us);
@@ -175,7 +191,7 @@ where
         })
         .map_err(NodeError::Writer)?
     };
-    let core = Core::new(replica, writer, links, input_tx.clone()).run(input_rx, tick);
+    let core = Core::new(replica, writer, links, input_tx.clone(), metrics).run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
     tokio::select! {

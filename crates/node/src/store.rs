@@ -21,6 +21,7 @@
 //! After any write or sync error the log is poisoned: every later call
 //! fails, so the node can never acknowledge what it could not persist.
 
+use crate::metrics::SyncProbe;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,8 @@ pub struct Wal {
     /// `<dir>/LOCK`, locked for as long as this log is open (see
     /// [`lock_dir`]).
     lock: Option<File>,
+    /// Times each group commit's `fdatasync` (for the metrics endpoint).
+    sync_probe: Option<SyncProbe>,
 }
 
 fn io(op: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
@@ -222,6 +225,7 @@ impl Wal {
             poisoned: None,
             faults: Faults::default(),
             lock: Some(lock),
+            sync_probe: None,
         };
         wal.file
             .seek(SeekFrom::End(0))
@@ -257,6 +261,7 @@ impl Wal {
             poisoned: None,
             faults: Faults::default(),
             lock: None,
+            sync_probe: None,
         })
     }
 
@@ -300,7 +305,13 @@ impl Wal {
         result
     }
 
+    /// From now on, each [`Wal::sync`] is timed by `probe`.
+    pub fn time_syncs(&mut self, probe: SyncProbe) {
+        self.sync_probe = Some(probe);
+    }
+
     fn write_and_sync(&mut self) -> Result<(), StorageError> {
+        let _busy = self.sync_probe.as_ref().map(SyncProbe::busy);
         if self.size > self.segment_limit {
             let next = Wal::create_segment(&self.dir, self.seq + 1)?;
             sync_dir(&self.dir)?;
@@ -335,7 +346,12 @@ impl Wal {
                 source: std::io::Error::other("input/output error"),
             });
         }
-        self.file.sync_data().map_err(io("syncing", &self.path))?;
+        let started = std::time::Instant::now();
+        let synced = self.file.sync_data();
+        if let Some(probe) = &self.sync_probe {
+            probe.fsync_took(started.elapsed());
+        }
+        synced.map_err(io("syncing", &self.path))?;
         self.size += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
