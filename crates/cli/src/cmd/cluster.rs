@@ -90,6 +90,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         "cluster file: {}",
                         LocalCluster::cluster_file(&cluster.dir).display()
                     );
+                    for node in &cluster.file.nodes {
+                        if let Some(addr) = node.metrics_addr {
+                            println!(
+                                "  n{}: metrics http://{addr}/metrics, health http://{addr}/health",
+                                node.id
+                            );
+                        }
+                    }
                 }
                 Err(e) => {
                     cluster.down()?;

@@ -36,6 +36,9 @@ pub enum Target {
         /// SIGKILL the leader this many seconds into the measurement, and
         /// restart it 2 s later.
         kill_leader_at: Option<u64>,
+        /// Whether the nodes serve their metrics endpoint (and keep its
+        /// values), as local clusters do; off, to measure what it costs.
+        metrics: bool,
     },
 }
 
@@ -135,12 +138,18 @@ pub async fn run(
             nodes,
             node_threads,
             kill_leader_at,
+            metrics,
         } => {
             tmp = tempfile::Builder::new().prefix("synod-bench-").tempdir()?;
             crate::local::scratch(tmp.path());
             let cluster = LocalCluster::create(tmp.path(), *nodes, binary.clone(), |file| {
                 if let Some(threads) = node_threads {
                     file.runtime.threads = (*threads).into();
+                }
+                if !metrics {
+                    for node in &mut file.nodes {
+                        node.metrics_addr = None;
+                    }
                 }
             })?;
             if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
