@@ -93,7 +93,7 @@ pub struct Metrics {
 pub struct Health {
     /// Why the node is unhealthy; `None` when it is healthy.
     pub problem: Option<String>,
-    /// The leader this node follows or is (0: none known).
+    /// The leader this node follows or is (0: none it hears from).
     pub leader: u64,
 }
 
@@ -197,7 +197,7 @@ impl Metrics {
         );
         r.register(
             "synod_leader",
-            "The node this node believes leads, itself included (0: none known)",
+            "The leader of the ballot this node follows or leads with, whether or not it still hears from it (0: none yet)",
             m.leader.clone(),
         );
         r.register(
@@ -327,7 +327,8 @@ fn judge(s: Signs) -> Health {
     };
     Health {
         problem,
-        leader: s.leader,
+        // The last leader known is no answer to "who leads" once silent.
+        leader: if s.has_leader { s.leader } else { 0 },
     }
 }
 
@@ -563,6 +564,11 @@ mod tests {
             }),
             "NO LEADER"
         );
+        let silent = judge(Signs {
+            has_leader: false,
+            ..healthy()
+        });
+        assert_eq!(silent.leader, 0, "a leader not heard from is not named");
         assert_eq!(
             problem(Signs {
                 divergences: 1,
@@ -594,6 +600,21 @@ mod tests {
             }),
             "STORAGE FAILED"
         );
+    }
+
+    #[test]
+    fn the_disk_is_busy_while_the_guard_lives() {
+        let metrics = Arc::new(Metrics::new());
+        let probe = metrics.sync_probe();
+        let busy = probe.busy();
+        assert_ne!(metrics.sync_since_us.load(Ordering::Relaxed), 0);
+        assert!(
+            metrics
+                .since(metrics.sync_since_us.load(Ordering::Relaxed))
+                .is_some()
+        );
+        drop(busy);
+        assert_eq!(metrics.sync_since_us.load(Ordering::Relaxed), 0);
     }
 
     fn status(role: Role, leader: Option<u32>, suspecting: bool) -> Status {

@@ -365,6 +365,8 @@ impl Wal {
         self.sync()?;
         let old = segments(&self.dir)?;
         let mut next = Wal::create_segment(&self.dir, self.seq + 1)?;
+        // The new segment is the log from now on: its syncs are timed too.
+        next.sync_probe = self.sync_probe.clone();
         next.append(live)?;
         next.sync()?;
         sync_dir(&self.dir)?;
@@ -703,5 +705,33 @@ mod tests {
         let (_, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.records, 10);
         assert_eq!(r.state.accepted.keys().next(), Some(&1991));
+    }
+
+    #[test]
+    fn every_sync_with_records_is_timed_and_a_compaction_keeps_the_timer() {
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let fsyncs = || {
+            let mut text = String::new();
+            prometheus_client::encoding::prometheus_text::encode(&mut text, metrics.registry())
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("etcd_disk_wal_fsync_duration_seconds_count "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.time_syncs(metrics.sync_probe());
+        wal.append(&[accept(1)]).unwrap();
+        wal.sync().unwrap();
+        // Nothing to write: no fsync, nothing timed.
+        wal.sync().unwrap();
+        assert_eq!(fsyncs(), 1);
+        // The new segment's own sync, then the next group commit on it.
+        wal.compact(&[accept(1)]).unwrap();
+        assert_eq!(fsyncs(), 2);
+        wal.append(&[accept(2)]).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(fsyncs(), 3);
     }
 }

@@ -1,7 +1,8 @@
 //! The metrics endpoint of live nodes (in-process, on loopback): its
-//! counters follow the writes, every node sees the leader, `/health` says
-//! 200 while a quorum lives and 503 once a majority is gone; and the
-//! endpoint bounds what a connection can cost.
+//! counters follow the writes, fsyncs and checkpoints are timed (across log
+//! compactions too), every node sees the leader, `/health` says 200 while a
+//! quorum lives and 503 once a majority is gone; and the endpoint bounds
+//! what a connection can cost.
 
 use std::time::{Duration, Instant};
 use synod_apps::{Command, KvOp, Services};
@@ -14,7 +15,9 @@ use tokio::net::TcpStream;
 const DEADLINE: Duration = Duration::from_secs(15);
 
 fn start(dir: &std::path::Path, nodes: usize) -> (ClusterFile, Vec<NodeHandle>) {
-    let cluster = ClusterFile::on_free_ports("metrics", dir.to_path_buf(), nodes).unwrap();
+    let mut cluster = ClusterFile::on_free_ports("metrics", dir.to_path_buf(), nodes).unwrap();
+    // Checkpoints, truncations and log compactions within a few writes.
+    cluster.checkpoints.interval = 5;
     let handles = cluster
         .nodes
         .iter()
@@ -84,6 +87,24 @@ async fn value(cluster: &ClusterFile, id: u32, series: &str) -> f64 {
     sample(&text, series).unwrap_or_else(|| panic!("n{id} has no {series}:\n{text}"))
 }
 
+/// The one node that says it leads, once exactly one does (0 if none
+/// does by the deadline).
+async fn leader(cluster: &ClusterFile, ids: &[u32]) -> u32 {
+    let mut found = 0;
+    eventually(async || {
+        let mut leading = Vec::new();
+        for &id in ids {
+            if value(cluster, id, "etcd_server_is_leader").await == 1.0 {
+                leading.push(id);
+            }
+        }
+        found = if leading.len() == 1 { leading[0] } else { 0 };
+        found != 0
+    })
+    .await;
+    found
+}
+
 /// Checks `ready` every 20 ms until it holds; false if [`DEADLINE`] passes
 /// first.
 async fn eventually(mut ready: impl AsyncFnMut() -> bool) -> bool {
@@ -103,10 +124,18 @@ async fn counters_follow_the_writes_and_health_follows_the_quorum() {
     let (cluster, mut nodes) = start(dir.path(), 3);
     let ids: Vec<u32> = cluster.nodes.iter().map(|n| n.id).collect();
 
-    // Every node comes to see a leader, and says it is healthy.
+    // Every node comes to see a leader (its port may not even be bound
+    // yet at first), and says it is healthy.
     for &id in &ids {
+        let addr = cluster.node(id).unwrap().metrics_addr.unwrap();
+        let sees_leader = eventually(async || {
+            try_get(addr, "/metrics")
+                .await
+                .is_some_and(|(_, text)| sample(&text, "etcd_server_has_leader") == Some(1.0))
+        })
+        .await;
         assert!(
-            eventually(async || value(&cluster, id, "etcd_server_has_leader").await == 1.0).await,
+            sees_leader,
             "n{id} never saw a leader:\n{}",
             scrape(&cluster, id).await
         );
@@ -117,11 +146,7 @@ async fn counters_follow_the_writes_and_health_follows_the_quorum() {
         assert_eq!(status, 200, "n{id}: {body}");
         assert!(body.contains(r#""health":"true""#), "n{id}: {body}");
     }
-    let mut leaders = 0;
-    for &id in &ids {
-        leaders += value(&cluster, id, "etcd_server_is_leader").await as u32;
-    }
-    assert_eq!(leaders, 1, "exactly one node leads");
+    assert_ne!(leader(&cluster, &ids).await, 0, "no single node leads");
 
     let mut before = Vec::new();
     for &id in &ids {
@@ -168,6 +193,40 @@ async fn counters_follow_the_writes_and_health_follows_the_quorum() {
             "n{id} never timed an fsync:\n{text}"
         );
     }
+    // Checkpoints are timed; once a quorum holds one, each node truncates
+    // and compacts its log, and the syncs of the new log are timed too.
+    let mut fsyncs = Vec::new();
+    for &id in &ids {
+        let compacted = eventually(async || {
+            let text = scrape(&cluster, id).await;
+            sample(&text, "synod_log_truncated_slot").unwrap_or(0.0) > 0.0
+                && sample(&text, "synod_checkpoint_duration_seconds_count").unwrap_or(0.0) > 0.0
+        })
+        .await;
+        assert!(
+            compacted,
+            "n{id} never checkpointed and truncated:\n{}",
+            scrape(&cluster, id).await
+        );
+        fsyncs.push(value(&cluster, id, "etcd_disk_wal_fsync_duration_seconds_count").await);
+    }
+    for i in 0..5 {
+        let put = Command::Kv(KvOp::Put {
+            key: format!("after{i}"),
+            value: "v".into(),
+        });
+        assert!(matches!(client.execute(&put).await, CommandResult::Ok(_)));
+    }
+    for (&id, &before) in ids.iter().zip(&fsyncs) {
+        assert!(
+            eventually(
+                async || value(&cluster, id, "etcd_disk_wal_fsync_duration_seconds_count").await
+                    > before
+            )
+            .await,
+            "n{id} timed no fsync after its log was compacted"
+        );
+    }
     // The writes reached the replicas through client connections: counted
     // where they arrived (retries included, so at least as many).
     let mut requests = 0.0;
@@ -180,12 +239,8 @@ async fn counters_follow_the_writes_and_health_follows_the_quorum() {
     }
     assert!(requests >= f64::from(WRITES), "{requests} requests counted");
     // The leader times its heartbeats' round trips to each peer.
-    let mut leader = 0;
-    for &id in &ids {
-        if value(&cluster, id, "etcd_server_is_leader").await == 1.0 {
-            leader = id;
-        }
-    }
+    let leader = leader(&cluster, &ids).await;
+    assert_ne!(leader, 0, "no single node leads");
     for &peer in ids.iter().filter(|&&p| p != leader) {
         let series = format!(r#"etcd_network_peer_round_trip_time_seconds_count{{To="{peer}"}}"#);
         assert!(
