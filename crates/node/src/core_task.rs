@@ -6,7 +6,7 @@
 //! links, replies to the client connections, writes to the log writer.
 
 use crate::log_writer::LogWriter;
-use crate::metrics::{Metrics, Observer};
+use crate::metrics::{Metrics, Observer, ReplyOutcome};
 use crate::server::NodeError;
 use crate::wire::{
     AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
@@ -441,10 +441,11 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     fn reply(&mut self, reply: Reply) {
         let outcome = match self.clients.get(&reply.client) {
             Some((_, tx)) => match tx.try_send(encode(&Frame::Reply(reply))) {
-                Ok(()) => "sent",
-                Err(_) => "connection_full",
+                Ok(()) => ReplyOutcome::Sent,
+                Err(mpsc::error::TrySendError::Full(_)) => ReplyOutcome::ConnectionFull,
+                Err(mpsc::error::TrySendError::Closed(_)) => ReplyOutcome::ClientGone,
             },
-            None => "client_gone",
+            None => ReplyOutcome::ClientGone,
         };
         if let Some(m) = &mut self.metrics {
             m.reply(outcome);

@@ -365,10 +365,26 @@ impl Drop for Busy {
     }
 }
 
+/// What became of a reply for a client connected here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplyOutcome {
+    /// Queued on the client's connection.
+    Sent,
+    /// The client has no connection here any more.
+    ClientGone,
+    /// The connection's queue was full.
+    ConnectionFull,
+}
+
 /// The core task's side: what it last saw, to turn the replica's status
 /// into counters and its heartbeats into round trips.
 pub(crate) struct Observer {
     metrics: Arc<Metrics>,
+    /// The per-request counters, looked up once (not per request): handed
+    /// to the replica, dropped.
+    requests: [Counter; 2],
+    /// Replies by [`ReplyOutcome`], in its order.
+    replies: [Counter; 3],
     leader: Option<NodeId>,
     role: Option<Role>,
     reads_served: u64,
@@ -378,7 +394,19 @@ pub(crate) struct Observer {
 
 impl Observer {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        let counter = |family: &Family<WordLabel, Counter>, outcome| {
+            family.get_or_create_owned(&[("outcome", outcome)])
+        };
         Observer {
+            requests: [
+                counter(&metrics.requests, "replica"),
+                counter(&metrics.requests, "dropped"),
+            ],
+            replies: [
+                counter(&metrics.replies, "sent"),
+                counter(&metrics.replies, "client_gone"),
+                counter(&metrics.replies, "connection_full"),
+            ],
             metrics,
             leader: None,
             role: None,
@@ -499,20 +527,12 @@ impl Observer {
     /// A client request arrived; `served`: it goes to the replica (not
     /// dropped by an injected partition).
     pub(crate) fn request(&mut self, served: bool) {
-        let outcome = if served { "replica" } else { "dropped" };
-        self.metrics
-            .requests
-            .get_or_create(&[("outcome", outcome)])
-            .inc();
+        self.requests[usize::from(!served)].inc();
     }
 
-    /// A reply for a client: `outcome` is `sent`, `client_gone` or
-    /// `connection_full`.
-    pub(crate) fn reply(&mut self, outcome: &'static str) {
-        self.metrics
-            .replies
-            .get_or_create(&[("outcome", outcome)])
-            .inc();
+    /// A reply for a client connected here.
+    pub(crate) fn reply(&mut self, outcome: ReplyOutcome) {
+        self.replies[outcome as usize].inc();
     }
 }
 
@@ -678,6 +698,34 @@ mod tests {
         // A candidate has no leader, whatever it last followed.
         observer.turn(&status(Role::Candidate, Some(3), false));
         assert_eq!(metrics.has_leader.get(), 0);
+    }
+
+    #[test]
+    fn requests_and_replies_are_counted_by_outcome_from_zero() {
+        let metrics = Arc::new(Metrics::new());
+        let mut observer = Observer::new(metrics.clone());
+        // Every outcome is there from the start, at 0.
+        let out = text(&metrics);
+        assert!(
+            out.lines()
+                .any(|l| l == "synod_client_replies_total{outcome=\"connection_full\"} 0"),
+            "{out}"
+        );
+        observer.request(true);
+        observer.request(true);
+        observer.request(false);
+        observer.reply(ReplyOutcome::Sent);
+        observer.reply(ReplyOutcome::ClientGone);
+        let out = text(&metrics);
+        for line in [
+            "synod_client_requests_total{outcome=\"replica\"} 2",
+            "synod_client_requests_total{outcome=\"dropped\"} 1",
+            "synod_client_replies_total{outcome=\"sent\"} 1",
+            "synod_client_replies_total{outcome=\"client_gone\"} 1",
+            "synod_client_replies_total{outcome=\"connection_full\"} 0",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+        }
     }
 
     #[test]
