@@ -4,15 +4,17 @@
 //!
 //! The contract:
 //! - [`Metrics`] is shared (`Arc`) between the core task, the log writer
-//!   thread, checkpoint builders and the HTTP server. Every value in it is
-//!   an atomic (prometheus-client's counters, gauges and histograms): writers
-//!   never block the core task, and a scrape reads whatever was last stored.
+//!   thread, checkpoint builders and the HTTP server. Its counters and
+//!   gauges are atomics; a histogram takes a short lock of its own (the
+//!   core task observes one only per heartbeat acknowledgement). Writers
+//!   never wait for a scrape, and a scrape reads whatever was last stored.
 //! - [`Observer`] belongs to the core task. It derives every metric from
 //!   what the sans-IO replica already tells its host: its status once per
 //!   turn, its events, the messages it sends and receives. Nothing here
 //!   changes what the replica does.
-//! - [`SyncProbe`] belongs to the log writer: it times each fsync and says
-//!   when one has been running for long (a stalled disk).
+//! - [`SyncProbe`] belongs to the write-ahead log, on the log writer's
+//!   thread: it times each fsync and says when one has been running for
+//!   long (a stalled disk).
 //! - [`Metrics::health`] judges the node from these values alone, as etcd's
 //!   `/health` does: a leader heard from recently, storage that works, no
 //!   alarm.
@@ -288,8 +290,8 @@ impl Metrics {
             has_leader: self.has_leader.get() == 1,
             storage_failed: self.storage_failed.load(Ordering::Relaxed),
             sync_running: self.since(self.sync_since_us.load(Ordering::Relaxed)),
-            // Before the first turn the node is starting, not stuck.
-            since_turn: self.since(last_turn).filter(|_| last_turn != 0),
+            // None before the first turn: the node is starting, not stuck.
+            since_turn: self.since(last_turn),
             divergences: self.divergences.get(),
             leader: self.leader.get(),
         })
