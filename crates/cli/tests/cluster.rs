@@ -407,6 +407,12 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
                 &format!("127.0.0.1:{}", port.1),
             );
     }
+    // No metrics endpoints: theirs are the live nodes'.
+    let moved: String = moved
+        .lines()
+        .filter(|l| !l.starts_with("metrics_addr"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(&copy, moved).unwrap();
     let second = synod(&["node", "--config", copy.to_str().unwrap(), "--id", "1"]);
     assert!(!second.status.success());
@@ -416,6 +422,60 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
         text(&second)
     );
     assert_eq!(c.client(&["kv", "get", "kept"])["text"], "yes");
+}
+
+/// The status code of `GET http://{addr_path}` and its body; `None` if
+/// nothing answers.
+fn http_get(addr_path: &str) -> Option<(u16, String)> {
+    let (addr, path) = addr_path.split_once('/')?;
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+#[test]
+fn cluster_up_prints_each_nodes_metrics_endpoint_and_every_node_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = synod(&[
+        "cluster",
+        "up",
+        "--nodes",
+        "3",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    // Brought down when the test ends, pass or fail.
+    let _cluster = Cluster { dir };
+    assert!(up.status.success(), "{}", text(&up));
+    let out = text(&up);
+    let health: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split("health http://").nth(1))
+        .collect();
+    assert_eq!(health.len(), 3, "{out}");
+    for addr in health {
+        let mut answer = None;
+        let healthy = eventually(Duration::from_secs(10), || {
+            answer = http_get(addr);
+            answer.as_ref().is_some_and(|(status, _)| *status == 200)
+        });
+        assert!(healthy, "{addr}: {answer:?}");
+        let body = answer.map(|(_, body)| body).unwrap_or_default();
+        assert!(body.contains(r#""health":"true""#), "{body}");
+        let metrics = addr.replace("/health", "/metrics");
+        let (status, text) = http_get(&metrics).unwrap_or_default();
+        assert_eq!(status, 200);
+        assert!(text.contains("\netcd_server_has_leader 1\n"), "{text}");
+    }
 }
 
 #[test]

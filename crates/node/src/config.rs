@@ -84,6 +84,23 @@ pub struct NodeEntry {
     /// `client_addr`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_listen_addr: Option<SocketAddr>,
+    /// Where the node serves `GET /metrics` (Prometheus text) and `GET
+    /// /health` over HTTP (docs/observability.md); none if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl NodeEntry {
+    /// Every address the file names for this node, by field name (as
+    /// written: two fields naming one address clash).
+    pub fn addresses(&self) -> impl Iterator<Item = (&'static str, String)> {
+        [
+            ("addr", self.addr.to_string()),
+            ("client_addr", self.client_addr.to_string()),
+        ]
+        .into_iter()
+        .chain(self.metrics_addr.map(|a| ("metrics_addr", a.to_string())))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -327,16 +344,19 @@ addr = "127.0.0.1:7001"           # peers connect here (host:port; a name is res
 client_addr = "127.0.0.1:7101"    # clients and admin tools connect here
 # listen_addr = "0.0.0.0:7001"    # bind this instead of addr (containers, NAT)
 # client_listen_addr = "0.0.0.0:7101"
+metrics_addr = "127.0.0.1:7201"   # optional: HTTP GET /metrics (Prometheus text) and /health
 
 [[nodes]]
 id = 2
 addr = "127.0.0.1:7002"
 client_addr = "127.0.0.1:7102"
+metrics_addr = "127.0.0.1:7202"
 
 [[nodes]]
 id = 3
 addr = "127.0.0.1:7003"
 client_addr = "127.0.0.1:7103"
+metrics_addr = "127.0.0.1:7203"
 "#;
 
 impl ClusterFile {
@@ -437,18 +457,19 @@ impl ClusterFile {
                     format!("id {} is also nodes[{j}]'s", n.id),
                 ));
             }
-            for (field, addr) in [("addr", &n.addr), ("client_addr", &n.client_addr)] {
+            for (k, (field, addr)) in n.addresses().enumerate() {
                 let clash = self.nodes[..i]
                     .iter()
-                    .any(|m| m.addr == *addr || m.client_addr == *addr)
-                    || (field == "client_addr" && n.addr == *addr);
+                    .flat_map(NodeEntry::addresses)
+                    .chain(n.addresses().take(k))
+                    .any(|(_, other)| other == addr);
                 if clash {
                     return Err(Self::invalid(
                         format!("nodes[{i}].{field}"),
                         format!("address {addr} is used twice"),
                     ));
                 }
-                if addr.port() == 0 {
+                if addr.ends_with(":0") {
                     return Err(Self::invalid(
                         format!("nodes[{i}].{field}"),
                         "port 0 is not a fixed address",
@@ -540,20 +561,24 @@ impl ClusterFile {
     }
 
     /// A cluster of `n` nodes on loopback, on free ports outside the
-    /// kernel's ephemeral range ([`free_local_ports`]).
+    /// kernel's ephemeral range ([`free_local_ports`]), each node with a
+    /// metrics endpoint as well.
     pub fn on_free_ports(
         cluster_id: &str,
         data_dir: PathBuf,
         nodes: usize,
     ) -> std::io::Result<Self> {
-        Ok(ClusterFile::local(
-            cluster_id,
-            data_dir,
-            &free_local_ports(nodes)?,
-        ))
+        let ports = free_ports(3 * nodes)?;
+        let pairs: Vec<(u16, u16)> = ports.chunks(3).map(|p| (p[0], p[1])).collect();
+        let mut file = ClusterFile::local(cluster_id, data_dir, &pairs);
+        for (node, p) in file.nodes.iter_mut().zip(ports.chunks(3)) {
+            node.metrics_addr = Some(SocketAddr::from(([127, 0, 0, 1], p[2])));
+        }
+        Ok(file)
     }
 
-    /// A cluster of `n` nodes on loopback with the given ports.
+    /// A cluster of `n` nodes on loopback with the given ports (peers,
+    /// clients), without metrics endpoints.
     pub fn local(cluster_id: &str, data_dir: PathBuf, ports: &[(u16, u16)]) -> Self {
         ClusterFile {
             cluster_id: cluster_id.to_string(),
@@ -584,6 +609,7 @@ impl ClusterFile {
                     client_addr: SocketAddr::from(([127, 0, 0, 1], *client)).into(),
                     listen_addr: None,
                     client_listen_addr: None,
+                    metrics_addr: None,
                 })
                 .collect(),
         }
@@ -604,16 +630,25 @@ fn listener_ports() -> std::ops::Range<u16> {
     low..ephemeral_low.max(low + 1)
 }
 
-/// Two free loopback ports (peers, clients) for each of `nodes` nodes,
-/// drawn at random below the ephemeral range ([`listener_ports`]) and checked
-/// free by binding them. Another program may still take one before the
-/// node binds it; the node then fails with a clear error.
+/// Two free loopback ports (peers, clients) for each of `nodes` nodes
+/// ([`free_ports`]).
 pub fn free_local_ports(nodes: usize) -> std::io::Result<Vec<(u16, u16)>> {
+    Ok(free_ports(2 * nodes)?
+        .chunks(2)
+        .map(|p| (p[0], p[1]))
+        .collect())
+}
+
+/// `count` distinct free loopback ports, drawn at random below the
+/// ephemeral range ([`listener_ports`]) and checked free by binding them.
+/// Another program may still take one before the node binds it; the node
+/// then fails with a clear error.
+fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
     let range = listener_ports();
     let mut held = Vec::new();
     let mut ports = Vec::new();
-    for _ in 0..(2 * nodes).max(1) * 50 {
-        if ports.len() == 2 * nodes {
+    for _ in 0..count.max(1) * 50 {
+        if ports.len() == count {
             break;
         }
         let port = rand::random_range(range.clone());
@@ -625,13 +660,13 @@ pub fn free_local_ports(nodes: usize) -> std::io::Result<Vec<(u16, u16)>> {
             ports.push(port);
         }
     }
-    if ports.len() < 2 * nodes {
+    if ports.len() < count {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
             format!("found only {} free ports in {range:?}", ports.len()),
         ));
     }
-    Ok(ports.chunks(2).map(|p| (p[0], p[1])).collect())
+    Ok(ports)
 }
 
 #[cfg(test)]
@@ -671,6 +706,51 @@ mod tests {
         assert!(ClusterFile::parse(&on).unwrap().testing.fault_injection);
         let e = err(&EXAMPLE.replace("fault_injection = false", "fault_injections = true"));
         assert!(e.contains("fault_injections"), "{e}");
+    }
+
+    #[test]
+    fn metrics_addr_is_optional_and_must_not_clash() {
+        let file = ClusterFile::parse(EXAMPLE).unwrap();
+        assert_eq!(
+            file.nodes[1].metrics_addr,
+            Some("127.0.0.1:7202".parse().unwrap())
+        );
+        // Absent: no endpoint, and a file without it still parses.
+        let without = EXAMPLE.replace("metrics_addr = \"127.0.0.1:7202\"\n", "");
+        let file = ClusterFile::parse(&without).unwrap();
+        assert_eq!(file.nodes[1].metrics_addr, None);
+        assert!(file.nodes[0].metrics_addr.is_some());
+        assert_eq!(ClusterFile::parse(&file.to_toml()).unwrap(), file);
+        // The same node's peer address, another node's client address,
+        // another node's metrics address: each is named.
+        for taken in ["127.0.0.1:7002", "127.0.0.1:7101", "127.0.0.1:7201"] {
+            let e = err(&EXAMPLE.replace("\"127.0.0.1:7202\"", &format!("\"{taken}\"")));
+            assert!(
+                e.contains("nodes[1].metrics_addr") && e.contains("used twice"),
+                "{taken}: {e}"
+            );
+        }
+        // A later node's address that clashes with an earlier metrics
+        // address is named at the later field.
+        let e = err(&EXAMPLE.replace("\"127.0.0.1:7103\"", "\"127.0.0.1:7201\""));
+        assert!(e.contains("nodes[2].client_addr"), "{e}");
+        let e = err(&EXAMPLE.replace("\"127.0.0.1:7202\"", "\"127.0.0.1:0\""));
+        assert!(
+            e.contains("nodes[1].metrics_addr") && e.contains("port 0"),
+            "{e}"
+        );
+        let e = err(&EXAMPLE.replace("\"127.0.0.1:7202\"", "\"localhost\""));
+        assert!(
+            e.contains("metrics_addr") || e.contains("socket address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn local_clusters_on_free_ports_serve_metrics_on_ports_of_their_own() {
+        let file = ClusterFile::on_free_ports("t", PathBuf::from("data"), 3).unwrap();
+        assert!(file.nodes.iter().all(|n| n.metrics_addr.is_some()));
+        file.validate().unwrap();
     }
 
     #[test]

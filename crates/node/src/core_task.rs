@@ -6,6 +6,7 @@
 //! links, replies to the client connections, writes to the log writer.
 
 use crate::log_writer::LogWriter;
+use crate::metrics::{Metrics, Observer, ReplyOutcome};
 use crate::server::NodeError;
 use crate::wire::{
     AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
@@ -13,6 +14,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
@@ -82,6 +84,9 @@ pub(crate) struct NodeIo {
     failed: Option<String>,
     /// Built checkpoints come back this way.
     inputs: mpsc::UnboundedSender<Input>,
+    /// Keeps the metrics endpoint's values current (if the node serves
+    /// one).
+    metrics: Option<Observer>,
 }
 
 impl<S: StateMachine + Inspect + 'static> Core<S> {
@@ -90,6 +95,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         writer: LogWriter,
         links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
         inputs: mpsc::UnboundedSender<Input>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         let io = NodeIo {
             id: replica.id(),
@@ -105,6 +111,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             describe: S::describe_command,
             failed: None,
             inputs,
+            metrics: metrics.map(Observer::new),
         };
         Core {
             replica,
@@ -143,8 +150,15 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             for input in batch {
                 match input {
                     Input::Peer(from, _) if self.drop_from.contains(&from) => {}
-                    Input::Request(_) if !self.serve_clients => {}
+                    Input::Request(_) if !self.serve_clients => {
+                        if let Some(m) = &mut self.io.metrics {
+                            m.request(false);
+                        }
+                    }
                     Input::Peer(from, msg) => {
+                        if let Some(m) = &mut self.io.metrics {
+                            m.received(from, &msg);
+                        }
                         if !routine(&msg) {
                             self.io.note(now, || {
                                 format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
@@ -152,7 +166,12 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                         }
                         self.replica.on_message(now, from, msg);
                     }
-                    Input::Request(request) => self.replica.on_client_request(now, request),
+                    Input::Request(request) => {
+                        if let Some(m) = &mut self.io.metrics {
+                            m.request(true);
+                        }
+                        self.replica.on_client_request(now, request)
+                    }
                     Input::ClientConnected {
                         client,
                         conn,
@@ -177,7 +196,10 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                     Input::CheckpointBuilt(checkpoint) => {
                         self.replica.checkpoint_built(now, checkpoint)
                     }
-                    Input::StorageFailed(why) => return Err(NodeError::StorageFailed(why)),
+                    Input::StorageFailed(why) => {
+                        self.io.storage_failed();
+                        return Err(NodeError::StorageFailed(why));
+                    }
                     Input::Shutdown => {
                         self.flush(now)?;
                         self.io.writer.finish();
@@ -190,6 +212,9 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 next_tick = now + tick_us;
             }
             self.flush(now)?;
+            if let Some(m) = &mut self.io.metrics {
+                m.turn(&self.replica.status());
+            }
         }
     }
 
@@ -198,7 +223,10 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         self.io.now = now;
         host::drive(&mut self.replica, &mut self.io);
         match self.io.failed.take() {
-            Some(why) => Err(NodeError::StorageFailed(why)),
+            Some(why) => {
+                self.io.storage_failed();
+                Err(NodeError::StorageFailed(why))
+            }
             None => Ok(()),
         }
     }
@@ -317,6 +345,13 @@ fn slot_state(
 }
 
 impl NodeIo {
+    /// Tells the metrics endpoint, for the moment the node still runs.
+    fn storage_failed(&self) {
+        if let Some(m) = &self.metrics {
+            m.storage_failed();
+        }
+    }
+
     /// Records a line for `synod admin log`.
     fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
         let line = line();
@@ -330,6 +365,9 @@ impl NodeIo {
 impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     fn event(&mut self, event: Event) {
         let (id, now) = (self.id, self.now);
+        if let Some(m) = &mut self.metrics {
+            m.event(&event);
+        }
         match &event {
             Event::Elected { ballot } => tracing::info!(node = %id, %ballot, "elected leader"),
             Event::SteppedDown { ballot, why } => {
@@ -388,15 +426,29 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
             });
         }
         if let Some(link) = self.links.get(&env.to) {
+            if let Some(m) = &mut self.metrics {
+                m.sending(&env.msg);
+            }
             // A full queue (a slow or dead peer) drops the message: the
             // protocol resends what matters.
-            let _ = link.try_send(encode(&Frame::Peer(env.msg)));
+            let queued = link.try_send(encode(&Frame::Peer(env.msg))).is_ok();
+            if !queued && let Some(m) = &mut self.metrics {
+                m.send_failed(env.to);
+            }
         }
     }
 
     fn reply(&mut self, reply: Reply) {
-        if let Some((_, tx)) = self.clients.get(&reply.client) {
-            let _ = tx.try_send(encode(&Frame::Reply(reply)));
+        let outcome = match self.clients.get(&reply.client) {
+            Some((_, tx)) => match tx.try_send(encode(&Frame::Reply(reply))) {
+                Ok(()) => ReplyOutcome::Sent,
+                Err(mpsc::error::TrySendError::Full(_)) => ReplyOutcome::ConnectionFull,
+                Err(mpsc::error::TrySendError::Closed(_)) => ReplyOutcome::ClientGone,
+            },
+            None => ReplyOutcome::ClientGone,
+        };
+        if let Some(m) = &mut self.metrics {
+            m.reply(outcome);
         }
     }
 
@@ -412,8 +464,14 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     /// thread does it, and the core task goes on.
     fn checkpoint(&mut self, job: CheckpointJob<S>) {
         let inputs = self.inputs.clone();
+        let timer = self.metrics.as_ref().map(Observer::checkpoint_timer);
         tokio::task::spawn_blocking(move || {
-            let _ = inputs.send(Input::CheckpointBuilt(job.build()));
+            let started = Instant::now();
+            let checkpoint = job.build();
+            if let Some(timer) = timer {
+                timer.observe(started.elapsed().as_secs_f64());
+            }
+            let _ = inputs.send(Input::CheckpointBuilt(checkpoint));
         });
     }
 }

@@ -7,6 +7,8 @@
 //!   ([`server::run`]): [`connections`] (listeners, handshakes, readers),
 //!   the core task that drives the sans-IO replica, [`log_writer`] (the
 //!   WAL's own thread), [`net`] (framing and outgoing links).
+//! - [`metrics`]: the node's metrics and health, kept current by its tasks;
+//!   [`http`] serves them on the node's `metrics_addr`.
 //! - [`client`]: the async client library; [`admin`]: admin queries.
 //! - [`tls`]: mutual TLS (or plain TCP) under every connection.
 //! - [`embedded`]: nodes on threads of one's own program ([`NodeHandle`]).
@@ -18,7 +20,9 @@ pub mod config;
 mod connections;
 mod core_task;
 pub mod embedded;
+pub mod http;
 pub mod log_writer;
+pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod store;

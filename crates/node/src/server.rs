@@ -13,12 +13,16 @@
 //! - tokio tasks own the sockets: a listener per address and a reader per
 //!   inbound connection ([`crate::connections`]), and an outgoing link per
 //!   peer that reconnects with backoff and drains a bounded queue
-//!   ([`crate::net`]).
+//!   ([`crate::net`]);
+//! - with a `metrics_addr`, an HTTP server for `/metrics` and `/health`
+//!   ([`crate::http`]), reading what the others keep in
+//!   [`crate::metrics`].
 
 use crate::config::{Address, ClusterFile};
 use crate::connections::{Context, accept_loop};
 use crate::core_task::{Core, Input};
 use crate::log_writer::LogWriter;
+use crate::metrics::Metrics;
 use crate::net::{LINK_QUEUE, Target, run_link};
 use crate::store::{Recovery, StorageError, Wal};
 use crate::tls::{Security, TlsError};
@@ -26,6 +30,7 @@ use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use synod_core::{Inspect, NodeId, PersistOp, Replica, StateMachine};
 use tokio::net::TcpListener;
@@ -115,8 +120,12 @@ where
     };
     let peer_listener = bind(me.listen_addr, me.addr.clone(), "peers").await?;
     let client_listener = bind(me.client_listen_addr, me.client_addr.clone(), "clients").await?;
+    let metrics_listener = match me.metrics_addr {
+        Some(addr) => Some((addr, bind_listener(addr, "metrics", BIND_RETRY).await?)),
+        None => None,
+    };
     let dir = cluster.node_dir(id);
-    let (wal, recovery) = open_log(&dir, start)?;
+    let (mut wal, recovery) = open_log(&dir, start)?;
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(
             node = id,
@@ -178,6 +187,13 @@ where
     }
     let replica = Replica::restore(cluster.core_config(id), app, recovery.state, 0);
     let tick = Duration::from_millis(cluster.timers.tick_ms);
+    let metrics = metrics_listener.map(|(addr, listener)| {
+        let metrics = Arc::new(Metrics::new());
+        wal.time_syncs(metrics.sync_probe());
+        tokio::spawn(crate::http::serve(listener, metrics.clone()));
+        tracing::info!(node = id, "metrics on http://{addr}/metrics and /health");
+        metrics
+    });
     let writer = {
         let inputs = input_tx.clone();
         let pacing = Duration::from_micros(cluster.storage.sync_pacing_us);
@@ -189,7 +205,7 @@ where
         })
         .map_err(NodeError::Writer)?
     };
-    let core = Core::new(replica, writer, links, input_tx.clone()).run(input_rx, tick);
+    let core = Core::new(replica, writer, links, input_tx.clone(), metrics).run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
     if !security.is_tls() {

@@ -21,6 +21,7 @@
 //! After any write or sync error the log is poisoned: every later call
 //! fails, so the node can never acknowledge what it could not persist.
 
+use crate::metrics::SyncProbe;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -106,6 +107,8 @@ pub struct Wal {
     /// `<dir>/LOCK`, locked for as long as this log is open (see
     /// [`lock_dir`]).
     lock: Option<File>,
+    /// Times each group commit's `fdatasync` (for the metrics endpoint).
+    sync_probe: Option<SyncProbe>,
 }
 
 fn io(op: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
@@ -233,6 +236,7 @@ impl Wal {
             poisoned: None,
             faults: Faults::default(),
             lock: Some(lock),
+            sync_probe: None,
         };
         wal.file
             .seek(SeekFrom::End(0))
@@ -277,6 +281,7 @@ impl Wal {
             poisoned: None,
             faults: Faults::default(),
             lock: None,
+            sync_probe: None,
         })
     }
 
@@ -320,7 +325,13 @@ impl Wal {
         result
     }
 
+    /// From now on, each [`Wal::sync`] is timed by `probe`.
+    pub fn time_syncs(&mut self, probe: SyncProbe) {
+        self.sync_probe = Some(probe);
+    }
+
     fn write_and_sync(&mut self) -> Result<(), StorageError> {
+        let _busy = self.sync_probe.as_ref().map(SyncProbe::busy);
         if self.size > self.segment_limit {
             let next = Wal::create_segment(&self.dir, self.seq + 1)?;
             sync_dir(&self.dir)?;
@@ -355,7 +366,12 @@ impl Wal {
                 source: std::io::Error::other("input/output error"),
             });
         }
-        self.file.sync_data().map_err(io("syncing", &self.path))?;
+        let started = std::time::Instant::now();
+        let synced = self.file.sync_data();
+        if let Some(probe) = &self.sync_probe {
+            probe.fsync_took(started.elapsed());
+        }
+        synced.map_err(io("syncing", &self.path))?;
         self.size += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -369,6 +385,8 @@ impl Wal {
         self.sync()?;
         let old = segments(&self.dir)?;
         let mut next = Wal::create_segment(&self.dir, self.seq + 1)?;
+        // The new segment is the log from now on: its syncs are timed too.
+        next.sync_probe = self.sync_probe.clone();
         next.append(live)?;
         next.sync()?;
         sync_dir(&self.dir)?;
@@ -726,5 +744,33 @@ mod tests {
         let (_, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.records, 10);
         assert_eq!(r.state.accepted.keys().next(), Some(&1991));
+    }
+
+    #[test]
+    fn every_sync_with_records_is_timed_and_a_compaction_keeps_the_timer() {
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let fsyncs = || {
+            let mut text = String::new();
+            prometheus_client::encoding::prometheus_text::encode(&mut text, metrics.registry())
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("etcd_disk_wal_fsync_duration_seconds_count "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        wal.time_syncs(metrics.sync_probe());
+        wal.append(&[accept(1)]).unwrap();
+        wal.sync().unwrap();
+        // Nothing to write: no fsync, nothing timed.
+        wal.sync().unwrap();
+        assert_eq!(fsyncs(), 1);
+        // The new segment's own sync, then the next group commit on it.
+        wal.compact(&[accept(1)]).unwrap();
+        assert_eq!(fsyncs(), 2);
+        wal.append(&[accept(2)]).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(fsyncs(), 3);
     }
 }

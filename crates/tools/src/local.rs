@@ -172,9 +172,10 @@ impl LocalCluster {
             }
             return Ok(old);
         }
-        let pairs = synod_node::config::free_local_ports(nodes).context("finding free ports")?;
         let id = format!("local-{:08x}", rand::random::<u32>());
-        let mut file = ClusterFile::local(&id, PathBuf::from("data"), &pairs);
+        // With a metrics endpoint on each node.
+        let mut file = ClusterFile::on_free_ports(&id, PathBuf::from("data"), nodes)
+            .context("finding free ports")?;
         file.tls = Some(TlsFiles::in_dir(Path::new("certs")));
         tune(&mut file);
         file.validate()?;

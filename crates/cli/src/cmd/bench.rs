@@ -52,6 +52,10 @@ pub struct Args {
     /// the cluster file).
     #[arg(long, conflicts_with = "cluster", value_parser = clap::value_parser!(u16).range(1..=256))]
     node_threads: Option<u16>,
+    /// With a local cluster: its nodes serve no metrics endpoint (and keep
+    /// no metrics), to measure what the endpoint costs.
+    #[arg(long, conflicts_with = "cluster")]
+    no_metrics: bool,
     /// Closed-loop clients (each has one request outstanding).
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             node_threads: args.node_threads,
             kill_leader_at: args.kill_leader_at,
             plain: args.plain,
+            metrics: !args.no_metrics,
         },
     };
     let options = BenchOptions {

@@ -111,6 +111,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         ),
                         None => println!("plain TCP: nobody is authenticated"),
                     }
+                    for node in &cluster.file.nodes {
+                        if let Some(addr) = node.metrics_addr {
+                            println!(
+                                "  n{}: metrics http://{addr}/metrics, health http://{addr}/health",
+                                node.id
+                            );
+                        }
+                    }
                 }
                 Err(e) => {
                     cluster.down()?;

@@ -100,6 +100,10 @@ pub struct Status {
     pub truncated: Slot,
     /// Reads answered from the state without a log write, since start.
     pub reads_served: u64,
+    /// Client requests that reached this node directly and await their
+    /// reply here (a client gone before its request executed stays counted
+    /// until it executes or the client sends a newer one).
+    pub waiting: usize,
 }
 
 enum Phase {
@@ -305,6 +309,7 @@ impl<S: StateMachine> Replica<S> {
             checkpoint: self.checkpoints.latest().map_or(0, |c| c.slot),
             truncated: self.acceptor.truncated(),
             reads_served: self.reads_served,
+            waiting: self.waiting.len(),
         }
     }
 

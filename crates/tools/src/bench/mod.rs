@@ -39,6 +39,9 @@ pub enum Target {
         kill_leader_at: Option<u64>,
         /// Plain TCP instead of mutual TLS (to measure what TLS costs).
         plain: bool,
+        /// Whether the nodes serve their metrics endpoint (and keep its
+        /// values), as local clusters do; off, to measure what it costs.
+        metrics: bool,
     },
 }
 
@@ -139,6 +142,7 @@ pub async fn run(
             node_threads,
             kill_leader_at,
             plain,
+            metrics,
         } => {
             tmp = tempfile::Builder::new().prefix("synod-bench-").tempdir()?;
             crate::local::scratch(tmp.path());
@@ -148,6 +152,11 @@ pub async fn run(
                 }
                 if *plain {
                     file.tls = None;
+                }
+                if !metrics {
+                    for node in &mut file.nodes {
+                        node.metrics_addr = None;
+                    }
                 }
             })?;
             if let Err(e) = cluster.wait_leader(Duration::from_secs(15), None).await {
