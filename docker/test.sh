@@ -2,8 +2,11 @@
 # The container cluster test, for a machine whose Docker engine runs but can
 # pull no image: it builds the synod image from scratch (a statically linked
 # binary in an otherwise empty filesystem, imported with `docker import`),
-# initialises each node's volume once (a one-shot `--init` container per
-# node), starts the 5-node cluster of docker/compose.yml, and, while a
+# writes the cluster's certificates (mutual TLS; peers dial each other by
+# hostname), initialises each node's volume once (a one-shot `--init`
+# container per node), starts the 5-node cluster of docker/compose.yml,
+# checks every node's health endpoint and that a stranger's certificate is
+# refused, and, while a
 # recorded bank workload runs (`synod nemesis --cluster ... --faults none`),
 # kills the leader's container, pauses another, and disconnects a third from
 # the network, healing each. The history checker must pass and the replicas
@@ -37,6 +40,8 @@ cp "$STATIC" "$ROOT/synod"
 tar -C "$ROOT" -c . | docker import --change 'ENTRYPOINT ["/synod"]' --change 'VOLUME /data' - synod:local >/dev/null
 
 compose() { $COMPOSE -p $PROJECT -f docker/compose.yml "$@"; }
+echo "== certificates (mutual TLS on every connection)"
+"$SYNOD" certs --cluster $CLUSTER
 echo "== initialising each node's volume, once"
 compose down -v >/dev/null 2>&1 || true
 for i in 1 2 3 4 5; do
@@ -55,6 +60,20 @@ for _ in $(seq 100); do [ -n "$(leader)" ] && break; sleep 0.2; done
 [ -n "$(leader)" ] || { echo "no leader elected"; compose logs; exit 1; }
 echo "leader: n$(leader)"
 "$SYNOD" client --cluster $CLUSTER kv put before-the-loss 1
+echo "== each node's health endpoint, from the host"
+for i in 1 2 3 4 5; do
+  python3 -c 'import sys,urllib.request; print(sys.argv[1], urllib.request.urlopen(sys.argv[2], timeout=5).read().decode())' \
+    "n$i" "http://172.28.5.1$i:9100/health"
+done
+echo "== a stranger (another CA's certificate) is refused"
+STRANGER=$(mktemp -d)
+sed 's#certs/#'"$STRANGER"'/#' $CLUSTER >"$STRANGER/cluster.toml"
+"$SYNOD" certs --cluster "$STRANGER/cluster.toml" >/dev/null
+if "$SYNOD" admin --cluster "$STRANGER/cluster.toml" status >/dev/null 2>&1; then
+  echo "a certificate from another CA was let in"; exit 1
+fi
+compose logs n1 2>&1 | grep -q "TLS handshake refused" || { echo "n1 did not log the refusal"; exit 1; }
+rm -rf "$STRANGER"
 
 echo "== recorded bank workload, with container faults"
 "$SYNOD" nemesis --cluster $CLUSTER --faults none --seconds 24 --workload bank --clients 6 \

@@ -92,14 +92,20 @@ pub struct NodeEntry {
 
 impl NodeEntry {
     /// Every address the file names for this node, by field name (as
-    /// written: two fields naming one address clash).
+    /// written: two fields naming one address clash). A metrics address on
+    /// every interface (`0.0.0.0:9100`) is each machine's own, so nodes on
+    /// separate machines may share it; it is left out.
     pub fn addresses(&self) -> impl Iterator<Item = (&'static str, String)> {
         [
             ("addr", self.addr.to_string()),
             ("client_addr", self.client_addr.to_string()),
         ]
         .into_iter()
-        .chain(self.metrics_addr.map(|a| ("metrics_addr", a.to_string())))
+        .chain(
+            self.metrics_addr
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| ("metrics_addr", a.to_string())),
+        )
     }
 }
 
@@ -777,6 +783,12 @@ mod tests {
             file.nodes[0].listen_addr,
             Some("0.0.0.0:7001".parse().unwrap())
         );
+        // A wildcard metrics address on every node: one per machine.
+        let mut wild = file.clone();
+        for node in &mut wild.nodes {
+            node.metrics_addr = Some("0.0.0.0:9100".parse().unwrap());
+        }
+        wild.validate().unwrap();
         let e = err(&EXAMPLE.replace("\"127.0.0.1:7003\"", "\"localhost\""));
         assert!(e.contains("not host:port"), "{e}");
     }
