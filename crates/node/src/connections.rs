@@ -15,15 +15,15 @@
 
 use crate::config::ClusterFile;
 use crate::core_task::Input;
-use crate::net::{FrameReader, ReadError};
+use crate::net::{BoundedListener, FrameReader, ReadError};
 use crate::tls::{Security, Writer};
 use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
 use bytes::Bytes;
-use std::sync::Arc;
+
 use std::time::Duration;
 use synod_core::{ClientId, NodeId};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a new connection has to introduce itself.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,34 +43,10 @@ pub(crate) struct Context {
 /// Accepts connections on `listener` until the node stops, holding at most
 /// `limit` at once.
 pub(crate) async fn accept_loop(listener: TcpListener, ctx: Context, limit: usize) {
+    let mut listener = BoundedListener::new(listener, limit, "synod");
     let mut next_conn = 0u64;
-    let slots = Arc::new(Semaphore::new(limit));
-    let mut refused_since_log = 0u64;
-    let mut last_log: Option<std::time::Instant> = None;
     loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Full: close it at once (dropping the stream). One log line a
-            // second at most, so a flood cannot fill the disk either.
-            refused_since_log += 1;
-            if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                tracing::warn!(
-                    %from,
-                    refused = refused_since_log,
-                    "too many connections ({limit} open): refusing new ones"
-                );
-                refused_since_log = 0;
-                last_log = Some(std::time::Instant::now());
-            }
-            continue;
-        };
+        let (stream, from, slot) = listener.accept().await;
         next_conn += 1;
         let ctx = ctx.clone();
         let conn = next_conn;

@@ -14,6 +14,7 @@
 //! within [`CONNECTION_TIMEOUT`].
 
 use crate::metrics::Metrics;
+use crate::net::BoundedListener;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,9 +23,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Connections held at once: a scraper or two and a person with curl.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -38,27 +38,9 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Serves `metrics` on `listener` until the node stops.
 pub(crate) async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut last_refusal_log: Option<Instant> = None;
+    let mut listener = BoundedListener::new(listener, MAX_CONNECTIONS, "metrics");
     loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors, say: try again shortly.
-                tracing::warn!("metrics: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Full: the stream is dropped, closing it. One line a second
-            // at most, so a flood cannot fill the log.
-            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                tracing::warn!(%from, "metrics: {MAX_CONNECTIONS} connections open, refusing more");
-                last_refusal_log = Some(Instant::now());
-            }
-            continue;
-        };
+        let (stream, from, slot) = listener.accept().await;
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {

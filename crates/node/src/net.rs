@@ -30,6 +30,74 @@ pub enum ReadError {
     Wire(#[from] WireError),
 }
 
+/// A listener that holds at most so many connections at once: more are
+/// closed as they arrive (with one log line a second at most, so a flood
+/// cannot fill the disk either). Each connection holds a permit until it
+/// ends.
+pub(crate) struct BoundedListener {
+    listener: tokio::net::TcpListener,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    limit: usize,
+    what: &'static str,
+    refused_since_log: u64,
+    last_log: Option<std::time::Instant>,
+}
+
+impl BoundedListener {
+    pub(crate) fn new(listener: tokio::net::TcpListener, limit: usize, what: &'static str) -> Self {
+        BoundedListener {
+            listener,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
+            what,
+            refused_since_log: 0,
+            last_log: None,
+        }
+    }
+
+    /// The next connection there is room for, with its permit.
+    pub(crate) async fn accept(
+        &mut self,
+    ) -> (
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+        tokio::sync::OwnedSemaphorePermit,
+    ) {
+        loop {
+            let (stream, from) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, say: try again shortly.
+                    tracing::warn!(what = self.what, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            match self.slots.clone().try_acquire_owned() {
+                Ok(slot) => return (stream, from, slot),
+                Err(_) => {
+                    // Full: dropping the stream closes it.
+                    self.refused_since_log += 1;
+                    if self
+                        .last_log
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                    {
+                        tracing::warn!(
+                            %from,
+                            what = self.what,
+                            refused = self.refused_since_log,
+                            "too many connections ({} open): refusing new ones",
+                            self.limit
+                        );
+                        self.refused_since_log = 0;
+                        self.last_log = Some(std::time::Instant::now());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Reads frames from one socket.
 pub struct FrameReader {
     read: Reader,
