@@ -205,6 +205,14 @@ fn a_bad_cluster_file_is_rejected_naming_the_field() {
     assert!(!out.status.success());
     assert!(text(&out).contains("adr"), "{}", text(&out));
 
+    // Without its certificates the node says where they come from.
+    let out = synod(&["node", "--config", good.to_str().unwrap(), "--id", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("synod certs --cluster"),
+        "{}",
+        text(&out)
+    );
     // A node whose data directory is missing refuses to start empty, and
     // names both ways to make one.
     let certs = synod(&["certs", "--cluster", good.to_str().unwrap()]);

@@ -267,7 +267,11 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|e| TlsError::Read {
         what,
         path: path.to_path_buf(),
-        cause: e.to_string(),
+        cause: if e.kind() == io::ErrorKind::NotFound {
+            format!("{e} (`synod certs --cluster FILE` writes the files [tls] names)")
+        } else {
+            e.to_string()
+        },
     })
 }
 
