@@ -39,6 +39,10 @@ pub enum PlantedBug {
     /// After a reconfiguration the removed voters still count toward the
     /// new epoch's quorums.
     RemovedNodeCounted,
+    /// A candidate counts a promise that answered an earlier PREPARE of its
+    /// ballot (sent before it crashed) with a later `from`, and fills the
+    /// slots in between from its own log.
+    StalePromiseCounted,
 }
 
 #[derive(Clone, Debug)]
@@ -266,6 +270,10 @@ pub(crate) enum PlantedBugStub {
     /// After a reconfiguration the removed voters still count toward the
     /// new epoch's quorums.
     RemovedNodeCounted,
+    /// A candidate counts a promise that answered an earlier PREPARE of its
+    /// ballot (sent before it crashed) with a later `from`, and fills the
+    /// slots in between from its own log.
+    StalePromiseCounted,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -24,6 +24,13 @@ pub enum Message {
     /// PROMISE(b, log): phase 1b. `commit` is the promiser's commit point.
     Promise {
         ballot: Ballot,
+        /// The `from` of the PREPARE this answers: `accepted` holds the
+        /// promiser's log from that slot on. A node that crashed while a
+        /// candidate can stand again at the same ballot (its own promise of
+        /// it may never have reached its disk) with an earlier `from`; a
+        /// late promise to the first candidacy must not count for the
+        /// second, whose NEW-VIEW would miss the slots in between.
+        from: Slot,
         accepted: Vec<AcceptedEntry>,
         commit: Slot,
         /// The promiser truncated its log through this slot: a candidate

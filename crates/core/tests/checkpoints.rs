@@ -177,6 +177,7 @@ fn a_candidate_behind_a_peers_truncation_steps_aside() {
         NodeId(2),
         Message::Promise {
             ballot,
+            from: 1,
             accepted: vec![],
             commit: 50,
             truncated: 40,
@@ -305,6 +306,7 @@ fn a_compaction_keeps_an_acceptance_made_in_the_same_turn() {
     let n2 = NodeId(2);
     let promise = Message::Promise {
         ballot,
+        from: 1,
         accepted: vec![],
         commit: 0,
         truncated: 0,
@@ -409,6 +411,7 @@ fn a_leader_behind_a_quorums_truncation_steps_down() {
             .expect("n1 stands first in a fresh cluster");
         let promise = Message::Promise {
             ballot,
+            from: 1,
             accepted: vec![],
             commit: 0,
             truncated: 0,

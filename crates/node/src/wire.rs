@@ -22,7 +22,10 @@ use synod_core::{Ballot, ClientId, Message, NodeId, Reply, Request, Role, Slot};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 4] = *b"SYND";
-pub const VERSION: u8 = 1;
+/// 2: a PROMISE names the PREPARE it answers (`from`). Nodes of another
+/// version refuse each other at the hello: a cluster is upgraded across a
+/// version change all at once (docs/deploy.md).
+pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 9;
 /// The default limit on one frame's payload.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;

@@ -159,6 +159,7 @@ mod tests {
         }));
         let _ = check.on_sent(&sent(Message::Promise {
             ballot: b(7),
+            from: 1,
             accepted: Vec::new(),
             commit: 0,
             truncated: 0,
@@ -206,6 +207,7 @@ mod tests {
         let mut check = DurabilityCheck::default();
         let promise = sent(Message::Promise {
             ballot: b(7),
+            from: 1,
             accepted: Vec::new(),
             commit: 0,
             truncated: 0,

@@ -55,6 +55,7 @@ impl<S: StateMachine> Replica<S> {
                     to,
                     Message::Promise {
                         ballot,
+                        from: from_slot,
                         accepted,
                         commit,
                         truncated,
@@ -82,6 +83,7 @@ impl<S: StateMachine> Replica<S> {
             to,
             Message::Promise {
                 ballot,
+                from: from_slot,
                 accepted,
                 commit,
                 truncated,

@@ -84,6 +84,7 @@ impl<S: StateMachine> Replica<S> {
         &mut self,
         from: NodeId,
         ballot: Ballot,
+        answers: Slot,
         accepted: Vec<AcceptedEntry>,
         commit: Slot,
         truncated: Slot,
@@ -94,6 +95,13 @@ impl<S: StateMachine> Replica<S> {
             return;
         };
         if c.ballot != ballot {
+            return;
+        }
+        if answers > c.from && !self.config.has_bug(Bug::StalePromiseCounted) {
+            // A promise to an earlier candidacy at this ballot, by this node
+            // before it crashed: it reports nothing below `answers`, which
+            // this NEW-VIEW must cover. The PREPARE is resent to `from`
+            // until it answers this one.
             return;
         }
         if truncated >= c.from && !self.config.has_bug(Bug::IgnoreTruncation) {

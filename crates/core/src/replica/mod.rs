@@ -336,10 +336,11 @@ impl<S: StateMachine> Replica<S> {
             Message::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
             Message::Promise {
                 ballot,
+                from: answers,
                 accepted,
                 commit,
                 truncated,
-            } => self.on_promise(from, ballot, accepted, commit, truncated),
+            } => self.on_promise(from, ballot, answers, accepted, commit, truncated),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
             Message::Accept {
                 ballot,
