@@ -311,32 +311,31 @@ mod tests {
     async fn a_port_in_use_is_retried_until_it_is_free() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = held.local_addr().unwrap();
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = released.clone();
         let release = std::thread::spawn(move || {
+            // The holder lets go later (a fault schedule, not a wait).
             std::thread::sleep(Duration::from_millis(300));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
             drop(held);
         });
-        let started = std::time::Instant::now();
         let listener = bind_listener(addr, "peers", Duration::from_secs(10)).await;
+        // Bound only once the port was let go: it retried meanwhile.
+        assert!(released.load(std::sync::atomic::Ordering::SeqCst));
         release.join().unwrap();
         assert!(listener.is_ok(), "{:?}", listener.err());
-        assert!(started.elapsed() >= Duration::from_millis(250));
-        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
     async fn a_port_held_for_good_fails_once_the_window_has_passed() {
         let _held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = _held.local_addr().unwrap();
-        let started = std::time::Instant::now();
+        // The window is bounded: this returns (no timing is asserted; the
+        // test above shows the retries).
         let e = bind_listener(addr, "clients", Duration::from_millis(400))
             .await
             .err()
             .unwrap();
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
-            "{waited:?}"
-        );
         let message = e.to_string();
         assert!(
             message.starts_with(&format!("cannot listen on {addr} (clients): ")),
