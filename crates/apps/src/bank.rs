@@ -123,13 +123,27 @@ impl Bank {
                 Ok(()) => BankResult::Transferred,
                 Err(why) => BankResult::Failed(why),
             },
-            BankOp::Balance { account } => match self.accounts.get(account) {
-                Some(b) => BankResult::Balance(*b),
-                None => BankResult::Failed(BankFailure::NoAccount {
-                    account: account.clone(),
-                }),
-            },
+            BankOp::Balance { account } => self.balance_of(account),
             BankOp::Balances => BankResult::Balances(self.balances()),
+        }
+    }
+
+    /// Answers a read-only operation without changing anything; `None` for
+    /// a transfer.
+    pub fn read(&self, op: &BankOp) -> Option<BankResult> {
+        match op {
+            BankOp::Transfer { .. } => None,
+            BankOp::Balance { account } => Some(self.balance_of(account)),
+            BankOp::Balances => Some(BankResult::Balances(self.balances())),
+        }
+    }
+
+    fn balance_of(&self, account: &str) -> BankResult {
+        match self.accounts.get(account) {
+            Some(b) => BankResult::Balance(*b),
+            None => BankResult::Failed(BankFailure::NoAccount {
+                account: account.into(),
+            }),
         }
     }
 

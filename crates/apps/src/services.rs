@@ -142,6 +142,20 @@ impl StateMachine for Services {
         *self = postcard::from_bytes(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
         Ok(())
     }
+
+    /// The reads: a key's value, an account's balance, every balance.
+    fn query(&self, command: &[u8]) -> Option<Vec<u8>> {
+        let outcome = match decode_command(command).ok()? {
+            Command::Kv(KvOp::Get { key }) => {
+                Outcome::Kv(KvResult::Value(self.kv.get(&key).map(<[u8]>::to_vec)))
+            }
+            Command::Bank(op @ (BankOp::Balance { .. } | BankOp::Balances)) => {
+                Outcome::Bank(self.bank.read(&op)?)
+            }
+            _ => return None,
+        };
+        Some(encode_outcome(&outcome))
+    }
 }
 
 impl Inspect for Services {

@@ -28,9 +28,20 @@ pub enum Command {
         id: i64,
         ttl: i64,
     },
-    /// Sent by a client, or by the leader when a lease's deadline passes.
+    /// Sent by a client.
     LeaseRevoke {
         id: i64,
+    },
+    /// A keep-alive: ordered by the log so that the leader, whoever it is,
+    /// sees it (the lease's renewal count moves; docs/etcd.md, "Leases").
+    LeaseKeepAlive {
+        id: i64,
+    },
+    /// Sent by the leader when a lease's deadline passed with `renewals`
+    /// keep-alives applied: revokes it unless another was ordered since.
+    LeaseExpire {
+        id: i64,
+        renewals: u64,
     },
 }
 
@@ -52,9 +63,26 @@ pub enum Response {
     Put(PutResult),
     DeleteRange(DeleteRangeResult),
     Txn(TxnResult),
-    Compact { revision: i64 },
-    LeaseGrant { revision: i64, id: i64, ttl: i64 },
-    LeaseRevoke { revision: i64 },
+    Compact {
+        revision: i64,
+    },
+    LeaseGrant {
+        revision: i64,
+        id: i64,
+        ttl: i64,
+    },
+    LeaseRevoke {
+        revision: i64,
+    },
+    LeaseKeepAlive {
+        revision: i64,
+        ttl: i64,
+    },
+    /// `revoked`: whether the lease was revoked (no keep-alive came first).
+    LeaseExpire {
+        revision: i64,
+        revoked: bool,
+    },
 }
 
 impl Response {
@@ -68,7 +96,9 @@ impl Response {
             Response::Txn(r) => r.revision,
             Response::Compact { revision }
             | Response::LeaseGrant { revision, .. }
-            | Response::LeaseRevoke { revision } => *revision,
+            | Response::LeaseRevoke { revision }
+            | Response::LeaseKeepAlive { revision, .. }
+            | Response::LeaseExpire { revision, .. } => *revision,
         }
     }
 }

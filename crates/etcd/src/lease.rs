@@ -14,6 +14,9 @@ pub struct Lease {
     /// The TTL granted, in seconds.
     pub ttl: i64,
     pub keys: OrdSet<Vec<u8>>,
+    /// Keep-alives applied so far: the leader restarts the lease's TTL when
+    /// it sees this move, and an expiry names the count it decided on.
+    pub renewals: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,9 +57,17 @@ impl Leases {
             Lease {
                 ttl,
                 keys: OrdSet::new(),
+                renewals: 0,
             },
         );
         Ok((id, ttl))
+    }
+
+    /// Counts a keep-alive; answers the granted TTL.
+    pub fn renew(&mut self, id: i64) -> Result<i64, EtcdError> {
+        let lease = self.table.get_mut(&id).ok_or(EtcdError::LeaseNotFound)?;
+        lease.renewals += 1;
+        Ok(lease.ttl)
     }
 
     fn fresh_id(&self) -> i64 {
@@ -114,15 +125,19 @@ impl Leases {
     }
 
     /// Rebuilds a table from a snapshot's parts (keys are attached after).
-    pub(crate) fn from_parts(next_id: i64, leases: impl IntoIterator<Item = (i64, i64)>) -> Leases {
+    pub(crate) fn from_parts(
+        next_id: i64,
+        leases: impl IntoIterator<Item = (i64, i64, u64)>,
+    ) -> Leases {
         let table = leases
             .into_iter()
-            .map(|(id, ttl)| {
+            .map(|(id, ttl, renewals)| {
                 (
                     id,
                     Lease {
                         ttl,
                         keys: OrdSet::new(),
+                        renewals,
                     },
                 )
             })

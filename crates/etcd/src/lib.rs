@@ -2,7 +2,8 @@
 //! semantics (`mvcc`, `txn`, `lease`, `machine`), the commands that carry
 //! it through the log (`command`), and the gRPC services (`service`) over
 //! an abstract backend (`backend`) that a node runtime implements; `memory`
-//! is a single-process backend for tests and tools.
+//! is a single-process backend for tests and tools; `node` the backend of
+//! a synod node, and `on_node` runs such a node with its gRPC listener.
 //!
 //! Where this differs from etcd, on purpose:
 //! - A txn that deletes from a key onwards (`range_end` "\0") may not put
@@ -19,6 +20,8 @@ pub mod lease;
 pub mod machine;
 pub mod memory;
 pub mod mvcc;
+pub mod node;
+pub mod on_node;
 pub mod pb;
 pub mod request;
 pub mod server;

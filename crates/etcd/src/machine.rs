@@ -17,9 +17,10 @@ use crate::types::KeyValue;
 use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use synod_core::{SnapshotError, StateMachine};
+use synod_core::{Inspect, SnapshotError, StateMachine};
 
-const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: each lease's renewal count.
+const SNAPSHOT_FORMAT: u32 = 2;
 
 impl Store {
     /// Applies one command from the log.
@@ -43,6 +44,20 @@ impl Store {
             Command::LeaseRevoke { id } => self
                 .lease_revoke(*id)
                 .map(|revision| Response::LeaseRevoke { revision }),
+            Command::LeaseKeepAlive { id } => {
+                let ttl = self.lease_keep_alive(*id)?;
+                Ok(Response::LeaseKeepAlive {
+                    revision: self.revision,
+                    ttl,
+                })
+            }
+            Command::LeaseExpire { id, renewals } => {
+                let revoked = self.lease_expire(*id, *renewals)?;
+                Ok(Response::LeaseExpire {
+                    revision: self.revision,
+                    revoked: revoked.is_some(),
+                })
+            }
         }
     }
 
@@ -67,7 +82,11 @@ impl Store {
             revision: self.revision,
             compact_revision: self.compact_revision,
             next_lease_id: self.leases.next_id(),
-            leases: self.leases.iter().map(|(id, l)| (id, l.ttl)).collect(),
+            leases: self
+                .leases
+                .iter()
+                .map(|(id, l)| (id, l.ttl, l.renewals))
+                .collect(),
             keys: self
                 .keys
                 .iter()
@@ -202,6 +221,20 @@ impl StateMachine for Store {
     }
 }
 
+impl Inspect for Store {
+    fn describe_command(command: &[u8]) -> String {
+        match decode_command(command) {
+            Ok(command) => format!("{command:?}"),
+            Err(_) => format!("({} bytes, not an etcd command)", command.len()),
+        }
+    }
+
+    /// The snapshot's bytes.
+    fn export(&self) -> Vec<u8> {
+        self.to_snapshot()
+    }
+}
+
 /// The snapshot's layout. The watch log and the lease-to-key index are
 /// derived from the histories, so they are rebuilt rather than stored.
 #[derive(Serialize, Deserialize)]
@@ -210,8 +243,8 @@ struct Snapshot {
     revision: i64,
     compact_revision: i64,
     next_lease_id: i64,
-    /// (id, granted TTL), in id order.
-    leases: Vec<(i64, i64)>,
+    /// (id, granted TTL, renewals), in id order.
+    leases: Vec<(i64, i64, u64)>,
     /// Each key's history, in key order.
     keys: Vec<(Vec<u8>, Vec<SnapshotChange>)>,
 }

@@ -191,6 +191,25 @@ impl Store {
         self.leases.grant(id, ttl)
     }
 
+    /// A keep-alive, ordered by the log: counts a renewal of the lease (the
+    /// leader restarts its TTL on seeing the count move) and answers its
+    /// granted TTL.
+    pub fn lease_keep_alive(&mut self, id: i64) -> Result<i64, EtcdError> {
+        self.leases.renew(id)
+    }
+
+    /// Revokes a lease the leader found expired after `renewals` renewals,
+    /// unless a keep-alive was ordered in between (then nothing happens:
+    /// the client that sent it was told the lease lives on). `Ok(None)`:
+    /// left alone.
+    pub fn lease_expire(&mut self, id: i64, renewals: u64) -> Result<Option<i64>, EtcdError> {
+        let lease = self.leases.get(id).ok_or(EtcdError::LeaseNotFound)?;
+        if lease.renewals != renewals {
+            return Ok(None);
+        }
+        self.lease_revoke(id).map(Some)
+    }
+
     fn check_put_state(&self, p: &PutRequest) -> Result<(), EtcdError> {
         if p.lease != 0 && !self.leases.contains(p.lease) {
             return Err(EtcdError::LeaseNotFound);

@@ -33,6 +33,8 @@ fn kind(c: &Command) -> &'static str {
         Command::Compact { .. } => "compact",
         Command::LeaseGrant { .. } => "grant",
         Command::LeaseRevoke { .. } => "revoke",
+        Command::LeaseKeepAlive { .. } => "keep-alive",
+        Command::LeaseExpire { .. } => "expire",
     }
 }
 

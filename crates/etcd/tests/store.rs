@@ -738,3 +738,52 @@ fn a_clone_is_a_frozen_capture() {
     let handle = std::thread::spawn(move || capture.snapshot());
     assert_eq!(handle.join().unwrap(), bytes);
 }
+
+#[test]
+fn an_expiry_revokes_only_if_no_keep_alive_was_ordered_since_the_leader_decided() {
+    let mut s = Store::new();
+    s.lease_grant(5, 10).unwrap();
+    put_lease(&mut s, "held", "v", 5).unwrap();
+    // The leader saw 0 renewals when the TTL ran out; a keep-alive is
+    // ordered before its expiry: the expiry leaves the lease alone.
+    let alive = s.execute(&Command::LeaseKeepAlive { id: 5 }).unwrap();
+    assert!(matches!(alive, Response::LeaseKeepAlive { ttl: 10, .. }));
+    assert_eq!(s.leases().get(5).unwrap().renewals, 1);
+    let stale = s
+        .execute(&Command::LeaseExpire { id: 5, renewals: 0 })
+        .unwrap();
+    assert!(matches!(
+        stale,
+        Response::LeaseExpire { revoked: false, .. }
+    ));
+    assert!(s.get(b"held").is_some());
+    // Decided on the count as it stands: revoked, with its keys.
+    let revision = s.revision();
+    let expired = s
+        .execute(&Command::LeaseExpire { id: 5, renewals: 1 })
+        .unwrap();
+    assert!(matches!(
+        expired,
+        Response::LeaseExpire { revoked: true, .. }
+    ));
+    assert!(s.get(b"held").is_none());
+    assert_eq!(s.revision(), revision + 1);
+    assert!(s.leases().get(5).is_none());
+    // Keep-alives and expiries of a lease that is gone answer etcd's error.
+    assert_eq!(
+        s.execute(&Command::LeaseKeepAlive { id: 5 }),
+        Err(EtcdError::LeaseNotFound)
+    );
+}
+
+#[test]
+fn renewal_counts_survive_a_snapshot() {
+    let mut s = Store::new();
+    s.lease_grant(3, 60).unwrap();
+    for _ in 0..4 {
+        s.execute(&Command::LeaseKeepAlive { id: 3 }).unwrap();
+    }
+    let restored = Store::from_snapshot(&s.to_snapshot()).unwrap();
+    assert_eq!(restored.leases().get(3).unwrap().renewals, 4);
+    assert_eq!(restored.to_snapshot(), s.to_snapshot());
+}

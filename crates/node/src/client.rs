@@ -33,7 +33,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use synod_core::{AppCommand, Client, ClientAction, ClientConfig, ClientId, NodeId, Time};
+use synod_core::{
+    AppCommand, Client, ClientAction, ClientConfig, ClientId, NodeId, Reply, Request, RequestKind,
+    Time,
+};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
@@ -99,7 +102,7 @@ impl<O> CommandResult<O> {
 #[derive(Clone)]
 pub struct Transport {
     links: Arc<BTreeMap<NodeId, mpsc::Sender<Bytes>>>,
-    routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>>,
+    routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Reply>>>>,
     /// Raised once any link connected to its node.
     connected: Arc<AtomicBool>,
 }
@@ -143,17 +146,17 @@ impl Transport {
                 }),
             ));
         }
-        let routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Frame>>>> = Arc::default();
+        let routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Reply>>>> = Arc::default();
         let table = routes.clone();
         tokio::spawn(async move {
             while let Some(frame) = in_rx.recv().await {
-                if let Frame::Reply(reply) = &frame {
+                if let Frame::Reply(reply) = frame {
                     let route = table
                         .lock()
                         .ok()
                         .and_then(|t| t.get(&reply.client).cloned());
                     if let Some(route) = route {
-                        let _ = route.send(frame);
+                        let _ = route.send(reply);
                     }
                 }
             }
@@ -171,7 +174,7 @@ impl Transport {
         self.connected.load(Ordering::Relaxed)
     }
 
-    fn register(&self, id: ClientId) -> mpsc::UnboundedReceiver<Frame> {
+    fn register(&self, id: ClientId) -> mpsc::UnboundedReceiver<Reply> {
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut t) = self.routes.lock() {
             t.insert(id, tx);
@@ -183,7 +186,7 @@ impl Transport {
 pub struct SynodClient {
     core: Client,
     transport: Transport,
-    incoming: mpsc::UnboundedReceiver<Frame>,
+    incoming: mpsc::UnboundedReceiver<Reply>,
     start: Instant,
 }
 
@@ -277,6 +280,30 @@ impl SynodClient {
         }
     }
 
+    /// Reads with a read-only command of any application, without a log
+    /// write: [`RequestKind::Read`] is linearizable (the node confirms its
+    /// leader still leads, by read index), [`RequestKind::LocalRead`]
+    /// serializable (answered from the contacted node's state, however
+    /// stale). A command the application does not answer as a query goes
+    /// through the log like any other. An unknown outcome changed nothing.
+    pub async fn read<C: AppCommand>(
+        &mut self,
+        command: &C,
+        kind: RequestKind,
+    ) -> CommandResult<C::Outcome> {
+        match self.read_raw(Bytes::from(command.encode()), kind).await {
+            Some(reply) => CommandResult::from_reply::<C>(&reply),
+            None => CommandResult::Unknown,
+        }
+    }
+
+    /// [`SynodClient::read`] of opaque command bytes.
+    pub async fn read_raw(&mut self, command: Bytes, kind: RequestKind) -> Option<Bytes> {
+        while self.incoming.try_recv().is_ok() {}
+        let actions = self.core.submit_read(self.now(), command, kind).ok()?;
+        self.drive(actions).await
+    }
+
     /// Runs opaque command bytes; `None` is an unknown outcome.
     pub async fn execute_raw(&mut self, command: Bytes) -> Option<Bytes> {
         // Drop replies to earlier, abandoned requests.
@@ -311,44 +338,65 @@ impl SynodClient {
     }
 
     async fn drive(&mut self, actions: Vec<ClientAction>) -> Option<Bytes> {
-        if let Some(done) = self.perform(actions) {
-            return done;
-        }
-        loop {
-            let deadline = self.core.deadline().unwrap_or(self.now());
-            let wait = Duration::from_micros(deadline.saturating_sub(self.now()));
-            let actions = tokio::select! {
-                frame = self.incoming.recv() => match frame {
-                    Some(Frame::Reply(reply)) => self.core.on_reply(&reply),
-                    Some(_) => continue,
-                    None => return None,
-                },
-                _ = tokio::time::sleep(wait) => self.core.tick(self.now()),
-            };
-            if let Some(done) = self.perform(actions) {
-                return done;
-            }
-        }
+        let links = &self.transport.links;
+        drive(
+            &mut self.core,
+            self.start,
+            &mut self.incoming,
+            actions,
+            |to, request, kind| {
+                let frame = match kind {
+                    RequestKind::Command => Frame::Request(request),
+                    RequestKind::Read => Frame::Read {
+                        request,
+                        serializable: false,
+                    },
+                    RequestKind::LocalRead => Frame::Read {
+                        request,
+                        serializable: true,
+                    },
+                };
+                if let Some(link) = links.get(&to) {
+                    let _ = link.try_send(encode(&frame));
+                }
+            },
+        )
+        .await
     }
+}
 
-    /// Sends what the core asks; returns the result once it is done.
-    fn perform(&mut self, actions: Vec<ClientAction>) -> Option<Option<Bytes>> {
-        let mut done = None;
+/// Runs the sans-IO client `core` until its outstanding request is done:
+/// sends what it asks through `send`, feeds it the replies from `incoming`
+/// and its timer; the reply's bytes, or `None` for an unknown outcome.
+/// Shared by remote clients and those in a node's own process.
+pub(crate) async fn drive(
+    core: &mut Client,
+    start: Instant,
+    incoming: &mut mpsc::UnboundedReceiver<Reply>,
+    mut actions: Vec<ClientAction>,
+    mut send: impl FnMut(NodeId, Request, RequestKind),
+) -> Option<Bytes> {
+    let now = || start.elapsed().as_micros() as Time;
+    loop {
         for action in actions {
             match action {
-                ClientAction::Send { to, request, .. } => {
-                    if let Some(link) = self.transport.links.get(&to) {
-                        let _ = link.try_send(encode(&Frame::Request(request)));
-                    }
-                }
+                ClientAction::Send { to, request, kind } => send(to, request, kind),
                 ClientAction::Done { outcome, .. } => {
-                    done = Some(match outcome {
+                    return match outcome {
                         synod_core::Outcome::Replied(bytes) => Some(bytes),
                         synod_core::Outcome::Unknown => None,
-                    });
+                    };
                 }
             }
         }
-        done
+        let deadline = core.deadline().unwrap_or(now());
+        let wait = Duration::from_micros(deadline.saturating_sub(now()));
+        actions = tokio::select! {
+            reply = incoming.recv() => match reply {
+                Some(reply) => core.on_reply(&reply),
+                None => return None,
+            },
+            _ = tokio::time::sleep(wait) => core.tick(now()),
+        };
     }
 }

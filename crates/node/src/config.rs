@@ -42,6 +42,11 @@ pub struct ClusterFile {
     /// fewer (a majority of 4 is 3), so it is refused unless allowed.
     #[serde(default)]
     pub allow_even_size: bool,
+    /// What the nodes replicate: synod's own applications, or an etcd v3
+    /// key-value store served over etcd's gRPC API on each node's
+    /// `etcd_addr` (docs/etcd.md). The same for every node, for good.
+    #[serde(default, skip_serializing_if = "Application::is_default")]
+    pub application: Application,
     #[serde(default)]
     pub timers: Timers,
     #[serde(default)]
@@ -61,6 +66,24 @@ pub struct ClusterFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// The state machine a cluster replicates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Application {
+    /// The bank, the inventory, the key-value store and SmallBank, for
+    /// synod's own clients and tools.
+    #[default]
+    Services,
+    /// etcd's MVCC store, for etcd's clients (`etcdctl`, client libraries).
+    Etcd,
+}
+
+impl Application {
+    fn is_default(&self) -> bool {
+        *self == Application::Services
+    }
 }
 
 fn default_max_frame() -> usize {
@@ -88,6 +111,13 @@ pub struct NodeEntry {
     /// /health` over HTTP (docs/observability.md); none if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the node serves etcd's v3 gRPC API (`application = "etcd"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_addr: Option<Address>,
+    /// What the node binds for etcd clients, where that differs from
+    /// `etcd_addr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_listen_addr: Option<SocketAddr>,
 }
 
 impl NodeEntry {
@@ -105,6 +135,11 @@ impl NodeEntry {
             self.metrics_addr
                 .filter(|a| !a.ip().is_unspecified())
                 .map(|a| ("metrics_addr", a.to_string())),
+        )
+        .chain(
+            self.etcd_addr
+                .as_ref()
+                .map(|a| ("etcd_addr", a.to_string())),
         )
     }
 }
@@ -483,6 +518,23 @@ impl ClusterFile {
                 }
             }
         }
+        for (i, n) in self.nodes.iter().enumerate() {
+            match (self.application, &n.etcd_addr) {
+                (Application::Etcd, None) => {
+                    return Err(Self::invalid(
+                        format!("nodes[{i}].etcd_addr"),
+                        "application = \"etcd\" needs every node's etcd_addr",
+                    ));
+                }
+                (Application::Services, Some(_)) => {
+                    return Err(Self::invalid(
+                        format!("nodes[{i}].etcd_addr"),
+                        "set only with application = \"etcd\"",
+                    ));
+                }
+                _ => {}
+            }
+        }
         if self.max_frame_bytes < 1024 {
             return Err(Self::invalid("max_frame_bytes", "must be at least 1024"));
         }
@@ -591,6 +643,7 @@ impl ClusterFile {
             data_dir,
             max_frame_bytes: default_max_frame(),
             allow_even_size: false,
+            application: Application::Services,
             timers: Timers::default(),
             batching: Batching::default(),
             checkpoints: Checkpoints::default(),
@@ -616,6 +669,8 @@ impl ClusterFile {
                     listen_addr: None,
                     client_listen_addr: None,
                     metrics_addr: None,
+                    etcd_addr: None,
+                    etcd_listen_addr: None,
                 })
                 .collect(),
         }
@@ -634,6 +689,19 @@ fn listener_ports() -> std::ops::Range<u16> {
         .unwrap_or(32768);
     let low = 10_000.min(ephemeral_low.saturating_sub(1_000)).max(1024);
     low..ephemeral_low.max(low + 1)
+}
+
+impl ClusterFile {
+    /// Makes a loopback cluster an etcd cluster: `application = "etcd"`,
+    /// each node serving etcd's API on a free port of its own.
+    pub fn serve_etcd_on_free_ports(&mut self) -> std::io::Result<()> {
+        let ports = free_ports(self.nodes.len())?;
+        for (node, port) in self.nodes.iter_mut().zip(ports) {
+            node.etcd_addr = Some(SocketAddr::from(([127, 0, 0, 1], port)).into());
+        }
+        self.application = Application::Etcd;
+        Ok(())
+    }
 }
 
 /// Two free loopback ports (peers, clients) for each of `nodes` nodes

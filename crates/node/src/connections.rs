@@ -14,7 +14,7 @@
 //! not with the length a frame claims.
 
 use crate::config::ClusterFile;
-use crate::core_task::Input;
+use crate::core_task::{Input, ReplySink};
 use crate::net::{BoundedListener, FrameReader, ReadError};
 use crate::tls::{Security, Writer};
 use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
@@ -145,31 +145,40 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
             // The clients whose replies go back on this connection.
             let mut registered: Vec<ClientId> = Vec::new();
             let result = loop {
-                let frame = reader.next().await;
-                match frame {
-                    Ok(Frame::Request(r)) => {
-                        if let Caller::Client(client) = caller
-                            && r.client != client
-                        {
-                            break Err(format!("{client} sent a request stamped as {}", r.client));
-                        }
-                        if !registered.contains(&r.client) {
-                            registered.push(r.client);
-                            let _ = ctx.inputs.send(Input::ClientConnected {
-                                client: r.client,
-                                conn,
-                                replies: tx.clone(),
-                            });
-                        }
-                        if ctx.inputs.send(Input::Request(r)).is_err() {
-                            break Ok(());
-                        }
-                    }
+                let (r, read) = match reader.next().await {
+                    Ok(Frame::Request(r)) => (r, None),
+                    Ok(Frame::Read {
+                        request,
+                        serializable,
+                    }) => (request, Some(serializable)),
                     Ok(other) => {
                         break Err(format!("a client sent a {} frame", other.kind()));
                     }
                     Err(ReadError::Closed) => break Ok(()),
                     Err(e) => break Err(format!("client connection: {e}")),
+                };
+                if let Caller::Client(client) = caller
+                    && r.client != client
+                {
+                    break Err(format!("{client} sent a request stamped as {}", r.client));
+                }
+                if !registered.contains(&r.client) {
+                    registered.push(r.client);
+                    let _ = ctx.inputs.send(Input::ClientConnected {
+                        client: r.client,
+                        conn,
+                        replies: ReplySink::Wire(tx.clone()),
+                    });
+                }
+                let input = match read {
+                    Some(serializable) => Input::Read {
+                        request: r,
+                        serializable,
+                    },
+                    None => Input::Request(r),
+                };
+                if ctx.inputs.send(input).is_err() {
+                    break Ok(());
                 }
             };
             for client in registered {

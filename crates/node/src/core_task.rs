@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
-    Request, Slot, StateMachine, Time, Value, Write, host,
+    Request, Role, Slot, StateMachine, Status, Time, Value, Write, host,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,13 +36,18 @@ pub(crate) enum Input {
     ClientConnected {
         client: ClientId,
         conn: u64,
-        replies: mpsc::Sender<Bytes>,
+        replies: ReplySink,
     },
     ClientGone {
         client: ClientId,
         conn: u64,
     },
     Request(Request),
+    /// A read-only request: linearizable (read index) unless `serializable`.
+    Read {
+        request: Request,
+        serializable: bool,
+    },
     Admin(AdminRequest, oneshot::Sender<AdminReply>),
     /// The log writer made every write up to this token durable.
     Synced(u64),
@@ -53,6 +58,25 @@ pub(crate) enum Input {
     Shutdown,
 }
 
+/// Where a client's replies go.
+pub(crate) enum ReplySink {
+    /// Its connection's writer, as encoded frames; bounded, so a client
+    /// that does not read loses replies (it retries) instead of growing
+    /// the node's memory.
+    Wire(mpsc::Sender<Bytes>),
+    /// A client in this process ([`crate::local`]), which holds one
+    /// request at a time: at most one reply is ever queued.
+    Local(mpsc::UnboundedSender<Reply>),
+}
+
+/// Something in the node's process that follows the replica as it runs
+/// (the etcd front end: its watchers, lease timers and response headers).
+pub trait AppObserver<S>: Send + 'static {
+    /// Called after each turn in which the replica executed something, or
+    /// its view, role or leader changed; `app` is the applied state.
+    fn after_turn(&mut self, app: &S, status: &Status);
+}
+
 /// The core task's state: the replica, and everything its output goes to.
 pub(crate) struct Core<S: StateMachine> {
     replica: Replica<S>,
@@ -60,6 +84,9 @@ pub(crate) struct Core<S: StateMachine> {
     /// Injected partition: peers whose messages are dropped on arrival.
     drop_from: BTreeSet<NodeId>,
     serve_clients: bool,
+    observer: Option<Box<dyn AppObserver<S>>>,
+    /// What the observer was last shown: (executed, view, role, leader).
+    observed: Option<(Slot, synod_core::Ballot, Role, Option<NodeId>)>,
 }
 
 /// The node's side of the driver: sockets, the log writer, and what the
@@ -70,7 +97,7 @@ pub(crate) struct NodeIo {
     now: Time,
     writer: LogWriter,
     links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
-    clients: BTreeMap<ClientId, (u64, mpsc::Sender<Bytes>)>,
+    clients: BTreeMap<ClientId, (u64, ReplySink)>,
     log: VecDeque<(Time, String)>,
     /// The last [`MAX_VIEWS`] NEW-VIEWs this node saw, for the admin views.
     views: Vec<ViewRecord>,
@@ -96,6 +123,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
         inputs: mpsc::UnboundedSender<Input>,
         metrics: Option<Arc<Metrics>>,
+        observer: Option<Box<dyn AppObserver<S>>>,
     ) -> Self {
         let io = NodeIo {
             id: replica.id(),
@@ -118,6 +146,8 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             io,
             drop_from: BTreeSet::new(),
             serve_clients: true,
+            observer,
+            observed: None,
         }
     }
 
@@ -150,7 +180,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             for input in batch {
                 match input {
                     Input::Peer(from, _) if self.drop_from.contains(&from) => {}
-                    Input::Request(_) if !self.serve_clients => {
+                    Input::Request(_) | Input::Read { .. } if !self.serve_clients => {
                         if let Some(m) = &mut self.io.metrics {
                             m.request(false);
                         }
@@ -171,6 +201,15 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                             m.request(true);
                         }
                         self.replica.on_client_request(now, request)
+                    }
+                    Input::Read {
+                        request,
+                        serializable,
+                    } => {
+                        if let Some(m) = &mut self.io.metrics {
+                            m.request(true);
+                        }
+                        self.replica.on_client_read(now, request, serializable)
                     }
                     Input::ClientConnected {
                         client,
@@ -212,9 +251,25 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 next_tick = now + tick_us;
             }
             self.flush(now)?;
-            if let Some(m) = &mut self.io.metrics {
-                m.turn(&self.replica.status());
+            if self.io.metrics.is_some() || self.observer.is_some() {
+                let status = self.replica.status();
+                if let Some(m) = &mut self.io.metrics {
+                    m.turn(&status);
+                }
+                self.observe(&status);
             }
+        }
+    }
+
+    /// Shows the observer the applied state if anything it follows moved.
+    fn observe(&mut self, status: &Status) {
+        let Some(observer) = &mut self.observer else {
+            return;
+        };
+        let now = (status.executed, status.view, status.role, status.leader);
+        if self.observed != Some(now) {
+            self.observed = Some(now);
+            observer.after_turn(self.replica.app(), status);
         }
     }
 
@@ -440,10 +495,14 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
 
     fn reply(&mut self, reply: Reply) {
         let outcome = match self.clients.get(&reply.client) {
-            Some((_, tx)) => match tx.try_send(encode(&Frame::Reply(reply))) {
+            Some((_, ReplySink::Wire(tx))) => match tx.try_send(encode(&Frame::Reply(reply))) {
                 Ok(()) => ReplyOutcome::Sent,
                 Err(mpsc::error::TrySendError::Full(_)) => ReplyOutcome::ConnectionFull,
                 Err(mpsc::error::TrySendError::Closed(_)) => ReplyOutcome::ClientGone,
+            },
+            Some((_, ReplySink::Local(tx))) => match tx.send(reply) {
+                Ok(()) => ReplyOutcome::Sent,
+                Err(_) => ReplyOutcome::ClientGone,
             },
             None => ReplyOutcome::ClientGone,
         };

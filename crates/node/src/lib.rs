@@ -9,7 +9,9 @@
 //!   WAL's own thread), [`net`] (framing and outgoing links).
 //! - [`metrics`]: the node's metrics and health, kept current by its tasks;
 //!   [`http`] serves them on the node's `metrics_addr`.
-//! - [`client`]: the async client library; [`admin`]: admin queries.
+//! - [`client`]: the async client library; [`admin`]: admin queries;
+//!   [`local`]: clients in the node's own process (a front end such as the
+//!   etcd API, started by [`server::run_with`]).
 //! - [`tls`]: mutual TLS (or plain TCP) under every connection.
 //! - [`embedded`]: nodes on threads of one's own program ([`NodeHandle`]).
 
@@ -21,6 +23,7 @@ mod connections;
 mod core_task;
 pub mod embedded;
 pub mod http;
+pub mod local;
 pub mod log_writer;
 pub mod metrics;
 pub mod net;
@@ -30,5 +33,6 @@ pub mod tls;
 pub mod wire;
 
 pub use config::ClusterFile;
+pub use core_task::AppObserver;
 pub use embedded::NodeHandle;
 pub use server::{NodeError, Start};

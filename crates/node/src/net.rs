@@ -34,7 +34,7 @@ pub enum ReadError {
 /// closed as they arrive (with one log line a second at most, so a flood
 /// cannot fill the disk either). Each connection holds a permit until it
 /// ends.
-pub(crate) struct BoundedListener {
+pub struct BoundedListener {
     listener: tokio::net::TcpListener,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     limit: usize,
@@ -44,7 +44,7 @@ pub(crate) struct BoundedListener {
 }
 
 impl BoundedListener {
-    pub(crate) fn new(listener: tokio::net::TcpListener, limit: usize, what: &'static str) -> Self {
+    pub fn new(listener: tokio::net::TcpListener, limit: usize, what: &'static str) -> Self {
         BoundedListener {
             listener,
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limit)),
@@ -56,7 +56,7 @@ impl BoundedListener {
     }
 
     /// The next connection there is room for, with its permit.
-    pub(crate) async fn accept(
+    pub async fn accept(
         &mut self,
     ) -> (
         tokio::net::TcpStream,

@@ -20,7 +20,8 @@
 
 use crate::config::{Address, ClusterFile};
 use crate::connections::{Context, accept_loop};
-use crate::core_task::{Core, Input};
+use crate::core_task::{AppObserver, Core, Input};
+use crate::local::LocalPort;
 use crate::log_writer::LogWriter;
 use crate::metrics::Metrics;
 use crate::net::{LINK_QUEUE, Target, run_link};
@@ -40,6 +41,8 @@ use tokio::sync::mpsc;
 pub enum NodeError {
     #[error("node {0} is not in the cluster file")]
     NotAMember(u32),
+    #[error("node {0} has no etcd_addr in the cluster file")]
+    NoEtcdAddress(u32),
     // `cause`, not `source`: the message carries the OS error once, and
     // printers that also walk the source chain would say it twice.
     #[error("cannot listen on {addr} ({what}): {cause}")]
@@ -97,6 +100,24 @@ pub async fn run<S>(
     start: Start,
     app: S,
     shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError>
+where
+    S: StateMachine + Inspect + Send + 'static,
+{
+    run_with(cluster, id, start, app, shutdown, |_| None).await
+}
+
+/// [`run`] with a front end in the node's process (the etcd API): once the
+/// node's core is ready, `frontend` gets a [`LocalPort`] to send requests
+/// through (it may spawn tasks on the current runtime), and returns the
+/// observer that follows the applied state after each turn.
+pub async fn run_with<S>(
+    cluster: ClusterFile,
+    id: u32,
+    start: Start,
+    app: S,
+    shutdown: impl std::future::Future<Output = ()>,
+    frontend: impl FnOnce(LocalPort) -> Option<Box<dyn AppObserver<S>>>,
 ) -> Result<(), NodeError>
 where
     S: StateMachine + Inspect + Send + 'static,
@@ -205,7 +226,9 @@ where
         })
         .map_err(NodeError::Writer)?
     };
-    let core = Core::new(replica, writer, links, input_tx.clone(), metrics).run(input_rx, tick);
+    let observer = frontend(LocalPort::new(NodeId(id), input_tx.clone()));
+    let core =
+        Core::new(replica, writer, links, input_tx.clone(), metrics, observer).run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
     if !security.is_tls() {
@@ -271,12 +294,12 @@ pub fn prepare(cluster: &ClusterFile, id: u32, how: Prepare) -> Result<PathBuf, 
 /// How long a node retries a port that is in use: a node restarted at once
 /// can find its port still held for a moment (a killed process's last
 /// thread, a connection's source port).
-const BIND_RETRY: Duration = Duration::from_secs(3);
+pub const BIND_RETRY: Duration = Duration::from_secs(3);
 
 /// Binds `addr`, retrying while it is in use for up to `window` (with a
 /// short backoff); any other error, or the port still in use after it, is
 /// [`NodeError::Bind`].
-async fn bind_listener(
+pub async fn bind_listener(
     addr: SocketAddr,
     what: &'static str,
     window: Duration,

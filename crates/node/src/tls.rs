@@ -93,6 +93,11 @@ impl Credential {
     pub fn is_admin(&self) -> bool {
         self.names(ADMIN_NAME)
     }
+
+    /// Is this a client's or an operator's certificate (not a node's)?
+    pub fn is_client(&self) -> bool {
+        self.names(CLIENT_NAME) || self.names(ADMIN_NAME)
+    }
 }
 
 /// How one process secures its connections: plain, or TLS with its own
@@ -103,6 +108,9 @@ pub struct Security(Option<Arc<Tls>>);
 struct Tls {
     /// Only a node accepts connections.
     acceptor: Option<TlsAcceptor>,
+    /// The same, offering HTTP/2 by ALPN (gRPC clients require it), for
+    /// the node's etcd listener.
+    h2_acceptor: Option<TlsAcceptor>,
     connector: TlsConnector,
 }
 
@@ -140,8 +148,11 @@ impl Security {
                 path: files.node_cert(id),
                 why: e.to_string(),
             })?;
+        let mut h2 = server.clone();
+        h2.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Security(Some(Arc::new(Tls {
             acceptor: Some(TlsAcceptor::from(Arc::new(server))),
+            h2_acceptor: Some(TlsAcceptor::from(Arc::new(h2))),
             connector: connector(roots, chain, key, &files.node_cert(id))?,
         }))))
     }
@@ -180,6 +191,7 @@ impl Security {
         let (chain, key) = load_identity(&cert, &key)?;
         Ok(Security(Some(Arc::new(Tls {
             acceptor: None,
+            h2_acceptor: None,
             connector: connector(roots, chain, key, &cert)?,
         }))))
     }
@@ -217,10 +229,25 @@ impl Security {
     /// Completes an accepted connection's TLS handshake (nothing, on a plain
     /// cluster). An error says why a stranger was refused.
     pub async fn accept(&self, stream: TcpStream) -> io::Result<(Reader, Writer, Credential)> {
-        let _ = stream.set_nodelay(true);
         let acceptor = self.0.as_ref().and_then(|tls| tls.acceptor.as_ref());
+        Security::accept_with(self.is_tls(), acceptor, stream).await
+    }
+
+    /// [`Security::accept`] for the node's gRPC (etcd) listener: it offers
+    /// HTTP/2 by ALPN.
+    pub async fn accept_h2(&self, stream: TcpStream) -> io::Result<(Reader, Writer, Credential)> {
+        let acceptor = self.0.as_ref().and_then(|tls| tls.h2_acceptor.as_ref());
+        Security::accept_with(self.is_tls(), acceptor, stream).await
+    }
+
+    async fn accept_with(
+        tls: bool,
+        acceptor: Option<&TlsAcceptor>,
+        stream: TcpStream,
+    ) -> io::Result<(Reader, Writer, Credential)> {
+        let _ = stream.set_nodelay(true);
         match acceptor {
-            None if self.0.is_some() => Err(io::Error::other("a client does not accept")),
+            None if tls => Err(io::Error::other("a client does not accept")),
             None => {
                 let (read, write) = stream.into_split();
                 Ok((Box::new(read), Box::new(write), Credential(None)))

@@ -61,6 +61,15 @@ pub enum Frame {
     Reply(Reply),
     Admin(AdminRequest),
     AdminReply(AdminReply),
+    /// A read-only request, answered without a log write: linearizable by
+    /// read index, or `serializable` from the node's own state however
+    /// stale (docs/protocol.md, "Reads"). Its reply is a [`Frame::Reply`].
+    /// Added after version 2 shipped, at the end, so version-2 frames
+    /// decode unchanged; a node without it refuses the frame.
+    Read {
+        request: Request,
+        serializable: bool,
+    },
 }
 
 impl Frame {
@@ -75,6 +84,7 @@ impl Frame {
             Frame::Reply(_) => "REPLY",
             Frame::Admin(_) => "ADMIN",
             Frame::AdminReply(_) => "ADMIN-REPLY",
+            Frame::Read { .. } => "READ",
         }
     }
 }

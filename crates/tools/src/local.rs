@@ -181,7 +181,10 @@ impl LocalCluster {
         file.validate()?;
         if file.tls.is_some() {
             let ids: Vec<u32> = file.nodes.iter().map(|n| n.id).collect();
-            crate::certs::write_certs(&dir.join("certs"), &id, &ids, &[])?;
+            // The nodes are reached at 127.0.0.1 (or localhost): tools
+            // that check the host name (etcdctl) find it in the certificate.
+            let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+            crate::certs::write_certs(&dir.join("certs"), &id, &ids, &hosts)?;
         }
         std::fs::write(&existing, file.to_toml())?;
         let file = ClusterFile::load(&existing)?;

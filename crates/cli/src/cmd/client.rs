@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use synod_apps::{BankOp, Command, InventoryOp, KvOp, KvResult, Outcome};
+use synod_core::RequestKind;
 use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 use synod_tools::desk::parse_counts;
@@ -24,6 +25,12 @@ pub struct Args {
     /// Broadcasts before giving up with an unknown outcome.
     #[arg(long, global = true, default_value_t = 6)]
     retries: u32,
+    /// For a read (kv get, bank balance, bank balances): answered by the
+    /// node contacted from its own state, which may be stale. Without it a
+    /// read is linearizable (the leader confirms it still leads first); a
+    /// read never writes to the log either way.
+    #[arg(long, global = true)]
+    serializable: bool,
     #[command(subcommand)]
     app: App,
 }
@@ -186,8 +193,15 @@ fn result_json(result: &CommandResult<Outcome>) -> serde_json::Value {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cluster = ClusterFile::load(&args.cluster)?;
     let command = command(args.app)?;
+    let read = matches!(
+        command,
+        Command::Kv(KvOp::Get { .. }) | Command::Bank(BankOp::Balance { .. } | BankOp::Balances)
+    );
+    if args.serializable && !read {
+        anyhow::bail!("--serializable is for reads (kv get, bank balance, bank balances)");
+    }
+    let cluster = ClusterFile::load(&args.cluster)?;
     let options = ClientOptions {
         timeout: Duration::from_millis(args.timeout_ms),
         retries: args.retries,
@@ -199,7 +213,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let (result, connected) = rt.block_on(async {
         let mut client = SynodClient::new(&cluster, options)?;
-        let result = client.execute(&command).await;
+        let result = match (read, args.serializable) {
+            (false, _) => client.execute(&command).await,
+            (true, false) => client.read(&command, RequestKind::Read).await,
+            (true, true) => client.read(&command, RequestKind::LocalRead).await,
+        };
         anyhow::Ok((result, client.ever_connected()))
     })?;
     if matches!(result, CommandResult::Unknown) && !connected {

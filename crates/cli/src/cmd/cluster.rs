@@ -33,6 +33,11 @@ enum Action {
         /// benchmarks on a trusted machine).
         #[arg(long)]
         plain: bool,
+        /// Replicate an etcd v3 store instead of synod's applications, each
+        /// node serving etcd's gRPC API (etcdctl, etcd client libraries) on
+        /// a port of its own (docs/etcd.md).
+        #[arg(long)]
+        etcd: bool,
         /// Then serve the dashboard on this address (default
         /// 127.0.0.1:8080) until Ctrl-C; the cluster keeps running.
         #[arg(long, num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN, value_name = "ADDR")]
@@ -78,15 +83,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             dir,
             fault_injection,
             plain,
+            etcd,
             dashboard,
         } => {
             let resuming = LocalCluster::cluster_file(&dir).exists();
+            let mut ports = Ok(());
             let cluster = LocalCluster::create(&dir, nodes, binary()?, |file| {
                 file.testing.fault_injection = fault_injection;
                 if plain {
                     file.tls = None;
                 }
+                if etcd {
+                    ports = file.serve_etcd_on_free_ports();
+                }
             })?;
+            ports.context("finding free ports for the etcd API")?;
             if resuming {
                 println!(
                     "resuming the stopped cluster in {} from its logs (its cluster file unchanged)",
@@ -110,6 +121,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             tls.ca.parent().unwrap_or(&cluster.dir).display()
                         ),
                         None => println!("plain TCP: nobody is authenticated"),
+                    }
+                    let etcd = synod_etcd::on_node::endpoints(&cluster.file);
+                    if !etcd.is_empty() {
+                        println!("etcd API: --endpoints={}", etcd.join(","));
+                        if let Some(tls) = &cluster.file.tls {
+                            let certs = tls.ca.parent().unwrap_or(&cluster.dir);
+                            println!(
+                                "  etcdctl --cacert {0}/ca.crt --cert {0}/client.crt --key {0}/client.key --endpoints={1} ...",
+                                certs.display(),
+                                etcd.join(",")
+                            );
+                        }
                     }
                     for node in &cluster.file.nodes {
                         if let Some(addr) = node.metrics_addr {

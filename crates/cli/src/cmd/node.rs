@@ -100,8 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 _ = async { match &mut term { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
+        use synod_node::config::Application;
         use synod_node::server::Start;
-        synod_node::server::run(cluster, args.id, Start::Existing, Services::default(), shutdown).await
+        match cluster.application {
+            Application::Services => {
+                synod_node::server::run(cluster, args.id, Start::Existing, Services::default(), shutdown).await
+            }
+            Application::Etcd => synod_etcd::on_node::run(cluster, args.id, shutdown).await,
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }
