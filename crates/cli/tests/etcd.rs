@@ -1,0 +1,265 @@
+//! etcd's v3 API on a local synod cluster, driven by the stock `etcdctl`
+//! (Debian's `etcd-client` package; `.ci/run` installs it): put, get with
+//! `--prefix` and `--rev`, del, txn, watch, leases (grant, keep-alive,
+//! time-to-live, revoke, expiry across a leader kill), member list,
+//! endpoint status, writes through a follower, and a stranger refused.
+//! Without etcdctl the test says it is skipped, unless
+//! `SYNOD_REQUIRE_ETCDCTL` is set (CI sets it): then it fails.
+
+mod common;
+
+use common::{Cluster, eventually, synod};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use synod_node::ClusterFile;
+
+fn have_etcdctl() -> bool {
+    let found = Command::new("etcdctl")
+        .arg("version")
+        .env("ETCDCTL_API", "3")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("SYNOD_REQUIRE_ETCDCTL").is_none(),
+            "etcdctl is required here (SYNOD_REQUIRE_ETCDCTL is set) but not installed"
+        );
+        eprintln!("etcdctl is not installed: skipped (apt-get install etcd-client)");
+    }
+    found
+}
+
+struct Etcd<'a> {
+    cluster: &'a Cluster,
+    endpoints: Vec<String>,
+}
+
+impl Etcd<'_> {
+    fn new(cluster: &Cluster) -> Etcd<'_> {
+        let file = ClusterFile::load(std::path::Path::new(&cluster.file())).unwrap();
+        let endpoints = synod_etcd::on_node::endpoints(&file);
+        assert_eq!(endpoints.len(), file.nodes.len());
+        Etcd { cluster, endpoints }
+    }
+
+    fn command(&self, endpoints: &[String], args: &[&str]) -> Command {
+        let certs = self.cluster.dir.path().join("certs");
+        let mut c = Command::new("etcdctl");
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", endpoints.join(",")))
+            .arg(format!("--cacert={}", certs.join("ca.crt").display()))
+            .arg(format!("--cert={}", certs.join("client.crt").display()))
+            .arg(format!("--key={}", certs.join("client.key").display()))
+            .arg("--command-timeout=10s")
+            .args(args);
+        c
+    }
+
+    /// Runs etcdctl against every endpoint; its output, which must be a
+    /// success.
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_at(&self.endpoints, args)
+    }
+
+    fn ok_at(&self, endpoints: &[String], args: &[&str]) -> String {
+        let out = self.run_at(endpoints, args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn run_at(&self, endpoints: &[String], args: &[&str]) -> Output {
+        self.command(endpoints, args).output().unwrap()
+    }
+
+    /// The store's revision now, from a response header.
+    fn revision(&self) -> i64 {
+        let out = self.ok(&["get", "no-such-key", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["header"]["revision"].as_i64().unwrap()
+    }
+}
+
+#[test]
+fn etcdctl_drives_a_synod_cluster() {
+    if !have_etcdctl() {
+        return;
+    }
+    let c = Cluster::up_with(3, &["--etcd"]);
+    let e = Etcd::new(&c);
+
+    // put and get; an older revision still reads the older value.
+    assert_eq!(e.ok(&["put", "foo", "bar"]).trim(), "OK");
+    let first = e.revision();
+    assert_eq!(e.ok(&["get", "foo"]), "foo\nbar\n");
+    e.ok(&["put", "foo", "baz"]);
+    assert_eq!(e.ok(&["get", "foo"]), "foo\nbaz\n");
+    assert_eq!(
+        e.ok(&["get", "foo", &format!("--rev={first}")]),
+        "foo\nbar\n"
+    );
+    // A serializable read at one node, after the write: its state may
+    // trail, so it is asked until it shows the write.
+    assert!(eventually(Duration::from_secs(10), || {
+        e.ok_at(&e.endpoints[2..], &["get", "foo", "--consistency=s"]) == "foo\nbaz\n"
+    }));
+
+    // Prefixes, keys only, deletes.
+    for k in ["a/1", "a/2", "b/1"] {
+        e.ok(&["put", k, "v"]);
+    }
+    assert_eq!(
+        e.ok(&["get", "a/", "--prefix", "--keys-only"]),
+        "a/1\n\na/2\n\n"
+    );
+    assert_eq!(e.ok(&["del", "a/1"]).trim(), "1");
+    assert_eq!(e.ok(&["del", "a/", "--prefix"]).trim(), "1");
+    assert_eq!(e.ok(&["get", "a/", "--prefix"]), "");
+
+    // A txn: the comparison holds, so the success branch runs.
+    let mut txn = e.command(&e.endpoints, &["txn"]);
+    let mut child = txn
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"value(\"foo\") = \"baz\"\n\nput x yes\n\nput x no\n\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("SUCCESS"));
+    assert_eq!(e.ok(&["get", "x", "--print-value-only"]), "yes\n");
+
+    // A watch on a prefix, from the next revision, sees the put.
+    let next = e.revision() + 1;
+    let mut watch = e
+        .command(
+            &e.endpoints[1..2],
+            &["watch", "w/", "--prefix", &format!("--rev={next}")],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    e.ok(&["put", "w/1", "seen"]);
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let events: Vec<String> = (0..3).map_while(|_| lines.next()?.ok()).collect();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(events, ["PUT", "w/1", "seen"]);
+
+    // Leases: grant, attach, time to live with keys, keep-alive, revoke.
+    let granted = e.ok(&["lease", "grant", "60"]);
+    let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+    assert!(granted.contains("granted with TTL(60s)"), "{granted}");
+    e.ok(&["put", "leased", "v", &format!("--lease={lease}")]);
+    let ttl = e.ok(&["lease", "timetolive", &lease, "--keys"]);
+    assert!(
+        ttl.contains("granted with TTL(60s)") && ttl.contains("attached keys([leased])"),
+        "{ttl}"
+    );
+    let kept = e.ok(&["lease", "keep-alive", "--once", &lease]);
+    assert!(kept.contains("keepalived with TTL(60)"), "{kept}");
+    assert!(e.ok(&["lease", "list"]).contains(&lease));
+    assert!(e.ok(&["lease", "revoke", &lease]).contains("revoked"));
+    assert_eq!(e.ok(&["get", "leased"]), "");
+
+    // Members and status: three members, one leader among the endpoints.
+    let members = e.ok(&["member", "list"]);
+    assert_eq!(members.lines().count(), 3, "{members}");
+    assert!(members.lines().all(|l| l.contains("started")), "{members}");
+    let status = e.ok(&["endpoint", "status"]);
+    assert_eq!(status.lines().count(), 3, "{status}");
+    let leaders = status
+        .lines()
+        .filter(|l| l.split(", ").nth(4) == Some("true"))
+        .count();
+    assert_eq!(leaders, 1, "{status}");
+
+    // A write through each follower's endpoint alone is forwarded.
+    let leader = c.leader() as usize;
+    for (i, endpoint) in e.endpoints.iter().enumerate() {
+        if i + 1 != leader {
+            let key = format!("via-n{}", i + 1);
+            e.ok_at(std::slice::from_ref(endpoint), &["put", &key, "v"]);
+            assert_eq!(e.ok(&["get", &key, "--print-value-only"]), "v\n");
+        }
+    }
+
+    // A stranger (no client certificate) is refused and the node says so.
+    let certs = c.dir.path().join("certs");
+    let stranger = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", e.endpoints[0]))
+        .arg(format!("--cacert={}", certs.join("ca.crt").display()))
+        .args(["--dial-timeout=2s", "--command-timeout=3s", "get", "foo"])
+        .output()
+        .unwrap();
+    assert!(!stranger.status.success());
+    assert!(
+        eventually(Duration::from_secs(5), || c
+            .log(1)
+            .contains("etcd client: TLS handshake refused")),
+        "{}",
+        c.log(1)
+    );
+}
+
+#[test]
+fn a_leased_key_outlives_a_leader_kill_and_goes_once_its_ttl_has_passed() {
+    if !have_etcdctl() {
+        return;
+    }
+    let c = Cluster::up_with(3, &["--etcd"]);
+    let e = Etcd::new(&c);
+    const TTL: u64 = 6;
+    let granted = e.ok(&["lease", "grant", &TTL.to_string()]);
+    let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+    let since = Instant::now();
+    e.ok(&["put", "session", "alive", &format!("--lease={lease}")]);
+
+    let leader = c.leader();
+    let out = synod(&[
+        "cluster",
+        "kill",
+        "--dir",
+        c.dir(),
+        "--node",
+        &leader.to_string(),
+    ]);
+    assert!(out.status.success());
+    let survivors: Vec<String> = e
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 + 1 != leader)
+        .map(|(_, ep)| ep.clone())
+        .collect();
+    // The key is there after the failover (the new leader restarted the
+    // lease's TTL when it took over).
+    let after_kill = e.ok_at(&survivors, &["get", "session", "--print-value-only"]);
+    if since.elapsed() < Duration::from_secs(TTL) {
+        assert_eq!(after_kill, "alive\n", "the key went before its TTL");
+    }
+    // It goes, and never before its TTL counted from the grant.
+    let gone = eventually(Duration::from_secs(60), || {
+        e.ok_at(&survivors, &["get", "session"]).is_empty()
+    });
+    assert!(gone, "the lease never expired after the leader kill");
+    assert!(
+        since.elapsed() >= Duration::from_secs(TTL),
+        "the key went {:?} after the grant, before its TTL of {TTL} s",
+        since.elapsed()
+    );
+    let ttl = e.ok_at(&survivors, &["lease", "timetolive", &lease]);
+    assert!(ttl.contains("already expired"), "{ttl}");
+}
