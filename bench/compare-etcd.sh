@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # synod against etcd 3.4 on this machine, same run, same workload shape:
 # 3 nodes on loopback, fsync on for both, 256-byte values, closed-loop
-# clients. For each client count it alternates the two systems ROUNDS times
-# and reports medians, a table, and one JSON line per point with the ratios.
+# clients. synod is measured twice: with its own client (`synod bench`), and
+# serving etcd's API driven by the very load tool that drives etcd
+# (etcd-bench, the etcd-client crate: same client, same wire protocol). For
+# each client count it alternates the three ROUNDS times and reports
+# medians, a table, and one JSON line per point with the ratios.
 #
 #   bench/compare-etcd.sh            # clients 1 64 256 1024, 3 rounds, 5 s each
 #   CLIENTS="1 64" ROUNDS=5 SECONDS_PER_RUN=10 bench/compare-etcd.sh
@@ -55,6 +58,20 @@ run_etcd() {
   etcd_gone
 }
 
+# synod serving etcd's API (plain, as etcd here), driven by the same load
+# tool as etcd: the same client and wire protocol for both.
+run_synod_etcd() {
+  local dir
+  dir=$(mktemp -d /tmp/synod-cmp-etcdapi.XXXXXX)
+  "$SYNOD" cluster up --nodes 3 --dir "$dir" --etcd --plain >&2
+  local endpoints
+  endpoints=$(python3 -c "import tomllib,sys; f=tomllib.load(open(sys.argv[1],'rb')); print(','.join('http://'+n['etcd_addr'] for n in f['nodes']))" "$dir/cluster.toml")
+  "$ETCD_BENCH" --endpoints "$endpoints" \
+    --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
+  "$SYNOD" cluster down --dir "$dir" >&2
+  rm -rf "$dir" # this script's own scratch cluster
+}
+
 run_synod() {
   "$SYNOD" bench --local 3 --clients "$1" --seconds "$SECONDS_PER_RUN" --value-size 256 --workload kv --quiet | tail -n 1
 }
@@ -64,28 +81,34 @@ median() { # median of numbers on stdin
 }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 
-printf "%-8s | %12s %9s %9s | %12s %9s %9s | %10s %10s\n" clients "synod ops/s" "p50 ms" "p99 ms" "etcd ops/s" "p50 ms" "p99 ms" "x tput" "p99 ratio"
+printf "%-8s | %21s | %21s | %21s | %17s | %17s\n" "" "synod (own client)" "synod (etcd client)" "etcd" "own / etcd" "etcd-client / etcd"
+printf "%-8s | %9s %5s %5s | %9s %5s %5s | %9s %5s %5s | %8s %8s | %8s %8s\n" clients "ops/s" "p50" "p99" "ops/s" "p50" "p99" "ops/s" "p50" "p99" "x tput" "p99" "x tput" "p99"
+stat() { # median of field $2 over the runs in file $1
+  while read -r l; do echo "$l" | field "$2"; done <"$1" | median
+}
 for c in $CLIENTS; do
-  : >"$OUT/synod-$c.jsonl"; : >"$OUT/etcd-$c.jsonl"
+  : >"$OUT/synod-$c.jsonl"; : >"$OUT/etcd-$c.jsonl"; : >"$OUT/synod-etcd-$c.jsonl"
   for r in $(seq "$ROUNDS"); do
     run_etcd "$c" >>"$OUT/etcd-$c.jsonl"
     run_synod "$c" >>"$OUT/synod-$c.jsonl"
+    run_synod_etcd "$c" >>"$OUT/synod-etcd-$c.jsonl"
   done
-  s_ops=$(while read -r l; do echo "$l" | field ops_per_sec; done <"$OUT/synod-$c.jsonl" | median)
-  s_p50=$(while read -r l; do echo "$l" | field p50_us; done <"$OUT/synod-$c.jsonl" | median)
-  s_p99=$(while read -r l; do echo "$l" | field p99_us; done <"$OUT/synod-$c.jsonl" | median)
-  e_ops=$(while read -r l; do echo "$l" | field ops_per_sec; done <"$OUT/etcd-$c.jsonl" | median)
-  e_p50=$(while read -r l; do echo "$l" | field p50_us; done <"$OUT/etcd-$c.jsonl" | median)
-  e_p99=$(while read -r l; do echo "$l" | field p99_us; done <"$OUT/etcd-$c.jsonl" | median)
-  python3 - "$c" "$s_ops" "$s_p50" "$s_p99" "$e_ops" "$e_p50" "$e_p99" "$ROUNDS" <<'PY'
+  args=("$c" "$ROUNDS")
+  for sys in synod synod-etcd etcd; do
+    for f in ops_per_sec p50_us p99_us; do args+=("$(stat "$OUT/$sys-$c.jsonl" "$f")"); done
+  done
+  python3 - "${args[@]}" <<'PY'
 import json, sys
-c, s_ops, s_p50, s_p99, e_ops, e_p50, e_p99, rounds = sys.argv[1:]
-s_ops, s_p50, s_p99, e_ops, e_p50, e_p99 = map(float, (s_ops, s_p50, s_p99, e_ops, e_p50, e_p99))
-tput = s_ops / e_ops if e_ops else float("inf")
-p99 = s_p99 / e_p99 if e_p99 else float("inf")
-print(f"{c:<8} | {s_ops:12.0f} {s_p50/1000:9.2f} {s_p99/1000:9.2f} | {e_ops:12.0f} {e_p50/1000:9.2f} {e_p99/1000:9.2f} | {tput:10.2f} {p99:10.2f}")
-print(json.dumps({"clients": int(c), "rounds": int(rounds), "synod": {"ops_per_sec": s_ops, "p50_us": s_p50, "p99_us": s_p99},
-                  "etcd": {"ops_per_sec": e_ops, "p50_us": e_p50, "p99_us": e_p99},
-                  "throughput_ratio": round(tput, 2), "p99_ratio": round(p99, 3)}))
+c, rounds, *v = sys.argv[1:]
+s, g, e = [tuple(map(float, v[i:i + 3])) for i in (0, 3, 6)]
+ratio = lambda a, b: a / b if b else float("inf")
+ms = lambda us: us / 1000
+print(f"{c:<8} | {s[0]:9.0f} {ms(s[1]):5.1f} {ms(s[2]):5.1f} | {g[0]:9.0f} {ms(g[1]):5.1f} {ms(g[2]):5.1f} | "
+      f"{e[0]:9.0f} {ms(e[1]):5.1f} {ms(e[2]):5.1f} | {ratio(s[0], e[0]):8.2f} {ratio(s[2], e[2]):8.2f} | "
+      f"{ratio(g[0], e[0]):8.2f} {ratio(g[2], e[2]):8.2f}")
+point = lambda t: {"ops_per_sec": t[0], "p50_us": t[1], "p99_us": t[2]}
+print(json.dumps({"clients": int(c), "rounds": int(rounds), "synod": point(s), "synod_etcd_api": point(g), "etcd": point(e),
+                  "throughput_ratio": round(ratio(s[0], e[0]), 2), "p99_ratio": round(ratio(s[2], e[2]), 3),
+                  "etcd_api_throughput_ratio": round(ratio(g[0], e[0]), 2), "etcd_api_p99_ratio": round(ratio(g[2], e[2]), 3)}))
 PY
 done
