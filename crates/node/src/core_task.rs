@@ -359,6 +359,16 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                     slots,
                 }
             }
+            AdminRequest::Members => AdminReply::Members(self.replica.membership().clone()),
+            AdminRequest::TransferLeader { to } => {
+                match self.replica.transfer_leadership(now, to) {
+                    Ok(()) => {
+                        tracing::info!(node = %self.io.id, %to, "leader transfer asked by admin");
+                        AdminReply::Done
+                    }
+                    Err(why) => AdminReply::Refused(why.to_string()),
+                }
+            }
             AdminRequest::Partition {
                 drop_from,
                 drop_to,

@@ -18,7 +18,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use synod_core::{Ballot, ClientId, Message, NodeId, Reply, Request, Role, Slot};
+use synod_core::{Ballot, ClientId, Membership, Message, NodeId, Reply, Request, Role, Slot};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 4] = *b"SYND";
@@ -117,6 +117,14 @@ pub enum AdminRequest {
         from: Slot,
         count: u32,
     },
+    /// The membership this node has executed: its epoch, voters, learners.
+    Members,
+    /// Leader transfer (docs/membership.md): the leader, asked, stops
+    /// proposing, waits until `to` has its whole log, and hands over; `to`
+    /// stands at once. Refused at a node that does not lead.
+    TransferLeader {
+        to: NodeId,
+    },
 }
 
 impl AdminRequest {
@@ -124,8 +132,9 @@ impl AdminRequest {
     /// certificate, docs/security.md) rather than only reading it.
     pub fn changes_cluster(&self) -> bool {
         match self {
-            AdminRequest::Partition { .. } => true,
-            AdminRequest::Status
+            AdminRequest::Partition { .. } | AdminRequest::TransferLeader { .. } => true,
+            AdminRequest::Members
+            | AdminRequest::Status
             | AdminRequest::Db
             | AdminRequest::Log
             | AdminRequest::Slot(_)
@@ -144,6 +153,8 @@ impl AdminRequest {
             AdminRequest::Views => "views",
             AdminRequest::Partition { .. } => "partition",
             AdminRequest::Slots { .. } => "slots",
+            AdminRequest::Members => "members",
+            AdminRequest::TransferLeader { .. } => "transfer-leader",
         }
     }
 }
@@ -236,6 +247,9 @@ pub enum AdminReply {
         checkpoint: Slot,
         slots: Vec<SlotStatus>,
     },
+    Members(Membership),
+    /// The node refused the request; why, in words.
+    Refused(String),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -54,9 +54,33 @@ pub enum What {
         #[arg(long, default_value_t = 0)]
         node: u32,
     },
+    /// The membership the cluster has executed: its epoch, the voters and
+    /// the learners with their addresses.
+    Members,
+    /// Hand the leadership to node TO (before maintenance of the leader's
+    /// machine): the leader stops proposing, waits until TO has its whole
+    /// log, and hands over; TO stands at once. Needs the admin certificate.
+    TransferLeader {
+        /// The node to lead next (a voter).
+        #[arg(long)]
+        to: u32,
+    },
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The node that says it leads.
+async fn leader_of(cluster: &ClusterFile, security: &Security) -> anyhow::Result<u32> {
+    for n in &cluster.nodes {
+        if let Ok(AdminReply::Status(s)) =
+            query(cluster, security, n.id, AdminRequest::Status, TIMEOUT).await
+            && s.role == synod_core::Role::Leader
+        {
+            return Ok(n.id);
+        }
+    }
+    bail!("no node leads now")
+}
 
 pub fn db_json(executed: u64, s: &Services) -> serde_json::Value {
     let balances: serde_json::Map<String, serde_json::Value> = s
@@ -214,6 +238,85 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                             None => println!("  n{id}: down"),
                         }
                     }
+                }
+            }
+            What::Members => {
+                let mut answer = None;
+                for n in &cluster.nodes {
+                    if let Ok(AdminReply::Members(m)) =
+                        query(cluster, &security, n.id, AdminRequest::Members, TIMEOUT).await
+                    {
+                        answer = Some((n.id, m));
+                        break;
+                    }
+                }
+                let Some((from, m)) = answer else {
+                    return Err(super::Unreachable("no node of the cluster answered".into()).into());
+                };
+                if args_json {
+                    println!(
+                        "{}",
+                        json!({"from": from, "epoch": m.epoch, "members": m.members})
+                    );
+                } else {
+                    println!("epoch {} (as n{from} executed it)", m.epoch);
+                    for member in &m.members {
+                        println!(
+                            "  {} {:<7} peers {} clients {}",
+                            member.id,
+                            if member.voter { "voter" } else { "learner" },
+                            member.peer_addr,
+                            member.client_addr
+                        );
+                    }
+                }
+            }
+            What::TransferLeader { to } => {
+                if cluster.node(to).is_none() {
+                    bail!("n{to} is not in the cluster file");
+                }
+                let leader = leader_of(cluster, &security).await?;
+                if leader == to {
+                    bail!("n{to} leads already");
+                }
+                let started = std::time::Instant::now();
+                let request = AdminRequest::TransferLeader {
+                    to: synod_core::NodeId(to),
+                };
+                match query(cluster, &security, leader, request, TIMEOUT)
+                    .await
+                    .map_err(|e| anyhow!(e))?
+                {
+                    AdminReply::Done => {}
+                    AdminReply::Refused(why) => bail!("n{leader} refused: {why}"),
+                    _ => bail!("unexpected answer"),
+                }
+                let deadline = started + Duration::from_secs(10);
+                loop {
+                    if let Ok(AdminReply::Status(s)) =
+                        query(cluster, &security, to, AdminRequest::Status, TIMEOUT).await
+                        && s.role == synod_core::Role::Leader
+                    {
+                        let ms = started.elapsed().as_millis();
+                        if args_json {
+                            println!(
+                                "{}",
+                                json!({"from": leader, "to": to, "ballot": s.ballot.to_string(), "ms": ms})
+                            );
+                        } else {
+                            println!(
+                                "n{to} leads (ballot {}), handed over by n{leader} in {ms} ms",
+                                s.ballot
+                            );
+                        }
+                        break;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        bail!(
+                            "n{to} did not take over within 10 s (n{leader} leads on if n{to} did not catch up)"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
             What::View { node } => {
