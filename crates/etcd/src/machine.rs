@@ -222,9 +222,32 @@ impl StateMachine for Store {
 }
 
 impl Inspect for Store {
+    /// Keys as text, values by their size: a command's line stays short
+    /// however large its value.
     fn describe_command(command: &[u8]) -> String {
+        let key = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        let range = |k: &[u8], end: &[u8]| match end {
+            [] => key(k),
+            [0] => format!("{}..", key(k)),
+            end => format!("{}..{}", key(k), key(end)),
+        };
         match decode_command(command) {
-            Ok(command) => format!("{command:?}"),
+            Ok(Command::Range(r)) => format!("range {}", range(&r.key, &r.range_end)),
+            Ok(Command::Put(p)) => format!("put {} ({} B)", key(&p.key), p.value.len()),
+            Ok(Command::DeleteRange(d)) => format!("del {}", range(&d.key, &d.range_end)),
+            Ok(Command::Txn(t)) => format!(
+                "txn ({} compares, {} + {} ops)",
+                t.compare.len(),
+                t.success.len(),
+                t.failure.len()
+            ),
+            Ok(Command::Compact { revision }) => format!("compact {revision}"),
+            Ok(Command::LeaseGrant { id, ttl }) => format!("lease grant {id} ttl {ttl}"),
+            Ok(Command::LeaseRevoke { id }) => format!("lease revoke {id}"),
+            Ok(Command::LeaseKeepAlive { id }) => format!("lease keep-alive {id}"),
+            Ok(Command::LeaseExpire { id, renewals }) => {
+                format!("lease expire {id} after {renewals} renewals")
+            }
             Err(_) => format!("({} bytes, not an etcd command)", command.len()),
         }
     }

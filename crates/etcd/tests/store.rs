@@ -787,3 +787,26 @@ fn renewal_counts_survive_a_snapshot() {
     assert_eq!(restored.leases().get(3).unwrap().renewals, 4);
     assert_eq!(restored.to_snapshot(), s.to_snapshot());
 }
+
+#[test]
+fn commands_describe_themselves_in_a_short_line() {
+    use synod_core::Inspect;
+    let put = Command::Put(PutRequest {
+        key: "k".into(),
+        value: vec![b'x'; 4096],
+        ..Default::default()
+    });
+    assert_eq!(
+        Store::describe_command(&encode_command(&put)),
+        "put k (4096 B)"
+    );
+    let range = Command::Range(range("a/", b"a0"));
+    assert_eq!(
+        Store::describe_command(&encode_command(&range)),
+        "range a/..a0"
+    );
+    assert_eq!(
+        Store::describe_command(b"\xff\xff\xff"),
+        "(3 bytes, not an etcd command)"
+    );
+}

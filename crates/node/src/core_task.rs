@@ -466,19 +466,12 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
                 if self.views.len() >= MAX_VIEWS {
                     self.views.remove(0);
                 }
-                self.views.push(ViewRecord {
-                    ballot: *ballot,
-                    start: *start,
-                    entries: entries
-                        .iter()
-                        .map(|v| describe(v, describe_command))
-                        .collect(),
-                    uptime_ms: now / 1000,
-                });
+                self.views
+                    .push(view_record(*ballot, *start, entries, describe_command, now));
             }
             _ => {}
         }
-        self.note(now, || format!("{event:?}"));
+        self.note(now, || event_line(&event));
     }
 
     fn send(&mut self, env: Envelope) {
@@ -545,8 +538,46 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     }
 }
 
-/// A slot's value for a person: each request's client, timestamp and
-/// command as the application describes it.
+/// A NEW-VIEW as the admin views keep it: each entry described in at most
+/// [`SLOT_VALUE_CHARS`] characters. A NEW-VIEW can carry hundreds of slots
+/// of large batches (a whole cluster restarted under load re-proposes its
+/// log's tail); describing every command in full blocked the core task for
+/// over a second, long enough for the new leader to lose its quorum and
+/// step down, again at every election.
+fn view_record(
+    ballot: synod_core::Ballot,
+    start: Slot,
+    entries: &[Value],
+    describe_command: fn(&[u8]) -> String,
+    now: Time,
+) -> ViewRecord {
+    ViewRecord {
+        ballot,
+        start,
+        entries: entries
+            .iter()
+            .map(|v| describe_short(v, describe_command, SLOT_VALUE_CHARS))
+            .collect(),
+        uptime_ms: now / 1000,
+    }
+}
+
+/// An event's line for `synod admin log`: a NEW-VIEW by its size only (its
+/// entries are in the views), anything else as it prints.
+fn event_line(event: &Event) -> String {
+    match event {
+        Event::NewView {
+            ballot,
+            start,
+            entries,
+        } => format!(
+            "NewView {{ ballot: {ballot}, start: {start}, entries: {} }}",
+            entries.len()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// How much of a slot's value one [`AdminRequest::Slots`] answer carries.
 const SLOT_VALUE_CHARS: usize = 240;
 
@@ -586,6 +617,8 @@ fn describe_short(value: &Value, describe_command: fn(&[u8]) -> String, max: usi
     text
 }
 
+/// A slot's value for a person: each request's client, timestamp and
+/// command as the application describes it.
 fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
     match value {
         Value::Noop => "no-op".into(),
@@ -619,5 +652,59 @@ fn slot_of(msg: &Message) -> String {
         Message::NewView { start, entries, .. } => format!(" slots {start}..+{}", entries.len()),
         Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => format!(" {ballot}"),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_core::{Ballot, ClientId};
+
+    /// A command that describes itself as long as etcd's and the kv's
+    /// debug output of a 256-byte value does.
+    fn verbose(command: &[u8]) -> String {
+        format!("{:?}", command.repeat(4))
+    }
+
+    /// A NEW-VIEW of a restarted cluster's tail: 900 slots of 64 requests.
+    fn big_view() -> Vec<Value> {
+        (0..900u64)
+            .map(|slot| {
+                Value::Batch(
+                    (0..64u64)
+                        .map(|i| Request {
+                            client: ClientId(i + 1),
+                            timestamp: slot,
+                            command: Bytes::from(vec![7u8; 256]),
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_new_view_is_kept_and_logged_in_bounded_space() {
+        let entries = big_view();
+        let ballot = Ballot {
+            round: 3,
+            node: NodeId(1),
+        };
+        let record = view_record(ballot, 501, &entries, verbose, 0);
+        assert_eq!(record.entries.len(), entries.len());
+        for e in &record.entries {
+            // Cut to the limit, and says how many commands were left out.
+            assert!(e.chars().count() <= SLOT_VALUE_CHARS + 16, "{}", e.len());
+            assert!(e.ends_with("more)"), "{e}");
+        }
+        let line = event_line(&Event::NewView {
+            ballot,
+            start: 501,
+            entries,
+        });
+        assert_eq!(
+            line,
+            "NewView { ballot: (3, n1), start: 501, entries: 900 }"
+        );
     }
 }
