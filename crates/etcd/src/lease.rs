@@ -120,6 +120,12 @@ impl Leases {
         self.table.is_empty()
     }
 
+    /// Whether `other` is this very table, unchanged (O(1): the maps are
+    /// persistent and share their tree).
+    pub fn unchanged_from(&self, other: &Leases) -> bool {
+        self.next_id == other.next_id && self.table.ptr_eq(&other.table)
+    }
+
     pub(crate) fn next_id(&self) -> i64 {
         self.next_id
     }

@@ -88,6 +88,9 @@ pub struct NodeBackend {
 /// the node's status, and keeps the lease clock.
 pub struct Follower {
     shared: Arc<Shared>,
+    /// The lease table as last seen, to skip the clock's update when it
+    /// did not change (most turns: puts without leases).
+    seen: Option<crate::lease::Leases>,
 }
 
 impl AppObserver<Store> for Follower {
@@ -109,6 +112,11 @@ impl AppObserver<Store> for Follower {
                 clock.led_since = None;
             }
             let leases = app.leases();
+            if self.seen.as_ref().is_some_and(|s| leases.unchanged_from(s)) {
+                drop(clock);
+                return self.publish(app, status);
+            }
+            self.seen = Some(leases.clone());
             clock.deadlines.retain(|id, _| leases.contains(*id));
             clock
                 .expiring
@@ -123,6 +131,13 @@ impl AppObserver<Store> for Follower {
                 }
             }
         }
+        self.publish(app, status);
+    }
+}
+
+impl Follower {
+    /// Tells the services the applied revision and store.
+    fn publish(&self, app: &Store, status: &Status) {
         self.shared.revision.send_if_modified(|r| {
             let newer = app.revision() != *r;
             *r = app.revision();
@@ -159,7 +174,7 @@ impl NodeBackend {
             members: Arc::new(members),
         };
         tokio::spawn(expire_leases(backend.clone()));
-        (backend, Follower { shared })
+        (backend, Follower { shared, seen: None })
     }
 
     fn applied(&self) -> Applied {
