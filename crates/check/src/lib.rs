@@ -6,7 +6,8 @@
 //! simulator and the nemesis both record one; [`check`] runs every checker
 //! and returns the anomalies found, each naming the checker and the evidence.
 //!
-//! - [`linearizable`]: kv histories, Wing & Gong's search per key.
+//! - [`linearizable`]: kv histories, Wing & Gong's search per key; and
+//!   serializable reads, which need only return a value that was written.
 //! - [`bank`]: every acknowledged transfer happened exactly once and nothing
 //!   else moved money (final balances against the history).
 //! - [`inventory`]: every submitted order is on the books exactly once, every
@@ -47,6 +48,11 @@ pub struct History {
     pub final_balances: Option<Vec<(String, u64)>>,
     /// The order book read after the run, if the inventory was used.
     pub final_orders: Option<Vec<synod_apps::inventory::OrderRecord>>,
+    /// Serializable kv reads (answered from one node's state, maybe stale):
+    /// not part of the linearizability check, only checked to return a
+    /// value some write of the history wrote ([`linearizable::check_serializable`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serializable_reads: Vec<Op>,
 }
 
 impl History {
@@ -95,6 +101,10 @@ impl std::fmt::Display for Anomaly {
 /// Runs every checker on the history.
 pub fn check(history: &History) -> Vec<Anomaly> {
     let mut anomalies = linearizable::check_kv(&history.ops);
+    anomalies.extend(linearizable::check_serializable(
+        &history.ops,
+        &history.serializable_reads,
+    ));
     if let Some(balances) = &history.final_balances {
         anomalies.extend(bank::check(
             &history.ops,

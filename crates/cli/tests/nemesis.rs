@@ -58,6 +58,38 @@ fn kv_under_faults_is_linearizable_and_a_planted_stale_read_is_caught() {
 }
 
 #[test]
+fn read_heavy_kv_is_linearizable_and_a_planted_stale_read_is_caught() {
+    let (summary, history, _dir) = run("kv-reads", "14");
+    assert_eq!(summary["workload"], "kv-reads", "{summary}");
+    // Most operations were reads answered without a log write.
+    let (ops, reads) = (
+        summary["ops"].as_u64().unwrap(),
+        summary["reads"].as_u64().unwrap(),
+    );
+    assert!(reads * 2 > ops, "{summary}");
+    assert!(recheck(&history).status.success());
+    // Plant an anomaly: a client's read (not the final one) returns a
+    // value nobody wrote.
+    let mut h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    let read = h["ops"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| {
+            o["client"].as_u64() != Some(u64::MAX)
+                && o["command"]["Kv"]["Get"].is_object()
+                && o["outcome"]["Kv"]["Value"].is_array()
+        })
+        .expect("a client's read of a value");
+    read["outcome"] = serde_json::json!({"Kv": {"Value": [120, 120, 120]}});
+    std::fs::write(&history, h.to_string()).unwrap();
+    let out = recheck(&history);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("linearizability"), "{}", text(&out));
+}
+
+#[test]
 fn bank_under_faults_conserves_money_and_a_planted_doubled_transfer_is_caught() {
     let (_, history, _dir) = run("bank", "12");
     assert!(recheck(&history).status.success());

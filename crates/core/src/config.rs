@@ -43,6 +43,11 @@ pub enum PlantedBug {
     /// ballot (sent before it crashed) with a later `from`, and fills the
     /// slots in between from its own log.
     StalePromiseCounted,
+    /// The leader answers a linearizable read at once from its state, and
+    /// hands a follower's READ-INDEX its executed slot at once, without the
+    /// quorum round that confirms it still leads: a deposed leader answers
+    /// stale reads.
+    UnconfirmedRead,
 }
 
 #[derive(Clone, Debug)]
@@ -274,6 +279,11 @@ pub(crate) enum PlantedBugStub {
     /// ballot (sent before it crashed) with a later `from`, and fills the
     /// slots in between from its own log.
     StalePromiseCounted,
+    /// The leader answers a linearizable read at once from its state, and
+    /// hands a follower's READ-INDEX its executed slot at once, without the
+    /// quorum round that confirms it still leads: a deposed leader answers
+    /// stale reads.
+    UnconfirmedRead,
 }
 
 #[cfg(feature = "planted-bugs")]

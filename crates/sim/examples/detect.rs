@@ -13,7 +13,9 @@ use synod_sim::{Mix, SimOptions, run_seeds};
 
 /// The planted bugs the simulator's workload can reach (the two
 /// reconfiguration bugs need a membership change, which it does not make).
-const BUGS: [PlantedBug; 7] = [
+/// `UnconfirmedRead` needs reads without a log write: its runs, and only
+/// its, have a read share ([`read_share`]).
+const BUGS: [PlantedBug; 8] = [
     PlantedBug::AcceptLowerBallot,
     PlantedBug::NewViewIgnoresPromises,
     PlantedBug::CommitOnF,
@@ -21,13 +23,26 @@ const BUGS: [PlantedBug; 7] = [
     PlantedBug::IgnoreTruncation,
     PlantedBug::WipedNodeVotes,
     PlantedBug::CompactionDropsRecord,
+    PlantedBug::UnconfirmedRead,
 ];
+
+/// The percentage of kv gets sent as reads for `bug`'s runs: 60 for the
+/// read bug, 0 (every get through the log, so the other rows replay as
+/// measured before reads existed) for the rest.
+fn read_share(bug: PlantedBug) -> u32 {
+    if bug == PlantedBug::UnconfirmedRead {
+        60
+    } else {
+        0
+    }
+}
 
 /// Seeds run from `start` until the first violation (1 = the first seed).
 fn seeds_to_detect(bug: PlantedBug, mix: Mix, start: u64, cap: u64, threads: usize) -> Option<u64> {
     let options = SimOptions {
         mix,
         configure: Some(Arc::new(move |c| c.planted_bug = Some(bug))),
+        reads: read_share(bug),
         ..SimOptions::default()
     };
     let summary = run_seeds(start..start + cap, &options, threads, true, |_| {});
@@ -56,6 +71,7 @@ fn families(n: u64, threads: usize, sizes: Vec<usize>, only: Option<String>) {
     for &bug in &bugs {
         let options = SimOptions {
             configure: Some(Arc::new(move |c| c.planted_bug = Some(bug))),
+            reads: read_share(bug),
             ..SimOptions::default()
         };
         let summary = run_seeds(0..n, &options, threads, false, |_| {});
@@ -69,6 +85,7 @@ fn families(n: u64, threads: usize, sizes: Vec<usize>, only: Option<String>) {
                 family: Some(family),
                 sizes: sizes.clone(),
                 configure: Some(Arc::new(move |c| c.planted_bug = Some(bug))),
+                reads: read_share(bug),
                 ..SimOptions::swarm()
             };
             let summary = run_seeds(0..n, &options, threads, false, |_| {});

@@ -6,7 +6,7 @@
 //! line's default (the swarm on 3 and 5 nodes): `--mix fixed`, `--family
 //! NAME`, `--nodes N` (under the swarm: the one size it may draw),
 //! `--faults kind,kind|none`, `--fault-ms MS`, `--client-timeout-ms MS`,
-//! `--failover`. Text after `#` is a comment.
+//! `--reads PERCENT`, `--failover`. Text after `#` is a comment.
 
 use crate::faults::FaultKind;
 use crate::swarm::{Family, Mix};
@@ -54,6 +54,9 @@ pub fn replay_args(options: &SimOptions, seed: u64) -> String {
     if options.client_timeout != default.client_timeout {
         let ms = options.client_timeout / MS;
         args.push_str(&format!(" --client-timeout-ms {ms}"));
+    }
+    if options.reads != default.reads {
+        args.push_str(&format!(" --reads {}", options.reads));
     }
     args
 }
@@ -103,12 +106,22 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
             "--faults" => options.faults = parse_fault_list(value)?,
             "--fault-ms" => options.fault_time = number()? * MS,
             "--client-timeout-ms" => options.client_timeout = number()? * MS,
+            "--reads" => options.reads = parse_reads(value)?,
             other => return Err(format!("unknown option {other:?}")),
         }
         i += 2;
     }
     let seed = seed.ok_or("a replay line needs --seed")?;
     Ok(Some((seed, options)))
+}
+
+/// A read share: a percentage of kv gets, 0 to 100.
+pub fn parse_reads(value: &str) -> Result<u32, String> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| format!("--reads is a percentage (0 to 100), got {value:?}"))
 }
 
 /// Cluster sizes separated by commas, each between 1 and 64.
@@ -190,6 +203,13 @@ mod tests {
             (parsed.mix, parsed.family, parsed.sizes),
             (Mix::Swarm, Some(Family::RestartStorm), vec![3])
         );
+        let reads = SimOptions {
+            reads: 40,
+            ..SimOptions::swarm()
+        };
+        let line = replay_args(&reads, 11);
+        assert_eq!(line, "--seed 11 --reads 40");
+        assert_eq!(parse_replay(&line).unwrap().unwrap().1.reads, 40);
         assert_eq!(
             replay_args(&SimOptions::failover(), 7),
             "--seed 7 --failover"
@@ -208,6 +228,7 @@ mod tests {
             ("--seed 1 --nodes 0", "between 1 and 64"),
             ("--seed 1 --mix hot", "not fixed or swarm"),
             ("--seed 1 --family chaos", "unknown family"),
+            ("--seed 1 --reads 101", "percentage"),
         ] {
             let Err(err) = parse_replay(line) else {
                 panic!("{line} was accepted");

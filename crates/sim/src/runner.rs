@@ -24,6 +24,10 @@ pub struct Summary {
     pub committed_per_seed: f64,
     pub ok: u64,
     pub unknown: u64,
+    /// Client reads answered without a log write: linearizable (read
+    /// index) and serializable, over all seeds (counted in `ok` too).
+    pub reads: u64,
+    pub local_reads: u64,
     pub leader_failovers: u64,
     /// The longest virtual time from a leader crash, pause or isolation to
     /// the execution of a slot proposed after it, in milliseconds.
@@ -103,6 +107,8 @@ pub fn run_seeds_until(
                     summary.sim_events += report.events;
                     summary.ok += report.ok;
                     summary.unknown += report.unknown;
+                    summary.reads += report.reads;
+                    summary.local_reads += report.local_reads;
                     failovers.extend(&report.failovers);
                     summary.truncations += report.truncations;
                     summary.snapshots_installed += report.snapshots_installed;

@@ -1,14 +1,20 @@
 //! The simulated clients: each runs the sans-IO client of synod-core, one
 //! request at a time, draws its commands from the shared workload of
 //! synod-check on its own seeded generator, and records every operation
-//! for the history checkers.
+//! for the history checkers. With a read share (`SimOptions::reads`) some
+//! kv gets skip the log: linearizable reads by read index, and a few
+//! serializable reads answered from one node's state. Whether a get is
+//! sent as a read is drawn from a second generator, used for nothing else,
+//! so the commands and think times a seed draws stay the same whatever the
+//! share.
 
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use synod_apps::KvOp;
 use synod_apps::{Command, Outcome};
 use synod_check::workload::{AppKind, ClientWorkload};
-use synod_core::{Client, ClientConfig, ClientId, NodeId, Time};
+use synod_core::{Client, ClientConfig, ClientId, NodeId, RequestKind, Time};
 
 /// One finished (or abandoned) operation of a client.
 #[derive(Clone, Debug)]
@@ -22,6 +28,8 @@ pub struct Record {
     pub outcome: Option<Outcome>,
     /// Submitted after healing to check liveness.
     pub probe: bool,
+    /// Through the log, or a read without a log write.
+    pub request: RequestKind,
 }
 
 #[derive(Debug)]
@@ -29,6 +37,7 @@ pub struct Pending {
     pub command: Command,
     pub invoke: Time,
     pub probe: bool,
+    pub request: RequestKind,
 }
 
 pub struct SimClient {
@@ -38,6 +47,8 @@ pub struct SimClient {
     /// Draws both the commands and the think times, in the order they are
     /// needed, so a seed replays the same interleaving.
     rng: ChaCha8Rng,
+    /// Draws only whether a get is sent as a read (and which kind).
+    read_rng: ChaCha8Rng,
     workload: ClientWorkload,
 }
 
@@ -60,6 +71,11 @@ impl SimClient {
             }),
             pending: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            read_rng: {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(1);
+                rng
+            },
             workload: ClientWorkload::new(kind, id.to_string()),
         }
     }
@@ -75,6 +91,24 @@ impl SimClient {
     /// The next command this client wants to run.
     pub fn next_command(&mut self) -> Command {
         self.workload.next_command(&mut self.rng)
+    }
+
+    /// How to send `command`: a kv get is a read without a log write with
+    /// probability `share` percent (one in four of those serializable),
+    /// anything else goes through the log. Draws nothing when `share` is 0
+    /// or the command is no get.
+    pub fn request_kind(&mut self, command: &Command, share: u32) -> RequestKind {
+        if share == 0 || !matches!(command, Command::Kv(KvOp::Get { .. })) {
+            return RequestKind::Command;
+        }
+        let draw = self.read_rng.random_range(0..400);
+        if draw >= 4 * share.min(100) {
+            RequestKind::Command
+        } else if draw % 4 == 0 {
+            RequestKind::LocalRead
+        } else {
+            RequestKind::Read
+        }
     }
 
     /// Learns from a result (the values it read, for later compare-and-sets).

@@ -16,6 +16,10 @@ use synod_tools::nemesis::{Fault, NemesisOptions};
 pub enum Workload {
     /// Puts, gets, compare-and-sets and deletes; checked for linearizability.
     Kv,
+    /// Read-heavy kv: half the operations extra gets, and every get a
+    /// linearizable read without a log write (read index); the same
+    /// linearizability check.
+    KvReads,
     /// Transfers and balance reads; checked that no money is lost or made.
     Bank,
     /// Orders, cancellations and stock reads; checked that every order is
@@ -87,10 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         duration: Duration::from_secs(args.seconds),
         faults: args.faults.iter().map(|f| f.fault()).collect(),
         workload: match args.workload {
-            Workload::Kv => AppKind::Kv,
+            Workload::Kv | Workload::KvReads => AppKind::Kv,
             Workload::Bank => AppKind::Bank,
             Workload::Inventory => AppKind::Inventory,
         },
+        reads: args.workload == Workload::KvReads,
         clients: args.clients,
         seed: args.seed,
         keep: args.keep,

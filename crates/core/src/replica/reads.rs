@@ -40,6 +40,10 @@ impl<S: StateMachine> Replica<S> {
         if self.reads.len() >= self.config.max_pending {
             return; // the client retries
         }
+        if matches!(self.phase, Phase::Leader(_)) && self.config.has_bug(Bug::UnconfirmedRead) {
+            self.answer_read(request);
+            return;
+        }
         let id = self.next_read;
         self.next_read += 1;
         match &mut self.phase {
@@ -65,6 +69,11 @@ impl<S: StateMachine> Replica<S> {
 
     /// A follower asks us, as its leader, for a read index.
     pub(super) fn on_read_index(&mut self, from: NodeId, id: u64) {
+        if matches!(self.phase, Phase::Leader(_)) && self.config.has_bug(Bug::UnconfirmedRead) {
+            let index = Some(self.executor.executed());
+            self.send(from, Message::ReadIndexReply { id, index });
+            return;
+        }
         match &mut self.phase {
             Phase::Leader(l) => {
                 l.add_read(ReadOrigin::Remote(from, id), self.learner.commit());

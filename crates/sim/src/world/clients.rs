@@ -2,7 +2,11 @@
 //! time, and after the heal one probe (a read) that must be answered.
 //! Contract: every completed or given-up operation is recorded in the
 //! history the final check reads, and every request sent is shown to the
-//! checker (validity).
+//! checker (validity). A kv get may go as a read without a log write
+//! (`SimOptions::reads`): its reply is not checked against an execution
+//! (there is none), a linearizable one goes into the history the
+//! linearizability checker reads, a serializable one is only checked to
+//! return a value that was written.
 
 use super::*;
 
@@ -24,15 +28,24 @@ impl World<'_> {
         } else {
             client.next_command()
         };
+        let request = if probe {
+            RequestKind::Command
+        } else {
+            client.request_kind(&command, self.opts.reads)
+        };
         let bytes = encode_command(&command).into();
-        let actions = match client.core.submit(self.now, bytes) {
-            Ok(actions) => actions,
-            Err(_) => return,
+        let submitted = match request {
+            RequestKind::Command => client.core.submit(self.now, bytes),
+            read => client.core.submit_read(self.now, bytes, read),
+        };
+        let Ok(actions) = submitted else {
+            return;
         };
         client.pending = Some(Pending {
             command,
             invoke: self.now,
             probe,
+            request,
         });
         self.client_actions(c, actions);
     }
@@ -40,11 +53,11 @@ impl World<'_> {
     pub(super) fn client_actions(&mut self, c: usize, actions: Vec<ClientAction>) {
         for action in actions {
             match action {
-                ClientAction::Send { to, request, .. } => {
+                ClientAction::Send { to, request, kind } => {
                     self.checker.on_submit(&request);
                     for delay in self.net.deliveries(&mut self.rng_net, None, None) {
                         let request = request.clone();
-                        self.at(self.now + delay, Ev::Request { to, request });
+                        self.at(self.now + delay, Ev::Request { to, request, kind });
                     }
                 }
                 ClientAction::Done { timestamp, outcome } => self.complete(c, timestamp, outcome),
@@ -62,8 +75,10 @@ impl World<'_> {
         let client_id = self.clients[c].id();
         let (complete, outcome) = match outcome {
             ClientOutcome::Replied(bytes) => {
-                self.checker
-                    .on_reply(self.now, client_id, timestamp, &bytes);
+                if pending.request == RequestKind::Command {
+                    self.checker
+                        .on_reply(self.now, client_id, timestamp, &bytes);
+                }
                 let outcome =
                     decode_outcome(&bytes).unwrap_or_else(|e| Outcome::Invalid(e.to_string()));
                 self.clients[c].observe(&pending.command, &outcome);
@@ -82,6 +97,7 @@ impl World<'_> {
             command: pending.command,
             outcome,
             probe: pending.probe,
+            request: pending.request,
         });
         if self.healed {
             // After healing only the probe runs; an unknown probe retries.

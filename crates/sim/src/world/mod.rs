@@ -46,7 +46,7 @@ use synod_apps::{
 use synod_check::workload::AppKind;
 use synod_core::{
     Checkpoint, CheckpointJob, ClientAction, ClientId, Envelope, Event, MS, NodeId,
-    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, Slot, Time, Write,
+    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, RequestKind, Slot, Time, Write,
 };
 
 mod chaos;
@@ -69,6 +69,7 @@ enum Ev {
     Request {
         to: NodeId,
         request: Request,
+        kind: RequestKind,
     },
     Reply {
         client: usize,
@@ -346,16 +347,23 @@ impl<'a> World<'a> {
                     self.drive(i);
                 }
             }
-            Ev::Request { to, request } => {
+            Ev::Request { to, request, kind } => {
                 let i = to.0 as usize - 1;
                 if self.accepts_input(i, || Ev::Request {
                     to,
                     request: request.clone(),
+                    kind,
                 }) {
-                    self.log(|| format!("{to} <- client {request:?}"));
+                    self.log(|| match kind {
+                        RequestKind::Command => format!("{to} <- client {request:?}"),
+                        read => format!("{to} <- client {read:?} {request:?}"),
+                    });
                     let now = self.nodes[i].local_time(self.now);
                     if let Some(r) = &mut self.nodes[i].replica {
-                        r.on_client_request(now, request);
+                        match kind {
+                            RequestKind::Command => r.on_client_request(now, request),
+                            read => r.on_client_read(now, request, read == RequestKind::LocalRead),
+                        }
                     }
                     self.drive(i);
                 }

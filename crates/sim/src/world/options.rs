@@ -52,6 +52,10 @@ pub struct SimOptions {
     /// `checkpoint_log_ratio`); the swarm draws both per seed.
     pub checkpoint_interval: u64,
     pub checkpoint_log_ratio: u64,
+    /// The percentage of kv gets sent as reads without a log write (a
+    /// quarter of them serializable, the rest linearizable); 0 sends every
+    /// get through the log, as before reads existed.
+    pub reads: u32,
 }
 
 impl Default for SimOptions {
@@ -77,6 +81,7 @@ impl Default for SimOptions {
             sizes: vec![3, 5],
             checkpoint_interval: 10,
             checkpoint_log_ratio: 4,
+            reads: 0,
         }
     }
 }
@@ -157,6 +162,9 @@ pub struct SimReport {
     pub virtual_time: Time,
     pub ok: u64,
     pub unknown: u64,
+    /// Linearizable and serializable reads answered without a log write.
+    pub reads: u64,
+    pub local_reads: u64,
     /// Per leader crash or pause: virtual time until a newly proposed slot executed.
     pub failovers: Vec<Time>,
     /// Log truncations (a quorum held a checkpoint) and snapshots installed

@@ -108,19 +108,22 @@ impl World<'_> {
     /// The client history, with the state of the most advanced live replica
     /// as the final read.
     pub(super) fn final_history(&self) -> synod_check::History {
-        let ops = self
+        let op = |r: &Record| synod_check::Op {
+            client: r.client.0,
+            invoke: r.invoke,
+            complete: r.complete,
+            command: r.command.clone(),
+            outcome: r.outcome.clone(),
+        };
+        // Serializable reads may be stale by design: kept out of the
+        // linearizability check.
+        let (local, ops): (Vec<&Record>, Vec<&Record>) = self
             .history
             .iter()
-            .map(|r| synod_check::Op {
-                client: r.client.0,
-                invoke: r.invoke,
-                complete: r.complete,
-                command: r.command.clone(),
-                outcome: r.outcome.clone(),
-            })
-            .collect();
+            .partition(|r| r.request == RequestKind::LocalRead);
         let mut history = synod_check::History {
-            ops,
+            ops: ops.into_iter().map(op).collect(),
+            serializable_reads: local.into_iter().map(op).collect(),
             ..Default::default()
         };
         let freshest = self
@@ -199,6 +202,14 @@ impl World<'_> {
         }
         let ok = self.history.iter().filter(|r| r.complete.is_some()).count() as u64;
         let unknown = self.history.len() as u64 - ok;
+        let answered = |kind: RequestKind| {
+            let reads = self.history.iter().filter(|r| r.request == kind);
+            reads.filter(|r| r.complete.is_some()).count() as u64
+        };
+        let (reads, local_reads) = (
+            answered(RequestKind::Read),
+            answered(RequestKind::LocalRead),
+        );
         SimReport {
             seed: self.seed,
             violations: self.checker.violations().to_vec(),
@@ -208,6 +219,8 @@ impl World<'_> {
             virtual_time: self.now,
             ok,
             unknown,
+            reads,
+            local_reads,
             failovers: self.failovers,
             truncations: self.truncations,
             snapshots_installed: self.snapshots_installed,

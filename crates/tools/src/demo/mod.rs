@@ -236,6 +236,7 @@ async fn demo(
         ops: shared.history.lock().map(|h| h.clone()).unwrap_or_default(),
         final_balances: Some(first.balances.clone()),
         final_orders: None,
+        serializable_reads: Vec::new(),
     };
     let anomalies = synod_check::check(&history);
     let (ok, failed, unknown) = (

@@ -37,6 +37,9 @@ pub struct NemesisOptions {
     pub duration: Duration,
     pub faults: Vec<Fault>,
     pub workload: AppKind,
+    /// With the kv workload: read-heavy, every get a linearizable read
+    /// without a log write (read index).
+    pub reads: bool,
     pub clients: usize,
     pub seed: u64,
     /// Keep the local cluster's directory (node logs, data).
@@ -53,6 +56,11 @@ pub struct NemesisSummary {
     pub ops: usize,
     pub ok: usize,
     pub unknown: usize,
+    /// Linearizable reads answered without a log write (counted in `ok`).
+    pub reads: usize,
+    /// The log slots the cluster executed (each a batch of commands, or a
+    /// no-op): reads take none.
+    pub slots: u64,
     pub faults: u64,
     pub leader_losses: usize,
     pub anomalies: usize,
@@ -135,6 +143,7 @@ async fn nemesis(
                 cluster.security.clone(),
                 n,
                 options.workload,
+                options.reads,
                 options.seed,
                 recorder.clone(),
             ))
@@ -248,12 +257,18 @@ async fn nemesis(
         .collect();
     let ok = ops.iter().filter(|o| o.complete.is_some()).count();
     let summary = NemesisSummary {
-        workload: options.workload.name(),
+        workload: if options.reads {
+            "kv-reads"
+        } else {
+            options.workload.name()
+        },
         seed: options.seed,
         seconds: options.duration.as_secs(),
         ops: ops.len(),
         ok,
         unknown: ops.len() - ok,
+        reads: recorder.reads.load(Ordering::Relaxed),
+        slots: first.executed,
         faults,
         leader_losses: striker.leader_losses.len(),
         anomalies: anomalies.len(),
