@@ -27,10 +27,8 @@ const BUGS: [PlantedBug; 7] = [
 ];
 
 /// The planted bugs only a membership change can reach.
-const RECONFIG_BUGS: [PlantedBug; 2] = [
-    PlantedBug::ReconfigureEarly,
-    PlantedBug::RemovedNodeCounted,
-];
+const RECONFIG_BUGS: [PlantedBug; 2] =
+    [PlantedBug::ReconfigureEarly, PlantedBug::RemovedNodeCounted];
 
 /// Seeds run from `start` until the first violation (1 = the first seed).
 fn seeds_to_detect(bug: PlantedBug, mix: Mix, start: u64, cap: u64, threads: usize) -> Option<u64> {

@@ -245,8 +245,11 @@ impl QuorumCheck {
             .iter()
             .filter(|(_, v, _)| v == value)
             .map(|(b, _, nodes)| {
-                let counted: Vec<NodeId> =
-                    nodes.iter().copied().filter(|n| voters.contains(n)).collect();
+                let counted: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| voters.contains(n))
+                    .collect();
                 (counted.len(), Some(*b), nodes.clone())
             })
             .max_by_key(|(count, _, _)| *count)

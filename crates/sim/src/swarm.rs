@@ -243,7 +243,8 @@ fn draw_family(
         Family::Classic => faults::draw(rng, nodes, allowed, fault_time, calm),
         Family::Reconfig => {
             // The kinds of `random`, and the admin's membership changes.
-            let others: Vec<FaultKind> = allowed.iter().copied().filter(|k| *k != Reconfig).collect();
+            let others: Vec<FaultKind> =
+                allowed.iter().copied().filter(|k| *k != Reconfig).collect();
             let mut schedule = draw_family(rng, Family::Random, nodes, &others, fault_time, calm);
             schedule.enabled.push(Reconfig);
             schedule

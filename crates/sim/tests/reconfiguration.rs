@@ -83,7 +83,11 @@ fn seeds_without_reconfig_keep_their_swarm_member() {
             reconfigs += 1;
             continue;
         }
-        assert_eq!(p, draw_profile(seed, Some(p.family), &[3, 5]), "seed {seed}");
+        assert_eq!(
+            p,
+            draw_profile(seed, Some(p.family), &[3, 5]),
+            "seed {seed}"
+        );
     }
     // About 15% of the swarm's seeds.
     assert!((200..400).contains(&reconfigs), "{reconfigs}");

@@ -100,7 +100,7 @@ impl<S: StateMachine> Replica<S> {
             && let Value::Reconfigure(next) = &value
         {
             // The new membership counts at once, and proposing goes on.
-            l.voters = Voters::new(next.voters());
+            l.count_voters_now(Voters::new(next.voters()), self.now);
             l.stop_sign = None;
         }
         let commit = self.learner.commit();

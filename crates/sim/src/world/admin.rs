@@ -89,8 +89,11 @@ pub(super) struct Admin {
 impl Admin {
     /// The operator's habits, drawn per seed.
     pub(super) fn draw(rng: &mut ChaCha8Rng) -> Admin {
-        let gap = [(10 * MS, 100 * MS), (50 * MS, 400 * MS), (200 * MS, 900 * MS)]
-            [rng.random_range(0..3)];
+        let gap = [
+            (10 * MS, 100 * MS),
+            (50 * MS, 400 * MS),
+            (200 * MS, 900 * MS),
+        ][rng.random_range(0..3)];
         let retry = [(5 * MS, 30 * MS), (20 * MS, 150 * MS)][rng.random_range(0..2)];
         let weights = [
             rng.random_range(1..=4),
@@ -244,7 +247,10 @@ impl World<'_> {
                     let leader = self.leader().map(|i| self.nodes[i].id);
                     let answer = self.ask_leader(|r, now| r.propose_change(now, change.clone()));
                     self.log(|| {
-                        format!("admin: asks {leader:?} to {}: {answer:?}", describe(&change))
+                        format!(
+                            "admin: asks {leader:?} to {}: {answer:?}",
+                            describe(&change)
+                        )
                     });
                     if let Some(Ok(())) = answer {
                         admin.asked = Some(self.now);
@@ -300,12 +306,7 @@ impl World<'_> {
         };
         let voters = m.voters();
         let leader = self.leader().map(|i| self.nodes[i].id);
-        let lost: BTreeSet<NodeId> = m
-            .ids()
-            .into_iter()
-            .filter(|&n| self.lost_vote(n))
-            .collect();
-        let healthy = voters.iter().filter(|n| !lost.contains(*n)).count();
+        let lost: BTreeSet<NodeId> = m.ids().into_iter().filter(|&n| self.lost_vote(n)).collect();
         // Disks the schedule will still lose: count them as lost already.
         let wipes_ahead = self
             .schedule
@@ -315,17 +316,31 @@ impl World<'_> {
             .count();
         let quorum = |voters: usize| voters / 2 + 1;
         let creation = self.opts.nodes as u32;
-        let founders = |without: NodeId| {
-            m.ids()
-                .into_iter()
-                .any(|n| n.0 <= creation && n != without)
-        };
+        let founders =
+            |without: NodeId| m.ids().into_iter().any(|n| n.0 <= creation && n != without);
+        // The membership before the latest may still be the one in force
+        // (a quorum may not have executed the latest yet): both must keep
+        // a quorum of voters that did not lose their disk.
+        let previous = self
+            .epochs
+            .values()
+            .rev()
+            .nth(1)
+            .unwrap_or(&self.creation)
+            .voters();
         // A voter may go (removed, or lost and removed) if what stays can
         // still make a quorum.
         let may_go = |n: &NodeId| {
-            let stay = healthy - usize::from(!lost.contains(n));
+            let keeps_quorum = |voters: &[NodeId]| {
+                let stay = voters
+                    .iter()
+                    .filter(|v| !lost.contains(*v) && *v != n)
+                    .count();
+                stay.saturating_sub(wipes_ahead) >= quorum(voters.len())
+            };
             voters.len() > MIN_VOTERS
-                && stay.saturating_sub(wipes_ahead) >= quorum(voters.len())
+                && keeps_quorum(&voters)
+                && keeps_quorum(&previous)
                 && founders(*n)
         };
         let learners: Vec<NodeId> = m
@@ -382,11 +397,11 @@ impl World<'_> {
             pick -= admin.weights[k];
         }
         let bias = admin.leader_bias;
-        let choose = |rng: &mut ChaCha8Rng, from: &[NodeId]| {
-            match leader.filter(|l| from.contains(l) && rng.random_bool(bias)) {
-                Some(l) => l,
-                None => from[rng.random_range(0..from.len())],
-            }
+        let choose = |rng: &mut ChaCha8Rng, from: &[NodeId]| match leader
+            .filter(|l| from.contains(l) && rng.random_bool(bias))
+        {
+            Some(l) => l,
+            None => from[rng.random_range(0..from.len())],
         };
         let steps: Vec<Step> = match op {
             Op::Add => {

@@ -381,10 +381,12 @@ impl<'a> World<'a> {
             }
             Ev::Request { to, request } => {
                 let i = to.0 as usize - 1;
-                if i < self.nodes.len() && self.accepts_input(i, || Ev::Request {
-                    to,
-                    request: request.clone(),
-                }) {
+                if i < self.nodes.len()
+                    && self.accepts_input(i, || Ev::Request {
+                        to,
+                        request: request.clone(),
+                    })
+                {
                     self.log(|| format!("{to} <- client {request:?}"));
                     let now = self.nodes[i].local_time(self.now);
                     if let Some(r) = &mut self.nodes[i].replica {

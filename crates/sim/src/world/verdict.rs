@@ -129,12 +129,16 @@ impl World<'_> {
         // the log).
         // Only the members count: a removed node need not go on.
         let members = self.members();
-        let mut states = self.nodes.iter().filter(|h| members.is_member(h.id)).map(|h| {
-            h.replica.as_ref().map(|r| {
-                let s = r.status();
-                (s.executed, r.state_digest(), s.truncated == s.checkpoint)
-            })
-        });
+        let mut states = self
+            .nodes
+            .iter()
+            .filter(|h| members.is_member(h.id))
+            .map(|h| {
+                h.replica.as_ref().map(|r| {
+                    let s = r.status();
+                    (s.executed, r.state_digest(), s.truncated == s.checkpoint)
+                })
+            });
         let Some(Some(first)) = states.next() else {
             return false;
         };
