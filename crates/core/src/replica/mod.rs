@@ -144,9 +144,8 @@ pub struct Replica<S: StateMachine> {
     /// This node promises, accepts and stands only for slots above this
     /// one. 0 normally; `Slot::MAX` for a node that lost its disk: it learns
     /// chosen values (by catch-up and state transfer) but never votes,
-    /// because it cannot know what it promised or accepted before, until a
-    /// reconfiguration makes it a voter of a new epoch, whose slots its
-    /// forgotten votes never touched.
+    /// because it cannot know what it promised or accepted before (another
+    /// value only from a log written by an earlier version).
     votes_above: Slot,
     /// A peer that is not a member as far as this node knows announced a
     /// checkpoint beyond what this node executed: this node's membership
