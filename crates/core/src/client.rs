@@ -101,6 +101,18 @@ impl Client {
         self.config.id
     }
 
+    /// The cluster's members changed (a real client rereads its cluster
+    /// file): later broadcasts go to `nodes`. The believed leader is kept
+    /// if it is still among them, else the first of them is tried next.
+    pub fn set_nodes(&mut self, nodes: Vec<NodeId>) {
+        if !nodes.contains(&self.leader)
+            && let Some(&first) = nodes.first()
+        {
+            self.leader = first;
+        }
+        self.config.nodes = nodes;
+    }
+
     /// The node this client will contact first.
     pub fn leader(&self) -> NodeId {
         self.leader

@@ -37,7 +37,8 @@ pub enum PlantedBug {
     /// before it is chosen.
     ReconfigureEarly,
     /// After a reconfiguration the removed voters still count toward the
-    /// new epoch's quorums.
+    /// new epoch's quorums (and the leader still hears them, though they
+    /// are no longer members).
     RemovedNodeCounted,
     /// A candidate counts a promise that answered an earlier PREPARE of its
     /// ballot (sent before it crashed) with a later `from`, and fills the
@@ -273,7 +274,8 @@ pub(crate) enum PlantedBugStub {
     /// before it is chosen.
     ReconfigureEarly,
     /// After a reconfiguration the removed voters still count toward the
-    /// new epoch's quorums.
+    /// new epoch's quorums (and the leader still hears them, though they
+    /// are no longer members).
     RemovedNodeCounted,
     /// A candidate counts a promise that answered an earlier PREPARE of its
     /// ballot (sent before it crashed) with a later `from`, and fills the

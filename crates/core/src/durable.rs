@@ -37,9 +37,10 @@ pub enum PersistOp {
     /// This node lost its disk and came back as a learner that never votes
     /// (its forgotten promises and acceptances must never be contradicted).
     NonVoting,
-    /// A node that lost its disk once was made a voter again by the
-    /// reconfiguration in slot `.0`: it votes on the slots after it (a new
-    /// epoch, which its forgotten votes never touched).
+    /// Votes only on the slots after `.0`. Written by an earlier rule that
+    /// gave a node that lost its disk its vote back after a reconfiguration
+    /// (unsafe: it cannot tell one chosen before the loss, docs/membership.md);
+    /// no longer written, still read from old logs.
     VotesAbove(Slot),
 }
 

@@ -60,7 +60,17 @@ impl<S: StateMachine> Capture<S> {
         let app = S::serialize(&self.app);
         let mut out = Vec::with_capacity(64 + self.replies.len() * 48 + app.len());
         out.extend_from_slice(&self.executed.to_le_bytes());
-        self.membership.encode(&mut out);
+        if self.membership.epoch == 0 {
+            // Epoch 0 is each node's cluster file: its voters are the
+            // cluster's, but a node that joined later lists itself as a
+            // learner there too. The state (and its digest) holds the
+            // voters only, the same on every node; a reconfiguration
+            // replaces the whole membership.
+            let voters: Vec<_> = self.membership.voters();
+            Membership::initial(&voters, &[]).encode(&mut out);
+        } else {
+            self.membership.encode(&mut out);
+        }
         out.extend_from_slice(&(self.replies.len() as u64).to_le_bytes());
         for (client, (ts, result)) in &self.replies {
             out.extend_from_slice(&client.0.to_le_bytes());
@@ -215,7 +225,20 @@ impl<S: StateMachine> Executor<S> {
         self.app.restore(rest)?;
         self.replies = replies;
         self.executed = executed;
-        self.membership = membership;
+        if membership.epoch > 0 {
+            self.membership = membership;
+        } else {
+            // Epoch 0 holds the voters only (see `serialize`): this node's
+            // own learners of epoch 0 (itself, if it joined) stay.
+            let learners: Vec<_> = self
+                .membership
+                .members
+                .iter()
+                .filter(|m| !m.voter && !membership.is_member(m.id))
+                .map(|m| m.id)
+                .collect();
+            self.membership = Membership::initial(&membership.voters(), &learners);
+        }
         Ok(())
     }
 

@@ -344,6 +344,17 @@ impl Leadership {
         self.stop_sign.is_some() || self.change.is_some() || self.transfer.is_some()
     }
 
+    /// Only for the planted bug `ReconfigureEarly`: counts `voters` from now
+    /// on, as if they were this leadership's own (the per-voter records
+    /// start afresh).
+    pub(crate) fn count_voters_now(&mut self, voters: Voters, now: Time) {
+        let n = voters.len();
+        self.voters = voters;
+        self.last_contact = vec![now; n];
+        self.peer_truncated = vec![0; n];
+        self.acked_round = vec![0; n];
+    }
+
     /// Proposes `next` as the stop-sign of this epoch in the next slot, if
     /// every earlier slot is chosen.
     pub fn propose_change(&mut self, now: Time) -> Option<(Slot, Value)> {

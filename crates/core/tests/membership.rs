@@ -135,8 +135,17 @@ fn a_leader_hands_over_on_request() {
     c.assert_agreement();
 }
 
+/// A node that lost its disk cannot tell whether a reconfiguration that
+/// makes it a voter was chosen before the loss (it replays it while
+/// catching up, or hears it proposed again by a leader that did not know it
+/// chosen), and if so it may have voted on the slots after it: it stays a
+/// learner, re-added and promoted or not. (The simulator found a wiped node
+/// voting again above a promotion chosen before its disk was lost: seeds
+/// 242, 326 and 438 of `--family reconfig` in crates/sim/regressions.txt.)
+/// The remedy is a new identity: remove it, and add the machine back under
+/// a new id.
 #[test]
-fn a_node_that_lost_its_disk_votes_again_once_re_added() {
+fn a_node_that_lost_its_disk_never_votes_again_and_is_replaced_by_a_new_id() {
     let mut c = running();
     c.wipe(N3);
     assert!(c.replica(N3).is_non_voting());
@@ -151,8 +160,22 @@ fn a_node_that_lost_its_disk_votes_again_once_re_added() {
     c.change(leader, Change::Promote { id: N3 }).unwrap();
     c.advance(200 * MS);
     assert!(c.replica(N3).membership().is_voter(N3));
-    assert!(!c.replica(N3).is_non_voting(), "it votes again");
-    // With n2 gone, n1 and n3 still make a quorum: n3's votes count.
+    assert!(c.replica(N3).is_non_voting(), "its lost votes stay lost");
+    // The machine comes back as n4: a fresh node, which votes once promoted.
+    let leader = c.wait_for_leader(1000 * MS);
+    c.change(leader, Change::Remove { id: N3 }).unwrap();
+    c.advance(200 * MS);
+    c.add_node(N4, &[N1, N2, N3]);
+    let leader = c.wait_for_leader(1000 * MS);
+    c.change(leader, add(N4)).unwrap();
+    c.advance(200 * MS);
+    write(&mut c, leader, 4);
+    let leader = c.wait_for_leader(1000 * MS);
+    c.change(leader, Change::Promote { id: N4 }).unwrap();
+    c.advance(200 * MS);
+    assert_eq!(c.replica(N1).membership().voters(), vec![N1, N2, N4]);
+    assert!(!c.replica(N4).is_non_voting());
+    // With n2 gone, n1 and n4 still make a quorum: n4's votes count.
     let leader = c.wait_for_leader(1000 * MS);
     c.crash(N2);
     let leader = if leader == N2 {
@@ -160,7 +183,7 @@ fn a_node_that_lost_its_disk_votes_again_once_re_added() {
     } else {
         leader
     };
-    write(&mut c, leader, 4);
+    write(&mut c, leader, 5);
     c.assert_agreement();
 }
 

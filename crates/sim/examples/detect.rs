@@ -5,16 +5,19 @@
 //! `cargo run --release -p synod-sim --example detect -- [STARTS] [CAP] [THREADS]`
 //! (defaults: 5 starting points, a cap of 600 seeds, 2 threads). Starting
 //! point k is seed k * 1,000,003; a bug not caught within CAP seeds counts
-//! as CAP and is marked `>`.
+//! as CAP and is marked `>`. The two reconfiguration bugs need membership
+//! changes: for them the fixed mix draws from every kind and `reconfig`
+//! (`--faults` naming all thirteen), and the swarm runs its `reconfig`
+//! member (`--family reconfig`); `detect reconfig [STARTS] [CAP] [THREADS]`
+//! prints their rows alone.
 
 use std::sync::Arc;
 use synod_core::PlantedBug;
 use synod_sim::{Mix, SimOptions, run_seeds};
 
-/// The planted bugs the simulator's workload can reach (the two
-/// reconfiguration bugs need a membership change, which it does not make).
-/// `UnconfirmedRead` needs reads without a log write: its runs, and only
-/// its, have a read share ([`read_share`]).
+/// The planted bugs every seed can reach. `UnconfirmedRead` needs reads
+/// without a log write: its runs, and only its, have a read share
+/// ([`read_share`]).
 const BUGS: [PlantedBug; 8] = [
     PlantedBug::AcceptLowerBallot,
     PlantedBug::NewViewIgnoresPromises,
@@ -37,10 +40,21 @@ fn read_share(bug: PlantedBug) -> u32 {
     }
 }
 
+/// The planted bugs only a membership change can reach.
+const RECONFIG_BUGS: [PlantedBug; 2] =
+    [PlantedBug::ReconfigureEarly, PlantedBug::RemovedNodeCounted];
+
 /// Seeds run from `start` until the first violation (1 = the first seed).
 fn seeds_to_detect(bug: PlantedBug, mix: Mix, start: u64, cap: u64, threads: usize) -> Option<u64> {
+    let reconfig = RECONFIG_BUGS.contains(&bug);
     let options = SimOptions {
         mix,
+        faults: if reconfig {
+            synod_sim::FaultKind::KNOWN.to_vec()
+        } else {
+            synod_sim::FaultKind::ALL.to_vec()
+        },
+        family: (reconfig && mix == Mix::Swarm).then_some(synod_sim::Family::Reconfig),
         configure: Some(Arc::new(move |c| c.planted_bug = Some(bug))),
         reads: read_share(bug),
         ..SimOptions::default()
@@ -60,6 +74,7 @@ fn families(n: u64, threads: usize, sizes: Vec<usize>, only: Option<String>) {
     use synod_sim::Family;
     let bugs: Vec<PlantedBug> = BUGS
         .into_iter()
+        .chain(RECONFIG_BUGS)
         .filter(|b| only.as_ref().is_none_or(|o| format!("{b:?}") == *o))
         .collect();
     print!("| family |");
@@ -106,8 +121,9 @@ fn main() {
         });
         return families(n, 2, sizes, std::env::args().nth(4));
     }
+    let only_reconfig = std::env::args().nth(1).as_deref() == Some("reconfig");
     let args: Vec<u64> = std::env::args()
-        .skip(1)
+        .skip(1 + usize::from(only_reconfig))
         .map(|a| a.parse().expect("STARTS CAP THREADS are numbers"))
         .collect();
     let starts = args.first().copied().unwrap_or(5);
@@ -119,7 +135,12 @@ fn main() {
     );
     println!("|---|---|---|");
     let mut totals = [0u64; 2];
-    for bug in BUGS {
+    let bugs: Vec<PlantedBug> = if only_reconfig {
+        RECONFIG_BUGS.to_vec()
+    } else {
+        BUGS.into_iter().chain(RECONFIG_BUGS).collect()
+    };
+    for bug in bugs {
         let mut cells = Vec::new();
         for (m, mix) in [Mix::Fixed, Mix::Swarm].into_iter().enumerate() {
             let runs: Vec<(u64, bool)> = (0..starts)

@@ -9,11 +9,15 @@
 //! - exactly-once: no request is applied in two different slots, nor twice
 //!   by one node;
 //! - replicas agree: equal state digests at equal executed slots;
-//! - replies: a client's result is the result its request produced.
+//! - replies: a client's result is the result its request produced;
+//! - quorum ([`QuorumCheck`]): when a slot first executes anywhere, a
+//!   majority of the voters of its epoch had accepted its value in one
+//!   ballot (written it to their logs): the definition of chosen, checked
+//!   against the membership that really decides the slot.
 
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
-use synod_core::{ClientId, Digest, Execution, NodeId, Request, Slot, Time, Value};
+use synod_core::{Ballot, ClientId, Digest, Execution, NodeId, Request, Slot, Time, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -192,9 +196,104 @@ impl Checker {
     }
 }
 
+/// Chosen means accepted by a quorum: every acceptance any node wrote to
+/// its log (its vote exists only once written), per slot, until the slot
+/// first executes somewhere; then a majority of the voters of the slot's
+/// epoch must have accepted the executed value in one ballot. Slots first
+/// execute in order (a node executes in order, and a snapshot comes from a
+/// node that executed every slot it covers), so one watermark says which
+/// slots were checked.
+#[derive(Debug, Default)]
+pub struct QuorumCheck {
+    accepted: BTreeMap<Slot, Vec<(Ballot, Value, Vec<NodeId>)>>,
+    checked: Slot,
+}
+
+impl QuorumCheck {
+    /// `node` wrote its acceptance of `value` in `slot` at `ballot`.
+    pub fn on_accept(&mut self, node: NodeId, slot: Slot, ballot: Ballot, value: &Value) {
+        if slot <= self.checked {
+            return;
+        }
+        let entries = self.accepted.entry(slot).or_default();
+        match entries
+            .iter_mut()
+            .find(|(b, v, _)| *b == ballot && v == value)
+        {
+            Some((_, _, nodes)) => {
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+            None => entries.push((ballot, value.clone(), vec![node])),
+        }
+    }
+
+    /// `slot` executed `value`; `voters` decide the slot (the voters of the
+    /// membership after the latest reconfiguration before it). At the
+    /// slot's first execution anywhere, returns what is wrong if no
+    /// majority of them had accepted `value` in one ballot.
+    pub fn on_executed(&mut self, slot: Slot, value: &Value, voters: &[NodeId]) -> Option<String> {
+        if slot <= self.checked {
+            return None;
+        }
+        self.checked = slot;
+        let entries = self.accepted.remove(&slot).unwrap_or_default();
+        self.accepted = self.accepted.split_off(&(slot + 1));
+        let quorum = voters.len() / 2 + 1;
+        let (best, ballot, nodes) = entries
+            .iter()
+            .filter(|(_, v, _)| v == value)
+            .map(|(b, _, nodes)| {
+                let counted: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| voters.contains(n))
+                    .collect();
+                (counted.len(), Some(*b), nodes.clone())
+            })
+            .max_by_key(|(count, _, _)| *count)
+            .unwrap_or((0, None, Vec::new()));
+        if best >= quorum {
+            return None;
+        }
+        let ballot = ballot.map_or("no ballot".into(), |b| format!("ballot {b:?}"));
+        Some(format!(
+            "slot {slot} executed with {best} of the {} voters {voters:?} (a quorum is {quorum}) having accepted its value in one ballot (best: {ballot}, accepted by {nodes:?})",
+            voters.len()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catches_a_slot_executed_without_a_quorum_of_its_epochs_voters() {
+        let (n1, n2, n3, n4) = (NodeId(1), NodeId(2), NodeId(3), NodeId(4));
+        let b = Ballot::new(2, n1);
+        let mut q = QuorumCheck::default();
+        q.on_accept(n1, 1, b, &Value::Noop);
+        q.on_accept(n2, 1, b, &Value::Noop);
+        assert_eq!(q.on_executed(1, &Value::Noop, &[n1, n2, n3]), None);
+        assert_eq!(q.on_executed(1, &Value::Noop, &[n1, n2, n3]), None, "once");
+        // Two acceptances, but one from a node that is not a voter of the
+        // slot's epoch (removed, or a learner).
+        q.on_accept(n1, 2, b, &Value::Noop);
+        q.on_accept(n4, 2, b, &Value::Noop);
+        let why = q.on_executed(2, &Value::Noop, &[n1, n2, n3]).unwrap();
+        assert!(why.contains("1 of the 3 voters"), "{why}");
+        // A majority of three, but of a smaller epoch than the slot's.
+        for n in [n1, n2] {
+            q.on_accept(n, 3, b, &Value::Noop);
+        }
+        assert!(q.on_executed(3, &Value::Noop, &[n1, n2, n3, n4]).is_some());
+        // Acceptances in different ballots do not add up.
+        q.on_accept(n1, 4, b, &Value::Noop);
+        q.on_accept(n2, 4, Ballot::new(3, n2), &Value::Noop);
+        assert!(q.on_executed(4, &Value::Noop, &[n1, n2, n3]).is_some());
+    }
 
     fn req(client: u64, ts: u64) -> Request {
         Request {

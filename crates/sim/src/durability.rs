@@ -9,9 +9,11 @@
 //! it acknowledged is there with that ballot or a higher one, or lies at or
 //! below the checkpoint it recovered (chosen, executed, and never voted on
 //! again). A node whose disk was lost cannot keep that promise, so it must
-//! never vote again: a PROMISE or ACCEPTED from it is a violation of its own.
+//! never vote again: a PROMISE or ACCEPTED from it is a violation of its own,
+//! until a reconfiguration proposed after the loss makes it a voter again
+//! (docs/membership.md), and then only on the slots after that one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use synod_core::{Ballot, DurableState, Envelope, Message, NodeId, Slot};
 
 /// What one node revealed of its acceptor state.
@@ -24,18 +26,34 @@ struct Revealed {
 #[derive(Debug, Default)]
 pub struct DurabilityCheck {
     nodes: BTreeMap<NodeId, Revealed>,
-    /// Nodes that lost their disk: they learn, and never vote again.
-    wiped: BTreeSet<NodeId>,
+    /// Nodes that lost their disk: they learn, and vote only on the slots
+    /// above this one (`Slot::MAX`: never), which a reconfiguration that
+    /// made them voters again after the loss sets.
+    wiped: BTreeMap<NodeId, Slot>,
 }
 
 impl DurabilityCheck {
     /// A message left `env.from` (to a peer or to itself). Returns a
     /// violation if it is a vote from a node that lost its disk.
     pub fn on_sent(&mut self, env: &Envelope) -> Option<String> {
-        let vote = matches!(env.msg, Message::Promise { .. } | Message::Accepted { .. });
-        if vote && self.wiped.contains(&env.from) {
+        let lowest = match env.msg {
+            Message::Promise { from, .. } => Some(from),
+            Message::Accepted { first, .. } => Some(first),
+            _ => None,
+        };
+        if let (Some(lowest), Some(&above)) = (lowest, self.wiped.get(&env.from))
+            && lowest <= above
+        {
             let kind = env.msg.kind();
-            return Some(format!("{} lost its disk but sent {kind}", env.from));
+            let since = if above == Slot::MAX {
+                String::new()
+            } else {
+                format!(" (made a voter again above slot {above} only)")
+            };
+            return Some(format!(
+                "{} lost its disk but sent {kind} from slot {lowest}{since}",
+                env.from
+            ));
         }
         match &env.msg {
             Message::Promise { ballot, .. } => {
@@ -63,7 +81,21 @@ impl DurabilityCheck {
     /// not say anything of the kind again.
     pub fn on_wiped(&mut self, node: NodeId) {
         self.nodes.remove(&node);
-        self.wiped.insert(node);
+        self.wiped.insert(node, Slot::MAX);
+    }
+
+    /// `node`, which lost its disk, was made a voter again by the
+    /// reconfiguration chosen in `slot` (proposed after the loss): it may
+    /// vote on the slots after it.
+    pub fn votes_again_above(&mut self, node: NodeId, slot: Slot) {
+        if let Some(above) = self.wiped.get_mut(&node) {
+            *above = (*above).min(slot);
+        }
+    }
+
+    /// Whether `node` lost its disk and has not been made a voter again.
+    pub fn lost_vote(&self, node: NodeId) -> bool {
+        self.wiped.get(&node) == Some(&Slot::MAX)
     }
 
     /// `node` crashed and would recover `state`: returns a description of

@@ -30,6 +30,13 @@ pub enum FaultKind {
     Wipe,
     Pause,
     ClockSkew,
+    /// Membership changes asked of the leader by a simulated operator
+    /// (the world's admin): nodes added as learners and promoted, removed
+    /// (the leader too), replaced after losing their disk, and leadership
+    /// handed over. Not in [`FaultKind::ALL`], so that `all` and the draws
+    /// of existing seeds stay what they were: name it, or run the swarm's
+    /// `reconfig` family.
+    Reconfig,
 }
 
 impl FaultKind {
@@ -62,11 +69,35 @@ impl FaultKind {
             FaultKind::Wipe => "wipe",
             FaultKind::Pause => "pause",
             FaultKind::ClockSkew => "clock-skew",
+            FaultKind::Reconfig => "reconfig",
         }
     }
 
+    /// Every kind there is: [`FaultKind::ALL`] and `reconfig`.
+    pub const KNOWN: [FaultKind; 13] = [
+        FaultKind::Loss,
+        FaultKind::Duplication,
+        FaultKind::Delay,
+        FaultKind::SymmetricPartition,
+        FaultKind::AsymmetricPartition,
+        FaultKind::OneWayPartition,
+        FaultKind::BridgePartition,
+        FaultKind::CrashStop,
+        FaultKind::CrashRestart,
+        FaultKind::Wipe,
+        FaultKind::Pause,
+        FaultKind::ClockSkew,
+        FaultKind::Reconfig,
+    ];
+
     pub fn parse(name: &str) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+        FaultKind::KNOWN.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the kind strikes as episodes on the schedule's timeline
+    /// (clock skew is drawn per node, reconfiguration is the admin's).
+    pub fn episodic(self) -> bool {
+        !matches!(self, FaultKind::ClockSkew | FaultKind::Reconfig)
     }
 }
 
@@ -214,11 +245,7 @@ pub fn draw(
             }
         })
         .collect();
-    let episodic: Vec<FaultKind> = enabled
-        .iter()
-        .copied()
-        .filter(|k| *k != FaultKind::ClockSkew)
-        .collect();
+    let episodic: Vec<FaultKind> = enabled.iter().copied().filter(|k| k.episodic()).collect();
     let mut faults = Vec::new();
     if !episodic.is_empty() {
         let mut t = rng.random_range(100 * MS..=400 * MS);
@@ -377,7 +404,9 @@ pub(crate) fn draw_fault(
             target: target(rng, nodes, s.leader_bias),
             duration: rng.random_range(s.pause.0..=s.pause.1),
         },
-        FaultKind::ClockSkew => unreachable!("clock skew is drawn per node, not as an episode"),
+        FaultKind::ClockSkew | FaultKind::Reconfig => {
+            unreachable!("clock skew and reconfiguration are not drawn as episodes")
+        }
     }
 }
 

@@ -155,7 +155,7 @@ pub fn parse_fault_list(list: &str) -> Result<Vec<FaultKind>, String> {
             .map(|name| {
                 let name = name.trim();
                 FaultKind::parse(name).ok_or_else(|| {
-                    let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                    let known: Vec<&str> = FaultKind::KNOWN.iter().map(|k| k.name()).collect();
                     format!("unknown fault kind {name:?}; known: {}", known.join(", "))
                 })
             })

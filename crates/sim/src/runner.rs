@@ -36,6 +36,10 @@ pub struct Summary {
     /// Log truncations and snapshot installs, over all seeds and nodes.
     pub truncations: u64,
     pub snapshots_installed: u64,
+    /// Membership changes executed (fault kind `reconfig`), over all seeds,
+    /// and the seeds that made at least one.
+    pub reconfigurations: u64,
+    pub reconfigured_seeds: u64,
     /// Seeds that broke an invariant.
     pub failed_seeds: Vec<u64>,
 }
@@ -112,6 +116,8 @@ pub fn run_seeds_until(
                     failovers.extend(&report.failovers);
                     summary.truncations += report.truncations;
                     summary.snapshots_installed += report.snapshots_installed;
+                    summary.reconfigurations += report.reconfigurations;
+                    summary.reconfigured_seeds += u64::from(report.reconfigurations > 0);
                     if !report.violations.is_empty() {
                         summary.violations += report.violations.len() as u64;
                         summary.failed_seeds.push(report.seed);

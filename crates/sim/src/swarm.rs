@@ -66,10 +66,13 @@ pub enum Family {
     /// The leader paused or cut off (one way or both) long enough to be
     /// replaced, then back with its old ballot, again and again.
     DeposedLeader,
+    /// Membership changes (`reconfig`: nodes added and promoted, removed,
+    /// replaced, leadership handed over) among the kinds of `random`.
+    Reconfig,
 }
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Classic,
         Family::Random,
         Family::CheckpointRace,
@@ -78,14 +81,19 @@ impl Family {
         Family::IsolateAfterCheckpoint,
         Family::LaggardElected,
         Family::DeposedLeader,
+        Family::Reconfig,
     ];
 
     /// How often the swarm picks each family, out of the sum.
     /// (Tuned with `cargo run --release -p synod-sim --example detect --
     /// families N`, so that the swarm catches every planted bug at least as
     /// soon as the fixed mix: see docs/simulator.md.)
+    /// `reconfig` is not drawn by weight but afterwards, with
+    /// [`RECONFIG_SHARE`], so that the seeds that do not draw it keep the
+    /// member they had before it existed.
     fn weight(self) -> u32 {
         match self {
+            Family::Reconfig => 0,
             Family::Classic | Family::Random => 3,
             Family::WipeRejoin => 4,
             Family::DeposedLeader => 5,
@@ -104,6 +112,7 @@ impl Family {
             Family::IsolateAfterCheckpoint => "isolate-after-checkpoint",
             Family::LaggardElected => "laggard-elected",
             Family::DeposedLeader => "deposed-leader",
+            Family::Reconfig => "reconfig",
         }
     }
 
@@ -123,8 +132,13 @@ pub struct Profile {
     pub checkpoint_log_ratio: u64,
 }
 
-/// The generator stream of the swarm's draw (the world uses 1 to 3).
+/// The generator stream of the swarm's draw (the world uses 1 to 3, and 5).
 const STREAM: u64 = 4;
+
+/// The share of the swarm's seeds that become members of `reconfig`: drawn
+/// after everything else the profile draws, so every other seed keeps its
+/// member, size and checkpoints (and replays as before `reconfig` existed).
+pub const RECONFIG_SHARE: f64 = 0.15;
 
 /// Draws the member of the swarm for `seed`: the family (unless `family`
 /// fixes it), the cluster size among `sizes`, and the checkpoint interval.
@@ -141,6 +155,7 @@ pub fn draw_profile(seed: u64, family: Option<Family>, sizes: &[usize]) -> Profi
         }
         pick -= f.weight();
     }
+    let forced = family.is_some();
     let family = family.unwrap_or(drawn);
     let nodes = if sizes.is_empty() {
         5
@@ -159,12 +174,22 @@ pub fn draw_profile(seed: u64, family: Option<Family>, sizes: &[usize]) -> Profi
         }
         _ => 0,
     };
-    Profile {
+    let mut profile = Profile {
         family,
         nodes,
         checkpoint_interval,
         checkpoint_log_ratio,
+    };
+    let reconfig = match family {
+        Family::Reconfig => true,
+        _ => !forced && rng.random_bool(RECONFIG_SHARE),
+    };
+    if reconfig {
+        profile.family = Family::Reconfig;
+        profile.checkpoint_interval = [4, 10, 10, 25][rng.random_range(0..4)];
+        profile.checkpoint_log_ratio = [0, 4][rng.random_range(0..2)];
     }
+    profile
 }
 
 /// The schedule of `family` over `fault_time`. `allowed` restricts the
@@ -183,7 +208,7 @@ pub fn draw_schedule(
     // learner in the middle of their scenario.
     let corner = !matches!(
         family,
-        Family::Classic | Family::Random | Family::WipeRejoin
+        Family::Classic | Family::Random | Family::WipeRejoin | Family::Reconfig
     );
     if corner && rng.random_bool(0.5) {
         let at = rng.random_range(100 * MS..fault_time.max(101 * MS));
@@ -216,6 +241,14 @@ fn draw_family(
     let f = (nodes.len() - 1) / 2;
     match family {
         Family::Classic => faults::draw(rng, nodes, allowed, fault_time, calm),
+        Family::Reconfig => {
+            // The kinds of `random`, and the admin's membership changes.
+            let others: Vec<FaultKind> =
+                allowed.iter().copied().filter(|k| *k != Reconfig).collect();
+            let mut schedule = draw_family(rng, Family::Random, nodes, &others, fault_time, calm);
+            schedule.enabled.push(Reconfig);
+            schedule
+        }
         Family::Random => {
             let mut kinds: Vec<(FaultKind, u32)> = Vec::new();
             for &k in allowed {
@@ -509,7 +542,7 @@ pub fn draw_weighted(
     let episodic: Vec<(FaultKind, u32)> = kinds
         .iter()
         .copied()
-        .filter(|(k, w)| *k != FaultKind::ClockSkew && *w > 0)
+        .filter(|(k, w)| k.episodic() && *w > 0)
         .collect();
     let total: u32 = episodic.iter().map(|(_, w)| w).sum();
     let mut faults = Vec::new();

@@ -35,7 +35,7 @@ pub struct Args {
     mix: String,
     /// With the swarm: run only this family (classic, random,
     /// checkpoint-race, wipe-rejoin, restart-storm,
-    /// isolate-after-checkpoint, laggard-elected, deposed-leader).
+    /// isolate-after-checkpoint, laggard-elected, deposed-leader, reconfig).
     #[arg(long)]
     family: Option<String>,
     /// Run seeds until this many minutes have passed (implies --keep-going).

@@ -37,6 +37,45 @@ impl<S: StateMachine> Replica<S> {
         self.send(from, Message::CatchUpReply { entries, commit });
     }
 
+    /// A message from a node that is not a member as far as this node
+    /// knows. Never a vote, a ballot or a request: a removed node takes no
+    /// part. But what it says of chosen state may be all that tells this
+    /// node that its own membership is behind (a node that joined, or
+    /// restarted from a checkpoint older than the latest reconfigurations,
+    /// knows only the members of then, and may not know the leader): a
+    /// commit point or checkpoint beyond what this node executed makes it
+    /// ask that peer for the missing slots, and the peer's catch-up replies
+    /// and snapshots are chosen values like anyone's. Once it has executed
+    /// the reconfigurations it missed, it hears the members as members.
+    pub(super) fn on_stranger_message(&mut self, from: NodeId, msg: Message) {
+        let known = match &msg {
+            Message::Checkpoint { slot, .. } => Some(*slot),
+            Message::Heartbeat { commit, .. }
+            | Message::Commit { commit, .. }
+            | Message::Accept { commit, .. }
+            | Message::NewView { commit, .. } => Some(*commit),
+            Message::Prepare { from, .. } => Some(from.saturating_sub(1)),
+            _ => None,
+        };
+        if let Some(slot) = known
+            && slot > self.executor.executed()
+        {
+            self.learner.observe_commit(slot);
+            self.catch_up_hint = Some((from, slot));
+        }
+        match msg {
+            Message::CatchUpReply { entries, commit } => self.on_catch_up_reply(entries, commit),
+            Message::Snapshot {
+                slot,
+                digest,
+                offset,
+                total,
+                data,
+            } => self.on_snapshot(slot, digest, offset, total, data),
+            _ => {}
+        }
+    }
+
     pub(super) fn on_catch_up_reply(&mut self, entries: Vec<(Slot, Value)>, commit: Slot) {
         // A leader learns only from its own quorum: a slot it proposed in its
         // ballot must be decided by the acknowledgements of that ballot.

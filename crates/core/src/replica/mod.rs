@@ -144,10 +144,14 @@ pub struct Replica<S: StateMachine> {
     /// This node promises, accepts and stands only for slots above this
     /// one. 0 normally; `Slot::MAX` for a node that lost its disk: it learns
     /// chosen values (by catch-up and state transfer) but never votes,
-    /// because it cannot know what it promised or accepted before, until a
-    /// reconfiguration makes it a voter of a new epoch, whose slots its
-    /// forgotten votes never touched.
+    /// because it cannot know what it promised or accepted before (another
+    /// value only from a log written by an earlier version).
     votes_above: Slot,
+    /// A peer that is not a member as far as this node knows announced a
+    /// checkpoint beyond what this node executed: this node's membership
+    /// is behind (it joined, or restarted from an old state). It asks that
+    /// peer for the missing slots.
+    catch_up_hint: Option<(NodeId, Slot)>,
     out: Outbox<S>,
     /// Votes waiting for their writes to be durable.
     gate: DurabilityGate<Envelope>,
@@ -223,6 +227,7 @@ impl<S: StateMachine> Replica<S> {
             checkpoints,
             compaction: None,
             votes_above,
+            catch_up_hint: None,
             election: Election::new(now),
             phase: Phase::Follower,
             view: Ballot::ZERO,
@@ -329,7 +334,8 @@ impl<S: StateMachine> Replica<S> {
     /// (strangers, or members removed since) are ignored.
     pub fn on_message(&mut self, now: Time, from: NodeId, msg: Message) {
         self.now = now;
-        if !self.membership().is_member(from) {
+        if !self.membership().is_member(from) && !self.hears_removed(from) {
+            self.on_stranger_message(from, msg);
             return;
         }
         match msg {
@@ -514,6 +520,18 @@ impl<S: StateMachine> Replica<S> {
 
     // ----- plumbing ------------------------------------------------------
 
+    /// Only under the planted bug `RemovedNodeCounted`: a node its own
+    /// candidacy or leadership still counts is heard although it was
+    /// removed (without it the bug's extra voters could never answer).
+    fn hears_removed(&self, from: NodeId) -> bool {
+        self.config.has_bug(Bug::RemovedNodeCounted)
+            && match &self.phase {
+                Phase::Candidate(c) => c.voters.contains(from),
+                Phase::Leader(l) => l.voters.contains(from),
+                Phase::Follower => false,
+            }
+    }
+
     pub(super) fn note(&mut self, ballot: Ballot) {
         self.max_round = self.max_round.max(ballot.round);
     }
@@ -552,8 +570,15 @@ impl<S: StateMachine> Replica<S> {
         Voters::new(self.membership().voters())
     }
 
-    /// Whom to ask for missing slots: the leader, else peers in turn.
+    /// Whom to ask for missing slots: the peer whose checkpoint showed our
+    /// membership behind (see `catch_up_hint`) while we are behind it, else
+    /// the leader, else peers in turn.
     pub(super) fn catch_up_source(&self) -> NodeId {
+        if let Some((peer, slot)) = self.catch_up_hint
+            && self.executor.executed() < slot
+        {
+            return peer;
+        }
         match self.view.leader() {
             Some(leader) if leader != self.config.id => leader,
             _ => {

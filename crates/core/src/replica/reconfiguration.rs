@@ -100,7 +100,7 @@ impl<S: StateMachine> Replica<S> {
             && let Value::Reconfigure(next) = &value
         {
             // The new membership counts at once, and proposing goes on.
-            l.voters = Voters::new(next.voters());
+            l.count_voters_now(Voters::new(next.voters()), self.now);
             l.stop_sign = None;
         }
         let commit = self.learner.commit();
@@ -117,12 +117,12 @@ impl<S: StateMachine> Replica<S> {
             slot,
             membership: membership.clone(),
         });
-        if self.is_non_voting() && membership.is_voter(me) {
-            // Made a voter again after losing its disk: it may vote in the
-            // new epoch, which its forgotten votes never touched.
-            self.votes_above = slot;
-            self.out.persist.push(PersistOp::VotesAbove(slot));
-        }
+        // A node that lost its disk stays a learner, even made a voter
+        // again: it cannot tell whether this reconfiguration was chosen
+        // before it lost its disk (it may be replaying it, or hearing it
+        // proposed again by a leader that did not know it chosen, or late),
+        // and if so it may have voted on the slots after it then. A machine
+        // whose disk was lost comes back under a new id (docs/membership.md).
         match &self.phase {
             Phase::Leader(l) => {
                 let previous = l.voters.ids().to_vec();

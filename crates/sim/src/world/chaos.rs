@@ -68,6 +68,7 @@ impl World<'_> {
                     host.wiped = true;
                     let id = host.id;
                     self.durability.on_wiped(id);
+                    self.wipe_times.insert(id, self.now);
                     self.log(|| format!("fault: {id} loses its disk"));
                 }
                 if let Some(after) = restart_after {
@@ -167,6 +168,15 @@ impl World<'_> {
         self.episodes.clear();
         self.apply_partitions();
         self.apply_conditions();
+        // The nodes the operator removed are stopped for good now.
+        let removed: Vec<NodeId> = self
+            .admin
+            .as_ref()
+            .map(|a| a.removed.iter().copied().collect())
+            .unwrap_or_default();
+        for id in removed {
+            self.retire(id.0 as usize - 1);
+        }
         for i in 0..self.nodes.len() {
             self.restart(i);
             self.resume(i);

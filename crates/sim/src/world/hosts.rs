@@ -22,6 +22,8 @@ pub(super) struct NodeHost {
     pub(super) disk_free_at: Time,
     /// Clock error in parts per million, and offset.
     pub(super) clock: (i64, Time),
+    /// Removed from the cluster and stopped for good by the operator.
+    pub(super) retired: bool,
 }
 
 impl NodeHost {
@@ -80,6 +82,18 @@ impl World<'_> {
 
     /// Applies a write to node `i`'s disk and schedules its sync.
     pub(super) fn write(&mut self, i: usize, write: Write) {
+        // Every acceptance written, for the quorum check.
+        let id = self.nodes[i].id;
+        for op in &write.append {
+            if let PersistOp::Accept {
+                slot,
+                ballot,
+                value,
+            } = op
+            {
+                self.quorum.on_accept(id, *slot, *ballot, value);
+            }
+        }
         let host = &mut self.nodes[i];
         let Ok(()) = write.apply_to(&mut host.disk);
         if write.replace.is_some() {
@@ -118,6 +132,9 @@ impl World<'_> {
     }
 
     pub(super) fn start_node(&mut self, i: usize) {
+        if self.nodes[i].retired {
+            return;
+        }
         let config = self.opts.config(self.nodes[i].id.0);
         let host = &mut self.nodes[i];
         let now = host.local_time(self.now);
@@ -161,7 +178,7 @@ impl World<'_> {
     }
 
     pub(super) fn restart(&mut self, i: usize) {
-        if self.nodes[i].replica.is_some() {
+        if self.nodes[i].replica.is_some() || self.nodes[i].retired {
             return;
         }
         let id = self.nodes[i].id;

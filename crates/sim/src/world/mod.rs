@@ -25,10 +25,13 @@
 //! - [`chaos`]: applying the fault schedule (crashes, pauses, partitions,
 //!   network episodes) and healing.
 //! - [`clients`]: the closed-loop clients and the liveness probes.
+//! - [`admin`]: the operator of `reconfig`, changing the membership
+//!   through the leader (add, promote, remove, replace, hand over), and
+//!   the membership the checks follow.
 //! - [`verdict`]: the invariant checks called at events and at the end, and
 //!   the report.
 
-use crate::checks::Checker;
+use crate::checks::{Checker, QuorumCheck};
 use crate::disk::Disk;
 use crate::durability::DurabilityCheck;
 use crate::faults::{self, Fault, Schedule, Target};
@@ -45,10 +48,12 @@ use synod_apps::{
 };
 use synod_check::workload::AppKind;
 use synod_core::{
-    Checkpoint, CheckpointJob, ClientAction, ClientId, Envelope, Event, MS, NodeId,
-    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, RequestKind, Slot, Time, Write,
+    Checkpoint, CheckpointJob, ClientAction, ClientId, Envelope, Event, MS, Membership, NodeId,
+    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, RequestKind, Slot, Time, Value,
+    Write,
 };
 
+mod admin;
 mod chaos;
 mod clients;
 mod hosts;
@@ -104,6 +109,10 @@ enum Ev {
     Calm(u64),
     /// A fault armed by `Fault::AfterCheckpoint`, striking now.
     Strike(Fault),
+    /// The operator's next try (fault kind `reconfig`).
+    Admin,
+    /// A removed node is stopped for good.
+    Retire(usize),
     Heal,
     Check,
 }
@@ -174,6 +183,17 @@ struct World<'a> {
     snapshots_installed: u64,
     /// The money in the bank at the start: every replica must keep it.
     bank_total: u64,
+    /// The operator of `reconfig`, and its generator (stream 5).
+    admin: Option<admin::Admin>,
+    rng_admin: ChaCha8Rng,
+    /// The membership the cluster was created with, and each one after
+    /// it: the slot of the reconfiguration that ended the epoch before,
+    /// as first executed anywhere.
+    creation: Membership,
+    epochs: BTreeMap<Slot, Membership>,
+    /// Nodes that lost their disk and were not made voters again: when.
+    wipe_times: BTreeMap<NodeId, Time>,
+    quorum: QuorumCheck,
 }
 
 impl<'a> World<'a> {
@@ -218,6 +238,7 @@ impl<'a> World<'a> {
                 stash: Vec::new(),
                 disk_free_at: 0,
                 clock,
+                retired: false,
             })
             .collect();
         let kinds = std::iter::repeat_n(AppKind::Kv, opts.kv_clients)
@@ -240,6 +261,9 @@ impl<'a> World<'a> {
                 )
             })
             .collect();
+        let mut rng_admin = stream(5);
+        let reconfig = schedule.enabled.contains(&faults::FaultKind::Reconfig);
+        let admin = (reconfig && !opts.failover_only).then(|| admin::Admin::draw(&mut rng_admin));
         World {
             opts,
             seed,
@@ -272,6 +296,12 @@ impl<'a> World<'a> {
             truncations: 0,
             snapshots_installed: 0,
             bank_total: synod_apps::Services::default().bank.total(),
+            admin,
+            rng_admin,
+            creation: Membership::initial(&ids, &[]),
+            epochs: BTreeMap::new(),
+            wipe_times: BTreeMap::new(),
+            quorum: QuorumCheck::default(),
         }
     }
 
@@ -321,6 +351,10 @@ impl<'a> World<'a> {
             let at = self.schedule.faults[i].0;
             self.at(at, Ev::Fault(i));
         }
+        if self.admin.is_some() {
+            let first = self.rng_admin.random_range(100 * MS..=400 * MS);
+            self.at(first, Ev::Admin);
+        }
         self.at(self.heal_at, Ev::Heal);
         let deadline = self.heal_at + self.opts.liveness_bound;
         while let Some(Reverse(next)) = self.queue.pop() {
@@ -338,7 +372,7 @@ impl<'a> World<'a> {
         match ev {
             Ev::Peer(env) => {
                 let i = env.to.0 as usize - 1;
-                if self.accepts_input(i, || Ev::Peer(env.clone())) {
+                if i < self.nodes.len() && self.accepts_input(i, || Ev::Peer(env.clone())) {
                     self.log(|| format!("{} <- {} {:?}", env.to, env.from, env.msg));
                     let now = self.nodes[i].local_time(self.now);
                     if let Some(r) = &mut self.nodes[i].replica {
@@ -349,11 +383,13 @@ impl<'a> World<'a> {
             }
             Ev::Request { to, request, kind } => {
                 let i = to.0 as usize - 1;
-                if self.accepts_input(i, || Ev::Request {
-                    to,
-                    request: request.clone(),
-                    kind,
-                }) {
+                if i < self.nodes.len()
+                    && self.accepts_input(i, || Ev::Request {
+                        to,
+                        request: request.clone(),
+                        kind,
+                    })
+                {
                     self.log(|| match kind {
                         RequestKind::Command => format!("{to} <- client {request:?}"),
                         read => format!("{to} <- client {read:?} {request:?}"),
@@ -452,6 +488,8 @@ impl<'a> World<'a> {
                 }
             }
             Ev::Strike(fault) => self.strike(fault),
+            Ev::Admin => self.admin_tick(),
+            Ev::Retire(i) => self.retire(i),
             Ev::Heal => self.heal(),
             Ev::Check => {
                 self.converged = self.check_converged();

@@ -7,7 +7,7 @@ use crate::faults::FaultKind;
 use crate::net::Conditions;
 use crate::swarm::{Family, Mix};
 use std::sync::Arc;
-use synod_core::{Config, MS, Slot, Time};
+use synod_core::{Config, MS, NodeId, Slot, Time};
 
 /// Adjusts each node's protocol configuration (tests use it to plant bugs).
 pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
@@ -134,9 +134,15 @@ impl SimOptions {
         synod_core::failover_bound(&self.config(1), &env)
     }
 
-    /// The protocol configuration of node `id`.
+    /// The protocol configuration of node `id`: the cluster it was created
+    /// as; a node added later (an id beyond them) lists itself as a
+    /// learner, as a joining node's cluster file does, until it learns the
+    /// real membership from a snapshot or the log.
     pub fn config(&self, id: u32) -> Config {
         let mut config = Config::cluster(id, self.nodes as u32);
+        if id > self.nodes as u32 {
+            config.learners = vec![NodeId(id)];
+        }
         // Compare replicas often: the simulator's runs are short.
         config.checkpoint_interval = self.checkpoint_interval;
         config.checkpoint_log_ratio = self.checkpoint_log_ratio;
@@ -173,6 +179,10 @@ pub struct SimReport {
     pub snapshots_installed: u64,
     /// The most log entries any node held in memory at the end.
     pub max_retained: usize,
+    /// Membership changes executed (fault kind `reconfig`), and the
+    /// members at the end (voters and learners).
+    pub reconfigurations: u64,
+    pub members: usize,
     pub enabled: Vec<FaultKind>,
     /// The swarm member the seed drew (none under the fixed mix).
     pub family: Option<Family>,

@@ -21,6 +21,10 @@ impl World<'_> {
             } => {
                 self.checker
                     .on_executed(self.now, id, incarnation, slot, &value, &executions);
+                let voters = self.voters_for(slot);
+                if let Some(detail) = self.quorum.on_executed(slot, &value, &voters) {
+                    self.checker.fail(self.now, "quorum", detail);
+                }
                 if let Some(w) = &self.watch
                     && slot > w.proposed
                 {
@@ -45,6 +49,15 @@ impl World<'_> {
                 self.truncations += 1;
                 self.checkpointed = true;
             }
+            Event::Reconfigured { slot, membership } => {
+                self.log(|| {
+                    let value = Value::Reconfigure(membership.clone());
+                    format!("{id} executed slot {slot}: {value:?}")
+                });
+                if !self.epochs.contains_key(&slot) {
+                    self.new_epoch(slot, membership);
+                }
+            }
             Event::Divergence { slot, peer, .. } => {
                 let detail = format!("{id} and {peer} hold different states at checkpoint {slot}");
                 self.checker.fail(self.now, "divergence", detail);
@@ -52,6 +65,27 @@ impl World<'_> {
             other => self.log(|| format!("{id} {other:?}")),
         }
         false
+    }
+
+    /// The reconfiguration in `slot` executed for the first time anywhere:
+    /// the checks and the clients follow the new membership, and a node
+    /// that lost its disk and is a voter of it may vote again above `slot`.
+    /// No leader proposed anything after `slot` before it first executed
+    /// (a stop-sign), so the lost votes were all on slots up to `slot`, or
+    /// in ballots of the epoch before, which decide nothing after it. A
+    /// reconfiguration first executed before the loss gives nothing back:
+    /// the node may have voted after it then (docs/membership.md).
+    fn new_epoch(&mut self, slot: Slot, membership: Membership) {
+        for id in membership.voters() {
+            if self.wipe_times.remove(&id).is_some() {
+                self.durability.votes_again_above(id, slot);
+            }
+        }
+        let ids = membership.ids();
+        for client in &mut self.clients {
+            client.core.set_nodes(ids.clone());
+        }
+        self.epochs.insert(slot, membership);
     }
 
     /// Bank money and inventory stock are conserved on every replica.
@@ -93,12 +127,18 @@ impl World<'_> {
         // each one's log truncated through its latest checkpoint (which
         // then is the same everywhere: checkpoint slots are a function of
         // the log).
-        let mut states = self.nodes.iter().map(|h| {
-            h.replica.as_ref().map(|r| {
-                let s = r.status();
-                (s.executed, r.state_digest(), s.truncated == s.checkpoint)
-            })
-        });
+        // Only the members count: a removed node need not go on.
+        let members = self.members();
+        let mut states = self
+            .nodes
+            .iter()
+            .filter(|h| members.is_member(h.id))
+            .map(|h| {
+                h.replica.as_ref().map(|r| {
+                    let s = r.status();
+                    (s.executed, r.state_digest(), s.truncated == s.checkpoint)
+                })
+            });
         let Some(Some(first)) = states.next() else {
             return false;
         };
@@ -126,9 +166,11 @@ impl World<'_> {
             serializable_reads: local.into_iter().map(op).collect(),
             ..Default::default()
         };
+        let members = self.members();
         let freshest = self
             .nodes
             .iter()
+            .filter(|h| members.is_member(h.id))
             .filter_map(|h| h.replica.as_ref())
             .max_by_key(|r| r.status().executed);
         if let (true, Some(replica)) = (self.converged, freshest) {
@@ -161,12 +203,20 @@ impl World<'_> {
             }
         }
         if !self.converged {
+            let members = self.members();
             let executed: Vec<String> = self
                 .nodes
                 .iter()
-                .map(|h| match &h.replica {
-                    Some(r) => format!("{}@{}", h.id, r.status().executed),
-                    None => format!("{} down", h.id),
+                .map(|h| {
+                    let gone = if members.is_member(h.id) {
+                        ""
+                    } else {
+                        " (removed)"
+                    };
+                    match &h.replica {
+                        Some(r) => format!("{}@{}{gone}", h.id, r.status().executed),
+                        None => format!("{} down{gone}", h.id),
+                    }
                 })
                 .collect();
             let unanswered = self.probed.iter().filter(|p| !**p).count();
@@ -180,8 +230,12 @@ impl World<'_> {
         // Truncation keeps memory bounded: once everything healed, each node
         // holds only what came after its latest checkpoint.
         let mut max_retained = 0;
+        let members = self.members().clone();
         for h in &self.nodes {
             let Some(r) = &h.replica else { continue };
+            if !members.is_member(h.id) {
+                continue;
+            }
             let s = r.status();
             max_retained = max_retained.max(s.retained);
             let bound = 2 * s
@@ -225,6 +279,8 @@ impl World<'_> {
             truncations: self.truncations,
             snapshots_installed: self.snapshots_installed,
             max_retained,
+            reconfigurations: self.epochs.len() as u64,
+            members: members.members.len(),
             enabled: self.schedule.enabled.clone(),
             family: self.opts.family.filter(|_| self.opts.mix == Mix::Swarm),
             nodes: self.opts.nodes,
