@@ -49,6 +49,14 @@ pub enum PlantedBug {
     /// quorum round that confirms it still leads: a deposed leader answers
     /// stale reads.
     UnconfirmedRead,
+    /// A replica that executes a reconfiguration keeps it in memory only
+    /// until the next periodic checkpoint: restarted, it knows the voters
+    /// of an older epoch, who may all have been removed and stopped.
+    ReconfigurationNotDurable,
+    /// A node whose membership is behind keeps asking for missing slots
+    /// the non-member that first told it so, even once that node is
+    /// stopped for good.
+    CatchUpHintSticks,
 }
 
 #[derive(Clone, Debug)]
@@ -286,6 +294,14 @@ pub(crate) enum PlantedBugStub {
     /// quorum round that confirms it still leads: a deposed leader answers
     /// stale reads.
     UnconfirmedRead,
+    /// A replica that executes a reconfiguration keeps it in memory only
+    /// until the next periodic checkpoint: restarted, it knows the voters
+    /// of an older epoch, who may all have been removed and stopped.
+    ReconfigurationNotDurable,
+    /// A node whose membership is behind keeps asking for missing slots
+    /// the non-member that first told it so, even once that node is
+    /// stopped for good.
+    CatchUpHintSticks,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -41,8 +41,12 @@ fn read_share(bug: PlantedBug) -> u32 {
 }
 
 /// The planted bugs only a membership change can reach.
-const RECONFIG_BUGS: [PlantedBug; 2] =
-    [PlantedBug::ReconfigureEarly, PlantedBug::RemovedNodeCounted];
+const RECONFIG_BUGS: [PlantedBug; 4] = [
+    PlantedBug::ReconfigureEarly,
+    PlantedBug::RemovedNodeCounted,
+    PlantedBug::ReconfigurationNotDurable,
+    PlantedBug::CatchUpHintSticks,
+];
 
 /// Seeds run from `start` until the first violation (1 = the first seed).
 fn seeds_to_detect(bug: PlantedBug, mix: Mix, start: u64, cap: u64, threads: usize) -> Option<u64> {

@@ -24,6 +24,34 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// After executing the reconfiguration in `slot`: a checkpoint there,
+    /// built now and written with this turn. The membership lives in the
+    /// executed state, and a node restarted from an older checkpoint knows
+    /// only the voters of then; once the operator has stopped the nodes
+    /// removed since, no quorum of those may be left to tell it what was
+    /// chosen after (docs/membership.md, "A restart across
+    /// reconfigurations"). Written with the turn, it is durable before any
+    /// promise or acceptance this node sends in the new epoch. Rare enough
+    /// to serialise the state on the replica's path.
+    pub(super) fn checkpoint_reconfiguration(&mut self, slot: Slot) {
+        if self.config.has_bug(Bug::ReconfigurationNotDurable) {
+            return;
+        }
+        let checkpoint = CheckpointJob::new(self.executor.capture()).build();
+        let digest = checkpoint.digest;
+        self.out.persist.push(PersistOp::Checkpoint {
+            slot,
+            snapshot: checkpoint.snapshot.clone(),
+        });
+        self.checkpoints
+            .installed(checkpoint, self.executor.size_hint());
+        for peer in self.peers() {
+            self.send(peer, Message::Checkpoint { slot, digest });
+        }
+        self.out.events.push(Event::Checkpoint { slot, digest });
+        self.maybe_truncate();
+    }
+
     /// The host built a checkpoint of ours. It is not persisted now: the
     /// log still holds every entry it covers; it reaches the disk with the
     /// compaction that truncates them.

@@ -122,6 +122,7 @@ impl<S: StateMachine> Replica<S> {
             self.checkpoints.executed(bytes);
             self.maybe_checkpoint(slot);
             if reconfigured {
+                self.checkpoint_reconfiguration(slot);
                 self.on_reconfigured(slot);
             }
         }

@@ -150,7 +150,9 @@ pub struct Replica<S: StateMachine> {
     /// A peer that is not a member as far as this node knows announced a
     /// checkpoint beyond what this node executed: this node's membership
     /// is behind (it joined, or restarted from an old state). It asks that
-    /// peer for the missing slots.
+    /// peer for the missing slots, once: that peer may have been removed
+    /// and stopped since, and asking it again and again would leave this
+    /// node behind for good; it sets the hint again whenever it speaks.
     catch_up_hint: Option<(NodeId, Slot)>,
     out: Outbox<S>,
     /// Votes waiting for their writes to be durable.
@@ -571,10 +573,15 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// Whom to ask for missing slots: the peer whose checkpoint showed our
-    /// membership behind (see `catch_up_hint`) while we are behind it, else
-    /// the leader, else peers in turn.
-    pub(super) fn catch_up_source(&self) -> NodeId {
-        if let Some((peer, slot)) = self.catch_up_hint
+    /// membership behind (see `catch_up_hint`, used once) while we are
+    /// behind it, else the leader, else peers in turn.
+    pub(super) fn catch_up_source(&mut self) -> NodeId {
+        let hint = if self.config.has_bug(Bug::CatchUpHintSticks) {
+            self.catch_up_hint
+        } else {
+            self.catch_up_hint.take()
+        };
+        if let Some((peer, slot)) = hint
             && self.executor.executed() < slot
         {
             return peer;
