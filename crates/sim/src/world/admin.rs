@@ -136,6 +136,25 @@ fn describe(change: &Change) -> String {
 }
 
 impl World<'_> {
+    /// Whether a quorum of the latest membership's voters run, vote and
+    /// have executed it (what an operator reads with `synod admin members`
+    /// on each of them).
+    fn membership_established(&self) -> bool {
+        let latest = self.members();
+        let voters = latest.voters();
+        let executed = voters
+            .iter()
+            .filter(|id| {
+                self.nodes
+                    .iter()
+                    .find(|h| h.id == **id)
+                    .and_then(|h| h.replica.as_ref())
+                    .is_some_and(|r| !r.is_non_voting() && r.membership().epoch >= latest.epoch)
+            })
+            .count();
+        executed > voters.len() / 2
+    }
+
     /// The membership after the latest reconfiguration executed anywhere.
     pub(super) fn members(&self) -> &Membership {
         self.epochs.values().next_back().unwrap_or(&self.creation)
@@ -306,7 +325,6 @@ impl World<'_> {
         };
         let voters = m.voters();
         let leader = self.leader().map(|i| self.nodes[i].id);
-        let lost: BTreeSet<NodeId> = m.ids().into_iter().filter(|&n| self.lost_vote(n)).collect();
         // Disks the schedule will still lose: count them as lost already.
         let wipes_ahead = self
             .schedule
@@ -328,6 +346,15 @@ impl World<'_> {
             .nth(1)
             .unwrap_or(&self.creation)
             .voters();
+        // Lost: its disk, or stopped for good; among the previous voters
+        // too (a voter removed by the latest change may have lost its disk
+        // before, and the previous epoch may still need it).
+        let lost: BTreeSet<NodeId> = m
+            .ids()
+            .into_iter()
+            .chain(previous.iter().copied())
+            .filter(|&n| self.lost_vote(n) || self.is_retired(n))
+            .collect();
         // A voter may go (removed, or lost and removed) if what stays can
         // still make a quorum.
         let may_go = |n: &NodeId| {
@@ -450,6 +477,10 @@ impl World<'_> {
         true
     }
 
+    fn is_retired(&self, id: NodeId) -> bool {
+        self.nodes.iter().any(|h| h.id == id && h.retired)
+    }
+
     /// Whether `id` lost its disk and does not vote (yet) again: as the
     /// node itself says, or its disk if it is down.
     fn lost_vote(&self, id: NodeId) -> bool {
@@ -481,9 +512,17 @@ impl World<'_> {
     }
 
     /// A removed node is stopped for good (it may have heard of its
-    /// removal or not).
+    /// removal or not), as `synod cluster remove` does: once a quorum of
+    /// the new membership's voters has executed the change (docs/
+    /// membership.md, "When a removed node may stop"). Until then the old
+    /// epoch may still need the node to choose the change at all; it is
+    /// asked again a little later.
     pub(super) fn retire(&mut self, i: usize) {
         if self.nodes[i].retired || self.members().is_member(self.nodes[i].id) {
+            return;
+        }
+        if !self.membership_established() {
+            self.at(self.now + 100 * MS, Ev::Retire(i));
             return;
         }
         let id = self.nodes[i].id;
