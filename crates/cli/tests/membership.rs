@@ -244,3 +244,54 @@ fn a_client_certificate_may_not_change_the_membership() {
     assert_eq!(file_ids(&c), [1, 2, 3]);
     assert_eq!(members(&c)["epoch"], 0);
 }
+
+#[test]
+fn a_removed_node_restarted_from_an_old_cluster_file_is_refused_by_name() {
+    let c = Cluster::up(3);
+    assert_eq!(c.client(&["kv", "put", "k", "1"])["result"], "ok");
+    let leader = c.leader() as u32;
+    let gone = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let old = c.dir.path().join("old.toml");
+    std::fs::copy(c.file(), &old).unwrap();
+    // Down while it is removed: it still believes itself a voter, so once
+    // back it stands and calls on the others.
+    let out = synod(&[
+        "cluster",
+        "kill",
+        "--dir",
+        c.dir(),
+        "--node",
+        &gone.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    change(&c, "remove", gone);
+    assert!(!file_ids(&c).contains(&gone));
+
+    let log = std::fs::File::create(c.dir.path().join("removed.log")).unwrap();
+    let mut node = std::process::Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args([
+            "node",
+            "--config",
+            old.to_str().unwrap(),
+            "--id",
+            &gone.to_string(),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let refused = eventually(Duration::from_secs(20), || {
+        file_ids(&c).iter().any(|id| {
+            c.log(*id)
+                .contains(&format!("n{gone} was removed from the cluster"))
+        })
+    });
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(refused, "no member refused the removed n{gone} by name");
+    // The cluster carries on without it, and its membership is unchanged.
+    assert_eq!(c.client(&["kv", "put", "k", "2"])["result"], "ok");
+    let v: Vec<u32> = voters(&c).into_iter().map(|v| v as u32).collect();
+    assert_eq!(v, file_ids(&c));
+}
