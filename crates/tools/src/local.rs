@@ -218,6 +218,20 @@ impl LocalCluster {
         })
     }
 
+    /// The `synod` binary the nodes run as.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The same cluster with its cluster file read again (after a
+    /// membership change rewrote it).
+    pub fn reopen(&self) -> anyhow::Result<Self> {
+        if self.external {
+            return LocalCluster::external(self.file.clone());
+        }
+        LocalCluster::open(&self.dir, self.binary.clone())
+    }
+
     /// A cluster this tool does not run: admin queries and partitions
     /// work, process control does not.
     /// Whether this tool runs the cluster's processes (not an external one).
