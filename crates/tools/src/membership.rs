@@ -20,7 +20,9 @@
 //! - On a local cluster (the file's directory holds its nodes' pid files,
 //!   `synod cluster up`), `add` issues what is missing of the certificates,
 //!   picks free loopback ports, and starts the node as a process; `remove`
-//!   stops the removed node's process. Elsewhere `add` writes the file and
+//!   stops the removed node's process once a quorum of the new voters has
+//!   executed the removal (before that, the old epoch may still need it to
+//!   finish choosing the change). Elsewhere `add` writes the file and
 //!   certificate and says how to start the node.
 
 use crate::local::{LocalCluster, POLL};
@@ -177,6 +179,36 @@ impl Target {
                 }
             }
         }
+    }
+
+    /// Waits until a quorum of `m`'s voters report `m`'s epoch or a later
+    /// one.
+    async fn wait_quorum_executed(&self, m: &Membership, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        let voters = m.voters();
+        let have = loop {
+            let mut have = 0;
+            for v in &voters {
+                if let Ok(AdminReply::Members(at)) =
+                    query(&self.file, &self.security, v.0, AdminRequest::Members, ASK).await
+                    && at.epoch >= m.epoch
+                {
+                    have += 1;
+                }
+            }
+            if have >= m.quorum() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                break have;
+            }
+            tokio::time::sleep(POLL * 5).await;
+        };
+        bail!(
+            "{have} of the {} new voters executed it by the deadline ({} needed)",
+            voters.len(),
+            m.quorum()
+        )
     }
 
     /// Replaces the cluster file on disk with `file` (written aside, then
@@ -383,14 +415,28 @@ pub async fn remove(
             timeout,
         )
         .await?;
-    if let Some(cluster) = &local
-        && cluster.running(id)
-    {
-        // Out of the cluster: nothing it says is heard any more.
-        cluster.stop(id)?;
-    }
+    // Stopped only once a quorum of the new voters executed the removal:
+    // until then the old epoch may still have to finish choosing it, and
+    // the removed node may be one of its quorum (docs/membership.md, "When
+    // a removed node may stop").
+    let executed = target
+        .wait_quorum_executed(&report.membership, timeout.saturating_sub(report.took))
+        .await;
     let mut next = target.file.clone();
     next.nodes.retain(|n| n.id != id);
     target.write(next)?;
+    if let Some(cluster) = &local
+        && cluster.running(id)
+    {
+        match executed {
+            // Out of the cluster: nothing it says is heard any more.
+            Ok(()) => cluster.stop(id)?,
+            Err(e) => bail!(
+                "n{id} is removed, but left running: {e}; stop it once a quorum of the new \
+                 voters shows epoch {} (`synod admin members`)",
+                report.membership.epoch
+            ),
+        }
+    }
     Ok(report)
 }
