@@ -168,3 +168,38 @@ fn sigkill_and_restart_many_times_lose_no_acknowledged_transfer() {
     assert!(summary["faults"].as_u64().unwrap() >= 3, "{summary}");
     assert!(recheck(&history).status.success());
 }
+
+#[test]
+fn membership_changes_under_load_leave_no_anomaly() {
+    // The membership fault alone, so that each strike is one: with seed 5
+    // the schedule grows, shrinks and replaces nodes.
+    for workload in ["kv", "bank"] {
+        let out = synod(&[
+            "nemesis",
+            "--seconds",
+            "8",
+            "--workload",
+            workload,
+            "--faults",
+            "membership",
+            "--seed",
+            "5",
+            "--clients",
+            "4",
+        ]);
+        let t = text(&out);
+        assert!(out.status.success(), "{t}");
+        assert!(t.contains("membership: "), "no membership change: {t}");
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let summary: serde_json::Value =
+            serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {t}"));
+        assert_eq!(summary["anomalies"], 0, "{summary}");
+        assert_eq!(summary["replicas_identical"], true, "{summary}");
+        assert!(summary["faults"].as_u64().unwrap() >= 2, "{summary}");
+        assert!(summary["ok"].as_u64().unwrap() > 100, "{summary}");
+    }
+}

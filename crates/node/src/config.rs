@@ -65,6 +65,16 @@ pub struct ClusterFile {
     /// section the cluster runs plain TCP and authenticates nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
+    /// The voters the cluster was created with (epoch 0 of the membership),
+    /// once the file no longer says it by itself: `synod cluster add |
+    /// promote | remove` writes it the first time it changes the file.
+    /// Without it, the founding voters are the entries without `learner`.
+    /// A node starts from it (before it has executed anything, its
+    /// membership is epoch 0, whose voters are part of the replicated
+    /// state and its digest); the node learns the real membership from
+    /// the log or a snapshot (docs/membership.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub founders: Vec<u32>,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -118,6 +128,12 @@ pub struct NodeEntry {
     /// `etcd_addr`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_listen_addr: Option<SocketAddr>,
+    /// A learner: it follows the log without voting. A node joining a
+    /// running cluster starts with its own entry so marked
+    /// (docs/membership.md); `synod cluster` keeps the flag in step with
+    /// the committed membership.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learner: bool,
 }
 
 impl NodeEntry {
@@ -473,7 +489,31 @@ impl ClusterFile {
         if self.nodes.is_empty() {
             return Err(Self::invalid("nodes", "the cluster has no members"));
         }
-        let n = self.nodes.len();
+        if self.nodes.iter().all(|n| n.learner) {
+            return Err(Self::invalid(
+                "nodes",
+                "every node is a learner: a cluster needs at least one voter \
+                 (learner = true is for a node joining a running cluster)",
+            ));
+        }
+        for (i, f) in self.founders.iter().enumerate() {
+            if *f == 0 {
+                return Err(Self::invalid(
+                    format!("founders[{i}]"),
+                    "node ids start at 1",
+                ));
+            }
+            if self.founders[..i].contains(f) {
+                return Err(Self::invalid(
+                    format!("founders[{i}]"),
+                    format!("id {f} is listed twice"),
+                ));
+            }
+        }
+        // The size rule is about the cluster as created: a change of
+        // membership passes through even sizes (3 voters to 5 is four
+        // changes), and the log, not this file, decides the voters then.
+        let n = self.founding_voters().len();
         if n.is_multiple_of(2) && !self.allow_even_size {
             return Err(Self::invalid(
                 "nodes",
@@ -597,9 +637,31 @@ impl ClusterFile {
         self.nodes.iter().map(|n| NodeId(n.id)).collect()
     }
 
-    /// The protocol configuration of node `id`.
+    /// The voters of epoch 0: `founders` if set, else every entry that is
+    /// not a learner.
+    pub fn founding_voters(&self) -> Vec<NodeId> {
+        if self.founders.is_empty() {
+            self.nodes
+                .iter()
+                .filter(|n| !n.learner)
+                .map(|n| NodeId(n.id))
+                .collect()
+        } else {
+            self.founders.iter().map(|&id| NodeId(id)).collect()
+        }
+    }
+
+    /// The protocol configuration of node `id`: the founding voters as
+    /// `nodes`, every other entry as a learner of epoch 0.
     pub fn core_config(&self, id: u32) -> Config {
-        let mut c = Config::new(NodeId(id), self.node_ids());
+        let voters = self.founding_voters();
+        let mut c = Config::new(NodeId(id), voters.clone());
+        c.learners = self
+            .nodes
+            .iter()
+            .map(|n| NodeId(n.id))
+            .filter(|id| !voters.contains(id))
+            .collect();
         let t = &self.timers;
         c.heartbeat_interval = t.heartbeat_ms * MS;
         c.election_timeout = t.election_timeout_ms * MS;
@@ -659,6 +721,7 @@ impl ClusterFile {
             limits: Limits::default(),
             testing: Testing::default(),
             tls: None,
+            founders: Vec::new(),
             nodes: ports
                 .iter()
                 .enumerate()
@@ -671,6 +734,7 @@ impl ClusterFile {
                     metrics_addr: None,
                     etcd_addr: None,
                     etcd_listen_addr: None,
+                    learner: false,
                 })
                 .collect(),
         }
@@ -882,5 +946,83 @@ mod tests {
         assert!(e.contains("runtime.threads"), "{e}");
         let e = err(&EXAMPLE.replace("sync_pacing_us = 0 ", "sync_pacing_us = 5000000 "));
         assert!(e.contains("storage.sync_pacing_us"), "{e}");
+    }
+
+    /// Three founding voters (a cluster as created), for the membership tests.
+    fn three() -> ClusterFile {
+        ClusterFile::local(
+            "c",
+            "/tmp/x".into(),
+            &[(17001, 17101), (17002, 17102), (17003, 17103)],
+        )
+    }
+
+    fn entry(id: u32, learner: bool) -> NodeEntry {
+        NodeEntry {
+            id,
+            addr: SocketAddr::from(([127, 0, 0, 1], 17000 + id as u16)).into(),
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 17100 + id as u16)).into(),
+            listen_addr: None,
+            client_listen_addr: None,
+            metrics_addr: None,
+            etcd_addr: None,
+            etcd_listen_addr: None,
+            learner,
+        }
+    }
+
+    #[test]
+    fn learner_entries_join_as_learners_of_the_founding_voters() {
+        let mut file = three();
+        file.nodes.push(entry(4, true));
+        file.validate().unwrap();
+        let text = file.to_toml();
+        assert_eq!(text.matches("learner = true").count(), 1, "{text}");
+        let back = ClusterFile::parse(&text).unwrap();
+        assert_eq!(back, file);
+        let c = back.core_config(4);
+        assert_eq!(c.nodes, [NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(c.learners, [NodeId(4)]);
+        // Four entries, three founding voters: not an even cluster.
+        assert_eq!(back.founding_voters().len(), 3);
+
+        // After changes: founders keep epoch 0's voters even when some are
+        // gone from the file, and a promoted entry is a learner of epoch 0.
+        let mut changed = file.clone();
+        changed.founders = vec![1, 2, 3];
+        changed.nodes.retain(|n| n.id != 1);
+        changed.nodes.iter_mut().for_each(|n| n.learner = false);
+        changed.validate().unwrap();
+        let c = changed.core_config(4);
+        assert_eq!(c.nodes, [NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(c.learners, [NodeId(4)]);
+    }
+
+    #[test]
+    fn a_cluster_of_learners_only_and_bad_founders_are_refused() {
+        let mut file = three();
+        file.nodes.iter_mut().for_each(|n| n.learner = true);
+        let e = file.validate().unwrap_err().to_string();
+        assert!(e.contains("every node is a learner"), "{e}");
+
+        let mut file = three();
+        file.nodes.truncate(1);
+        file.nodes[0].learner = true;
+        let e = file.validate().unwrap_err().to_string();
+        assert!(e.contains("at least one voter"), "{e}");
+
+        let mut file = three();
+        file.founders = vec![1, 2, 2];
+        let e = file.validate().unwrap_err().to_string();
+        assert!(e.contains("founders[2]"), "{e}");
+        file.founders = vec![0];
+        let e = file.validate().unwrap_err().to_string();
+        assert!(e.contains("founders[0]"), "{e}");
+
+        // Two founding voters and a learner: an even cluster as created.
+        let mut file = three();
+        file.nodes[2].learner = true;
+        let e = file.validate().unwrap_err().to_string();
+        assert!(e.contains("odd number"), "{e}");
     }
 }

@@ -15,6 +15,7 @@
 
 use crate::config::ClusterFile;
 use crate::core_task::{Input, ReplySink};
+use crate::members::PeerView;
 use crate::net::{BoundedListener, FrameReader, ReadError};
 use crate::tls::{Security, Writer};
 use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
@@ -38,6 +39,8 @@ pub(crate) struct Context {
     pub me: NodeId,
     pub inputs: mpsc::UnboundedSender<Input>,
     pub security: Security,
+    /// The membership this node executed: which peers are let in.
+    pub peers: PeerView,
 }
 
 /// Accepts connections on `listener` until the node stops, holding at most
@@ -88,8 +91,14 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
         Frame::Hello {
             caller: Caller::Peer(p),
             ..
-        } if p == ctx.me || ctx.cluster.node(p.0).is_none() => {
-            return refuse(&mut write, format!("{p} is not a peer of {}", ctx.me)).await;
+        } if ctx.peers.admits(ctx.me, p, &ctx.cluster).is_err() => {
+            let reason = match ctx.peers.admits(ctx.me, p, &ctx.cluster) {
+                Err(reason) => reason,
+                // Admitted between the two looks (a reconfiguration
+                // executed meanwhile): refused all the same, it reconnects.
+                Ok(()) => format!("{p} is not a peer of {} yet", ctx.me),
+            };
+            return refuse(&mut write, reason).await;
         }
         Frame::Hello {
             caller: Caller::Peer(p),

@@ -6,6 +6,7 @@
 //! links, replies to the client connections, writes to the log writer.
 
 use crate::log_writer::LogWriter;
+use crate::members::{Dialer, PeerView};
 use crate::metrics::{Metrics, Observer, ReplyOutcome};
 use crate::server::NodeError;
 use crate::wire::{
@@ -114,17 +115,26 @@ pub(crate) struct NodeIo {
     /// Keeps the metrics endpoint's values current (if the node serves
     /// one).
     metrics: Option<Observer>,
+    /// Opens links to members the node learns of through the log.
+    dialer: Dialer,
+    /// The membership as the accept side sees it; updated here.
+    peers: PeerView,
+    /// The epoch of the membership the links and `peers` follow.
+    epoch: u64,
 }
 
 impl<S: StateMachine + Inspect + 'static> Core<S> {
     pub(crate) fn new(
         replica: Replica<S>,
         writer: LogWriter,
-        links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+        (mut links, dialer, peers): (BTreeMap<NodeId, mpsc::Sender<Bytes>>, Dialer, PeerView),
         inputs: mpsc::UnboundedSender<Input>,
         metrics: Option<Arc<Metrics>>,
         observer: Option<Box<dyn AppObserver<S>>>,
     ) -> Self {
+        // A node restarted after reconfigurations knows members its file
+        // may not list (its latest checkpoint holds the membership).
+        dialer.link_members(replica.membership(), &mut links);
         let io = NodeIo {
             id: replica.id(),
             start: Instant::now(),
@@ -140,6 +150,9 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             failed: None,
             inputs,
             metrics: metrics.map(Observer::new),
+            dialer,
+            peers,
+            epoch: replica.membership().epoch,
         };
         Core {
             replica,
@@ -277,6 +290,14 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
     fn flush(&mut self, now: Time) -> Result<(), NodeError> {
         self.io.now = now;
         host::drive(&mut self.replica, &mut self.io);
+        // The membership moves when a reconfiguration executes, and also
+        // when a snapshot from a peer is installed (no `Reconfigured` for
+        // the changes it skipped): the epoch catches both.
+        if self.replica.membership().epoch != self.io.epoch {
+            let membership = self.replica.membership().clone();
+            self.io.epoch = membership.epoch;
+            self.io.follow_membership(&membership);
+        }
         match self.io.failed.take() {
             Some(why) => {
                 self.io.storage_failed();
@@ -369,6 +390,18 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                     Err(why) => AdminReply::Refused(why.to_string()),
                 }
             }
+            AdminRequest::Change(change) => {
+                let what = format!("{change:?}");
+                match self.replica.propose_change(now, change) {
+                    Ok(()) => {
+                        tracing::info!(node = %self.io.id, change = %what, "membership change asked by admin");
+                        self.io
+                            .note(now, || format!("membership change asked: {what}"));
+                        AdminReply::Done
+                    }
+                    Err(why) => AdminReply::Refused(why.to_string()),
+                }
+            }
             AdminRequest::Partition {
                 drop_from,
                 drop_to,
@@ -417,6 +450,19 @@ impl NodeIo {
         }
     }
 
+    /// Points the links and the accept side at the membership the replica
+    /// now holds (after a reconfiguration executed or a snapshot was
+    /// installed): links to new members open, links to removed ones
+    /// close (their tasks end once the queue drains).
+    fn follow_membership(&mut self, membership: &synod_core::Membership) {
+        for gone in self.peers.reconfigured(membership) {
+            if self.links.remove(&gone).is_some() {
+                tracing::info!(node = %self.id, peer = %gone, "closed the link to a removed node");
+            }
+        }
+        self.dialer.link_members(membership, &mut self.links);
+    }
+
     /// Records a line for `synod admin log`.
     fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
         let line = line();
@@ -452,6 +498,16 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
                 );
             }
             Event::Truncated { slot } => tracing::debug!(node = %id, slot, "log truncated"),
+            Event::Reconfigured { slot, membership } => {
+                tracing::info!(
+                    node = %id,
+                    slot,
+                    epoch = membership.epoch,
+                    voters = ?membership.voters(),
+                    members = ?membership.ids(),
+                    "membership changed"
+                );
+            }
             Event::SnapshotInstalled { slot } => {
                 tracing::info!(node = %id, slot, "installed a snapshot from a peer (state transfer)")
             }

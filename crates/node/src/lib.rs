@@ -25,6 +25,7 @@ pub mod embedded;
 pub mod http;
 pub mod local;
 pub mod log_writer;
+mod members;
 pub mod metrics;
 pub mod net;
 pub mod server;

@@ -23,11 +23,10 @@ use crate::connections::{Context, accept_loop};
 use crate::core_task::{AppObserver, Core, Input};
 use crate::local::LocalPort;
 use crate::log_writer::LogWriter;
+use crate::members::{Dialer, PeerView};
 use crate::metrics::Metrics;
-use crate::net::{LINK_QUEUE, Target, run_link};
 use crate::store::{Recovery, StorageError, Wal};
 use crate::tls::{Security, TlsError};
-use crate::wire::Caller;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -166,28 +165,34 @@ where
     );
 
     let (input_tx, input_rx) = mpsc::unbounded_channel::<Input>();
+    // Links to every other node of the file now; to members it does not
+    // list once the replica is restored (below, in the core task).
+    let dialer = Dialer {
+        file: cluster.clone(),
+        me: NodeId(id),
+        security: security.clone(),
+    };
     let mut links = BTreeMap::new();
     for peer in cluster.nodes.iter().filter(|n| n.id != id) {
-        let (tx, rx) = mpsc::channel(LINK_QUEUE);
-        links.insert(NodeId(peer.id), tx);
-        tokio::spawn(run_link(
-            Target {
-                node: NodeId(peer.id),
-                addr: peer.addr.clone(),
-                security: security.clone(),
-            },
-            cluster.cluster_id.clone(),
-            Caller::Peer(NodeId(id)),
-            cluster.max_frame_bytes,
-            rx,
-            None,
-        ));
+        links.insert(
+            NodeId(peer.id),
+            dialer.open(NodeId(peer.id), peer.addr.clone()),
+        );
     }
+    if recovery.state.votes_above == u64::MAX {
+        tracing::warn!(
+            node = id,
+            "this node lost its disk once: it learns and serves, but never votes again"
+        );
+    }
+    let replica = Replica::restore(cluster.core_config(id), app, recovery.state, 0);
+    let peers = PeerView::new(replica.membership().clone());
     let context = Context {
         cluster: cluster.clone(),
         me: NodeId(id),
         inputs: input_tx.clone(),
         security: security.clone(),
+        peers: peers.clone(),
     };
     tokio::spawn(accept_loop(
         peer_listener,
@@ -200,13 +205,6 @@ where
         cluster.limits.client_connections,
     ));
 
-    if recovery.state.votes_above == u64::MAX {
-        tracing::warn!(
-            node = id,
-            "this node lost its disk once: it learns and serves, but never votes again"
-        );
-    }
-    let replica = Replica::restore(cluster.core_config(id), app, recovery.state, 0);
     let tick = Duration::from_millis(cluster.timers.tick_ms);
     let metrics = metrics_listener.map(|(addr, listener)| {
         let metrics = Arc::new(Metrics::new());
@@ -227,8 +225,15 @@ where
         .map_err(NodeError::Writer)?
     };
     let observer = frontend(LocalPort::new(NodeId(id), input_tx.clone()));
-    let core =
-        Core::new(replica, writer, links, input_tx.clone(), metrics, observer).run(input_rx, tick);
+    let core = Core::new(
+        replica,
+        writer,
+        (links, dialer, peers),
+        input_tx.clone(),
+        metrics,
+        observer,
+    )
+    .run(input_rx, tick);
     tokio::pin!(core);
     tracing::info!(node = id, peers = %me.addr, clients = %me.client_addr, "node up");
     if !security.is_tls() {

@@ -18,7 +18,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use synod_core::{Ballot, ClientId, Membership, Message, NodeId, Reply, Request, Role, Slot};
+use synod_core::{
+    Ballot, Change, ClientId, Membership, Message, NodeId, Reply, Request, Role, Slot,
+};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 4] = *b"SYND";
@@ -125,6 +127,15 @@ pub enum AdminRequest {
     TransferLeader {
         to: NodeId,
     },
+    /// A membership change (docs/membership.md): add a learner, promote
+    /// one, remove a member. Asked of the leader, which proposes it once
+    /// nothing else is in flight and answers at once (`Done`: the change
+    /// is under way, not yet executed; the tool polls `Members` for it),
+    /// or refuses, naming the leader, when it does not lead, another
+    /// change or handover is under way, or a learner to promote has not
+    /// caught up. Appended after `TransferLeader`, so older frames decode
+    /// unchanged.
+    Change(Change),
 }
 
 impl AdminRequest {
@@ -132,7 +143,9 @@ impl AdminRequest {
     /// certificate, docs/security.md) rather than only reading it.
     pub fn changes_cluster(&self) -> bool {
         match self {
-            AdminRequest::Partition { .. } | AdminRequest::TransferLeader { .. } => true,
+            AdminRequest::Partition { .. }
+            | AdminRequest::TransferLeader { .. }
+            | AdminRequest::Change(_) => true,
             AdminRequest::Members
             | AdminRequest::Status
             | AdminRequest::Db
@@ -155,6 +168,9 @@ impl AdminRequest {
             AdminRequest::Slots { .. } => "slots",
             AdminRequest::Members => "members",
             AdminRequest::TransferLeader { .. } => "transfer-leader",
+            AdminRequest::Change(Change::AddLearner { .. }) => "add",
+            AdminRequest::Change(Change::Promote { .. }) => "promote",
+            AdminRequest::Change(Change::Remove { .. }) => "remove",
         }
     }
 }
@@ -429,5 +445,26 @@ mod tests {
         buf.put_u32(3);
         buf.put_slice(&[0xff, 0xff, 0xff]);
         assert!(matches!(d.decode(&mut buf), Err(WireError::Decode(_))));
+    }
+
+    #[test]
+    fn the_change_request_is_appended_so_older_admin_frames_decode_unchanged() {
+        // postcard writes a variant's index first: the ones that shipped
+        // keep theirs, and the change request takes the next.
+        let index = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(index(&AdminRequest::Members), 7);
+        assert_eq!(index(&AdminRequest::TransferLeader { to: NodeId(2) }), 8);
+        let change = AdminRequest::Change(Change::AddLearner {
+            id: NodeId(4),
+            peer_addr: "127.0.0.1:7004".into(),
+            client_addr: "127.0.0.1:7104".into(),
+        });
+        assert_eq!(index(&change), 9);
+        assert!(change.changes_cluster());
+        assert_eq!(change.name(), "add");
+        let frame = Frame::Admin(change);
+        let mut buf = BytesMut::from(&encode(&frame)[..]);
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        assert_eq!(d.decode(&mut buf).unwrap(), Some(frame));
     }
 }

@@ -8,6 +8,8 @@
 //!   then the checkers of synod-check.
 //! - [`scenario`]: bank test sets with nodes cut off, set by set.
 //! - [`desk`]: the order desk's lines and answers.
+//! - [`membership`]: add, promote and remove nodes of a running cluster,
+//!   keeping its cluster file in step.
 //!
 //! The contract: an engine takes an options struct and reports through
 //! typed values, a report at the end and events handed to a callback as
@@ -20,6 +22,7 @@ pub mod certs;
 pub mod demo;
 pub mod desk;
 pub mod local;
+pub mod membership;
 pub mod nemesis;
 pub mod queries;
 pub mod scenario;

@@ -149,7 +149,7 @@ impl LocalCluster {
         let existing = LocalCluster::cluster_file(&dir);
         if existing.exists() {
             if let Ok(old) = LocalCluster::open(&dir, binary.clone())
-                && (1..=old.file.nodes.len() as u32).any(|id| old.running(id))
+                && old.ids().into_iter().any(|id| old.running(id))
             {
                 bail!(
                     "{} already holds a running cluster; run `synod cluster down --dir {}` first",
@@ -167,7 +167,7 @@ impl LocalCluster {
                 );
             }
             registry.push(old.dir.clone());
-            for id in 1..=nodes as u32 {
+            for id in old.ids() {
                 old.start(id, false)?;
             }
             return Ok(old);
@@ -218,6 +218,20 @@ impl LocalCluster {
         })
     }
 
+    /// The `synod` binary the nodes run as.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The same cluster with its cluster file read again (after a
+    /// membership change rewrote it).
+    pub fn reopen(&self) -> anyhow::Result<Self> {
+        if self.external {
+            return LocalCluster::external(self.file.clone());
+        }
+        LocalCluster::open(&self.dir, self.binary.clone())
+    }
+
     /// A cluster this tool does not run: admin queries and partitions
     /// work, process control does not.
     /// Whether this tool runs the cluster's processes (not an external one).
@@ -243,11 +257,18 @@ impl LocalCluster {
         self.dir.join(format!("n{id}.log"))
     }
 
+    /// The ids of the nodes in the cluster file. After membership changes
+    /// (`synod cluster add | remove`) they need not be 1..=n.
+    pub fn ids(&self) -> Vec<u32> {
+        self.file.nodes.iter().map(|n| n.id).collect()
+    }
+
     fn check_id(&self, id: u32) -> anyhow::Result<()> {
         if self.file.node(id).is_none() {
+            let ids: Vec<String> = self.ids().iter().map(|id| id.to_string()).collect();
             bail!(
-                "node {id} is not in this cluster (nodes 1..={})",
-                self.file.nodes.len()
+                "node {id} is not in this cluster (nodes {})",
+                ids.join(", ")
             );
         }
         Ok(())
@@ -379,6 +400,18 @@ impl LocalCluster {
         true
     }
 
+    /// Stops node `id`: SIGTERM (a clean shutdown), SIGKILL after 3 s.
+    pub fn stop(&self, id: u32) -> anyhow::Result<()> {
+        let _ = self.signal(id, "CONT");
+        self.signal(id, "TERM")?;
+        if !self.wait_exit(id, Duration::from_secs(3)) {
+            let _ = self.signal(id, "KILL");
+            self.wait_exit(id, Duration::from_secs(2));
+        }
+        let _ = std::fs::remove_file(self.pid_file(id));
+        Ok(())
+    }
+
     /// Stops every node: SIGTERM (a clean shutdown), SIGKILL after 3 s.
     pub fn down(&self) -> anyhow::Result<()> {
         if self.external {
@@ -386,13 +419,13 @@ impl LocalCluster {
         }
         started().retain(|dir| *dir != self.dir);
         scratch_dirs().retain(|dir| *dir != self.dir);
-        for id in 1..=self.file.nodes.len() as u32 {
+        for id in self.ids() {
             if self.running(id) {
                 let _ = self.signal(id, "CONT");
                 let _ = self.signal(id, "TERM");
             }
         }
-        for id in 1..=self.file.nodes.len() as u32 {
+        for id in self.ids() {
             if self.running(id) && !self.wait_exit(id, Duration::from_secs(3)) {
                 let _ = self.signal(id, "KILL");
                 self.wait_exit(id, Duration::from_secs(2));

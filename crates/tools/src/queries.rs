@@ -87,7 +87,8 @@ impl LocalCluster {
 
     /// Waits until a leader is elected and a majority follows it; returns its id.
     pub async fn wait_leader(&self, limit: Duration, not: Option<u32>) -> anyhow::Result<u32> {
-        let majority = self.file.nodes.len() / 2 + 1;
+        // The file's voters (learner entries follow the log without voting).
+        let majority = self.file.nodes.iter().filter(|n| !n.learner).count() / 2 + 1;
         let leader = poll(limit, async || {
             let statuses = self.statuses().await;
             statuses

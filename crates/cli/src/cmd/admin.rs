@@ -261,12 +261,22 @@ pub async fn show(cluster: &ClusterFile, what: What, args_json: bool) -> anyhow:
                 } else {
                     println!("epoch {} (as n{from} executed it)", m.epoch);
                     for member in &m.members {
+                        // Epoch 0 carries no addresses: a founding
+                        // member's are the cluster file's.
+                        let entry = cluster.node(member.id.0);
+                        let or_file = |addr: &str, file: Option<String>| match addr {
+                            "" => file.map_or("?".into(), |a| format!("{a} (cluster file)")),
+                            a => a.to_string(),
+                        };
                         println!(
                             "  {} {:<7} peers {} clients {}",
                             member.id,
                             if member.voter { "voter" } else { "learner" },
-                            member.peer_addr,
-                            member.client_addr
+                            or_file(&member.peer_addr, entry.map(|e| e.addr.to_string())),
+                            or_file(
+                                &member.client_addr,
+                                entry.map(|e| e.client_addr.to_string())
+                            )
                         );
                     }
                 }

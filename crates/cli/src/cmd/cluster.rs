@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use synod_tools::local::LocalCluster;
+use synod_tools::membership;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -57,6 +58,53 @@ enum Action {
     Resume(NodeArgs),
     /// Restart one node from its data (killing it first if it runs).
     Restart(NodeArgs),
+    /// Add node ID to a running cluster as a learner: issues its certificate
+    /// (what is missing only), appends it to the cluster file, starts it
+    /// (a local cluster; elsewhere prints how), and asks the leader to add
+    /// it. It follows the log without voting until promoted.
+    Add {
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Where peers reach the new node (host:port); default, on a local
+        /// cluster: a free loopback port.
+        #[arg(long, requires = "client_addr")]
+        addr: Option<synod_node::config::Address>,
+        /// Where clients reach the new node (host:port).
+        #[arg(long, requires = "addr")]
+        client_addr: Option<synod_node::config::Address>,
+        /// Do not start the node (print the commands that start it).
+        #[arg(long)]
+        no_start: bool,
+    },
+    /// Make learner ID a voter, once it has caught up (the leader refuses
+    /// until then; asked again until the timeout).
+    Promote {
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Remove member ID (the leader too: it hands over first). Once the
+    /// removal is executed its entry leaves the cluster file and, on a
+    /// local cluster, its process stops; its data directory is kept.
+    Remove {
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+#[derive(ClapArgs)]
+struct ChangeArgs {
+    /// The cluster file (kept in step with the committed membership).
+    #[arg(long)]
+    cluster: PathBuf,
+    /// The node to add, promote or remove.
+    #[arg(long)]
+    id: u32,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(ClapArgs)]
@@ -67,6 +115,52 @@ struct NodeArgs {
     /// The node's id.
     #[arg(long)]
     node: u32,
+}
+
+fn print_change(args: &ChangeArgs, what: &str, report: &membership::ChangeReport) {
+    let m = &report.membership;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": args.id,
+                "epoch": m.epoch,
+                "voters": m.voters().iter().map(|n| n.0).collect::<Vec<_>>(),
+                "members": m.ids().iter().map(|n| n.0).collect::<Vec<_>>(),
+                "ms": report.took.as_millis() as u64,
+                "retries": report.retries,
+                "start": report.start_commands,
+            })
+        );
+        return;
+    }
+    for cert in &report.certificates {
+        println!("wrote {}", cert.display());
+    }
+    if !report.start_commands.is_empty() {
+        println!("start n{} on its machine:", args.id);
+        for c in &report.start_commands {
+            println!("  {c}");
+        }
+    }
+    let voters: Vec<String> = m.voters().iter().map(|n| n.to_string()).collect();
+    let learners: Vec<String> = m
+        .members
+        .iter()
+        .filter(|x| !x.voter)
+        .map(|x| x.id.to_string())
+        .collect();
+    println!(
+        "n{} {what} in {} ms: epoch {}, voters [{}], learners [{}] (as n{} executed it); \
+         {} follows it",
+        args.id,
+        report.took.as_millis(),
+        m.epoch,
+        voters.join(", "),
+        learners.join(", "),
+        report.from,
+        args.cluster.display()
+    );
 }
 
 pub fn binary() -> anyhow::Result<PathBuf> {
@@ -186,6 +280,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::Restart(a) => {
             LocalCluster::open(&a.dir, binary()?)?.restart(a.node)?;
             println!("n{} restarted", a.node);
+        }
+        Action::Add {
+            change,
+            addr,
+            client_addr,
+            no_start,
+        } => {
+            let opts = membership::AddOptions {
+                id: change.id,
+                addr,
+                client_addr,
+                start: !no_start,
+                binary: binary()?,
+                timeout: Duration::from_secs(change.timeout_secs),
+            };
+            let report = rt.block_on(membership::add(&change.cluster, opts))?;
+            print_change(&change, "added as a learner", &report);
+        }
+        Action::Promote { change } => {
+            let timeout = Duration::from_secs(change.timeout_secs);
+            let report = rt.block_on(membership::promote(&change.cluster, change.id, timeout))?;
+            print_change(&change, "promoted to voter", &report);
+        }
+        Action::Remove { change } => {
+            let timeout = Duration::from_secs(change.timeout_secs);
+            let report = rt.block_on(membership::remove(
+                &change.cluster,
+                change.id,
+                binary()?,
+                timeout,
+            ))?;
+            print_change(&change, "removed", &report);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -41,6 +41,11 @@ pub enum FaultArg {
     Partition,
     /// SIGKILL a node and restart it at once.
     Restart,
+    /// Change the membership (`synod cluster add | promote | remove`):
+    /// grow by a new node (added as a learner, then promoted), remove a
+    /// node added so (the leader, if it leads), or replace a node of the
+    /// cluster by a new one under a new id.
+    Membership,
 }
 
 #[derive(ClapArgs)]
@@ -134,6 +139,7 @@ impl FaultArg {
             FaultArg::Pause => Fault::Pause,
             FaultArg::Partition => Fault::Partition,
             FaultArg::Restart => Fault::Restart,
+            FaultArg::Membership => Fault::Membership,
         }
     }
 }

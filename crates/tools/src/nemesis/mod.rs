@@ -102,7 +102,8 @@ pub async fn run(
                 .any(|f| !matches!(f, Fault::None | Fault::Partition))
             {
                 bail!(
-                    "with --cluster only --faults partition or none apply (the processes are not ours to kill)"
+                    "with --cluster only --faults partition or none apply (the processes are not ours \
+                     to kill, nor its nodes ours to add)"
                 );
             }
             if options.faults.contains(&Fault::Partition) && !file.testing.fault_injection {
@@ -123,6 +124,8 @@ pub async fn run(
         }
     };
     let result = nemesis(&cluster, options, on_event).await;
+    // A membership fault may have added nodes: the file says which run.
+    let cluster = cluster.reopen().unwrap_or(cluster);
     cluster.down()?;
     let kept = options.keep.then(|| dir.keep());
     Ok(NemesisReport { kept, ..result? })
@@ -150,7 +153,9 @@ async fn nemesis(
         })
         .collect();
     let mut striker = Striker {
-        cluster,
+        cluster: cluster.reopen()?,
+        founders: cluster.ids(),
+        next_id: cluster.ids().into_iter().max().unwrap_or(0),
         rng: ChaCha8Rng::seed_from_u64(options.seed),
         kinds: options
             .faults
@@ -177,7 +182,7 @@ async fn nemesis(
             break;
         }
         if cluster.is_local() {
-            lost_nodes.extend(bring_back_lost_nodes(cluster));
+            lost_nodes.extend(bring_back_lost_nodes(&striker.cluster));
         }
         let undo = striker.strike().await?;
         faults += 1;
@@ -185,12 +190,14 @@ async fn nemesis(
         tokio::time::sleep(hold).await;
         striker.undo(undo).await?;
     }
-    // Heal everything: partitions, paused and dead nodes.
+    // Heal everything: partitions, paused and dead nodes; of the cluster
+    // as its file says now (membership faults change it).
+    let cluster = &striker.cluster.reopen()?;
     if cluster.is_local() {
         lost_nodes.extend(bring_back_lost_nodes(cluster));
     }
     striker.heal_partitions().await;
-    for id in 1..=cluster.file.nodes.len() as u32 {
+    for id in cluster.ids() {
         if cluster.running(id) {
             let _ = cluster.resume(id);
         } else {
@@ -291,7 +298,7 @@ async fn nemesis(
 /// not start).
 fn bring_back_lost_nodes(cluster: &LocalCluster) -> Vec<String> {
     let mut lost = Vec::new();
-    for id in 1..=cluster.file.nodes.len() as u32 {
+    for id in cluster.ids() {
         if cluster.running(id) {
             continue;
         }

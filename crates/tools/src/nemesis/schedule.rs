@@ -1,7 +1,14 @@
 //! The nemesis's faults: a seeded choice of what to strike (SIGKILL with or
-//! without an immediate restart, SIGSTOP, or a partition: majority and
-//! minority, the leader alone, one-way, bridge), at whom (the leader half
-//! the time), and how to undo it.
+//! without an immediate restart, SIGSTOP, a partition: majority and
+//! minority, the leader alone, one-way, bridge; or a membership change:
+//! grow, shrink, replace), at whom (the leader half the time), and how to
+//! undo it.
+//!
+//! A membership change goes through the same engine as `synod cluster add
+//! | promote | remove` (`crate::membership`), which rewrites the cluster
+//! file; the striker then reads its cluster again, so later faults strike
+//! the nodes of the membership as it is. A change is not undone: the next
+//! membership fault may shrink what this one grew.
 //!
 //! Partitions use the nodes' fault switch (`AdminRequest::Partition`): each
 //! node drops the messages of the peers it is told to. It cuts exactly the
@@ -23,6 +30,7 @@ pub enum Fault {
     Pause,
     Partition,
     Restart,
+    Membership,
 }
 
 /// What the nemesis did to the cluster. `leader`: the node struck was the
@@ -57,6 +65,18 @@ pub enum NemesisEvent {
         left: Vec<u32>,
         right: Vec<u32>,
     },
+    /// A new node added as a learner, then promoted to voter.
+    Grew(u32),
+    /// A node removed (the leader, if `leader`).
+    Shrank {
+        node: u32,
+        leader: bool,
+    },
+    /// `old` removed, `new` added and promoted in its place.
+    Replaced {
+        old: u32,
+        new: u32,
+    },
     Restarted(u32),
     Resumed(u32),
     PartitionsHealed,
@@ -88,6 +108,13 @@ impl fmt::Display for NemesisEvent {
                     "partition: bridge n{node} between {left:?} and {right:?}"
                 )
             }
+            NemesisEvent::Grew(node) => write!(f, "membership: add n{node}, promote it"),
+            NemesisEvent::Shrank { node, leader } => {
+                write!(f, "membership: remove n{node}{}", tag(leader))
+            }
+            NemesisEvent::Replaced { old, new } => {
+                write!(f, "membership: replace n{old} by n{new}")
+            }
             NemesisEvent::Restarted(node) => write!(f, "restart n{node}"),
             NemesisEvent::Resumed(node) => write!(f, "resume n{node}"),
             NemesisEvent::PartitionsHealed => write!(f, "heal partitions"),
@@ -98,6 +125,8 @@ impl fmt::Display for NemesisEvent {
 
 /// A fault in progress, and how to undo it.
 pub enum Undo {
+    /// Nothing to undo (a membership change stays).
+    Nothing,
     Restart(u32),
     Resume(u32),
     HealPartitions,
@@ -105,7 +134,14 @@ pub enum Undo {
 
 /// Strikes faults drawn from its own seeded generator.
 pub struct Striker<'a> {
-    pub cluster: &'a LocalCluster,
+    /// The cluster as its file says now (read again after each membership
+    /// change).
+    pub cluster: LocalCluster,
+    /// The nodes the cluster started with: a membership fault removes only
+    /// nodes it added, or replaces one of these while two of them remain
+    /// besides the leader (the clients know these only, and reach the
+    /// leader through any member, which forwards).
+    pub founders: Vec<u32>,
     pub rng: ChaCha8Rng,
     /// The fault kinds to draw from (not empty, no `Fault::None`).
     pub kinds: Vec<Fault>,
@@ -113,6 +149,8 @@ pub struct Striker<'a> {
     /// When (µs on the history's clock) the leader was killed, paused or
     /// isolated.
     pub leader_losses: Vec<u64>,
+    /// The highest node id used so far (a new node takes the next).
+    pub next_id: u32,
     pub on_event: &'a mut dyn FnMut(Duration, &NemesisEvent),
 }
 
@@ -140,12 +178,12 @@ impl Striker<'_> {
 
     /// Strikes one fault; returns how to undo it.
     pub async fn strike(&mut self) -> anyhow::Result<Undo> {
-        let n = self.cluster.file.nodes.len() as u32;
+        let ids = self.cluster.ids();
         let fault = self.kinds[self.rng.random_range(0..self.kinds.len())];
         let leader = self.cluster.leader().await;
         let target = match leader {
             Some(l) if self.rng.random_bool(0.5) => l,
-            _ => self.rng.random_range(1..=n),
+            _ => ids[self.rng.random_range(0..ids.len())],
         };
         let hits_leader = Some(target) == leader;
         Ok(match fault {
@@ -182,14 +220,92 @@ impl Striker<'_> {
                 Undo::Resume(target)
             }
             Fault::Partition => {
-                self.partition(n, leader, target, hits_leader).await;
+                self.partition(ids, leader, target, hits_leader).await;
                 Undo::HealPartitions
+            }
+            Fault::Membership => {
+                self.change_membership(ids, leader).await?;
+                Undo::Nothing
             }
         })
     }
 
-    async fn partition(&mut self, n: u32, leader: Option<u32>, target: u32, hits_leader: bool) {
-        let all: Vec<u32> = (1..=n).collect();
+    /// One membership change: shrink by a node added before (the leader
+    /// too), else grow by a new node or replace a founding one (not the
+    /// leader) by a new node.
+    async fn change_membership(
+        &mut self,
+        ids: Vec<u32>,
+        leader: Option<u32>,
+    ) -> anyhow::Result<()> {
+        const CHANGE: Duration = Duration::from_secs(30);
+        let path = LocalCluster::cluster_file(&self.cluster.dir);
+        let binary = self.cluster.binary().to_path_buf();
+        let added: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.founders.contains(id))
+            .collect();
+        let founders_left: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.founders.contains(id) && Some(*id) != leader)
+            .collect();
+        let next = ids
+            .iter()
+            .chain(&self.founders)
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.next_id)
+            + 1;
+        let add = |id: u32| crate::membership::AddOptions {
+            id,
+            addr: None,
+            client_addr: None,
+            start: true,
+            binary: binary.clone(),
+            timeout: CHANGE,
+        };
+        if !added.is_empty() {
+            let node = added[self.rng.random_range(0..added.len())];
+            let hits_leader = Some(node) == leader;
+            if hits_leader {
+                self.lost_leader();
+            }
+            crate::membership::remove(&path, node, binary.clone(), CHANGE).await?;
+            self.say(NemesisEvent::Shrank {
+                node,
+                leader: hits_leader,
+            });
+        } else if self.rng.random_bool(0.5) && founders_left.len() >= 2 {
+            // Two founding nodes besides the leader: one stays with it, so
+            // the clients (which know the founding nodes only) reach a
+            // member whatever else happens.
+            let old = founders_left[self.rng.random_range(0..founders_left.len())];
+            crate::membership::remove(&path, old, binary.clone(), CHANGE).await?;
+            crate::membership::add(&path, add(next)).await?;
+            crate::membership::promote(&path, next, CHANGE).await?;
+            self.next_id = next;
+            self.say(NemesisEvent::Replaced { old, new: next });
+        } else {
+            crate::membership::add(&path, add(next)).await?;
+            crate::membership::promote(&path, next, CHANGE).await?;
+            self.next_id = next;
+            self.say(NemesisEvent::Grew(next));
+        }
+        self.cluster = self.cluster.reopen()?;
+        Ok(())
+    }
+
+    async fn partition(
+        &mut self,
+        all: Vec<u32>,
+        leader: Option<u32>,
+        target: u32,
+        hits_leader: bool,
+    ) {
+        let n = all.len() as u32;
         let all_but = |x: u32| all.iter().copied().filter(|y| *y != x).collect::<Vec<_>>();
         match self.rng.random_range(0..4) {
             0 => {
@@ -264,6 +380,7 @@ impl Striker<'_> {
 
     pub async fn undo(&mut self, undo: Undo) -> anyhow::Result<()> {
         match undo {
+            Undo::Nothing => {}
             Undo::Restart(n) => {
                 self.cluster.start(n, false)?;
                 self.say(NemesisEvent::Restarted(n));
