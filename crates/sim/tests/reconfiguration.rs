@@ -157,14 +157,14 @@ fn with_and_without(bug: PlantedBug, seed: u64, options: &SimOptions) -> Vec<&'s
 /// The remaining voters all restart from a checkpoint older than several
 /// reconfigurations: without the checkpoint written when a reconfiguration
 /// executes, each knows only voters that were removed and stopped, and
-/// nothing executes again.
+/// nothing executes again. (Seeds 743 and 1420 broke the same way before
+/// the operator waited for a quorum of the new voters before stopping a
+/// removed node; of seeds 0-3999 only 567 still does.)
 #[test]
 fn a_restart_knows_the_reconfigurations_it_executed() {
     let options = crash_restart_with_reconfig();
-    for seed in [567, 743, 1420] {
-        let broken = with_and_without(PlantedBug::ReconfigurationNotDurable, seed, &options);
-        assert!(broken.contains(&"liveness"), "seed {seed}: {broken:?}");
-    }
+    let broken = with_and_without(PlantedBug::ReconfigurationNotDurable, 567, &options);
+    assert!(broken.contains(&"liveness"), "{broken:?}");
 }
 
 /// A node whose membership is behind must not keep asking a stopped
