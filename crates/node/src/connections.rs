@@ -80,6 +80,15 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
         Ok(Err(e)) => return refuse(&mut write, format!("bad handshake: {e}")).await,
         Ok(Ok(frame)) => frame,
     };
+    // A peer's admission is looked at once: the membership may change
+    // meanwhile, and a refused peer reconnects.
+    let admission = match &first {
+        Frame::Hello {
+            caller: Caller::Peer(p),
+            ..
+        } => ctx.peers.admits(ctx.me, *p, &ctx.cluster),
+        _ => Ok(()),
+    };
     let caller = match first {
         Frame::Hello { cluster, .. } if cluster != ctx.cluster.cluster_id => {
             let reason = format!(
@@ -89,15 +98,10 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
             return refuse(&mut write, reason).await;
         }
         Frame::Hello {
-            caller: Caller::Peer(p),
+            caller: Caller::Peer(_),
             ..
-        } if ctx.peers.admits(ctx.me, p, &ctx.cluster).is_err() => {
-            let reason = match ctx.peers.admits(ctx.me, p, &ctx.cluster) {
-                Err(reason) => reason,
-                // Admitted between the two looks (a reconfiguration
-                // executed meanwhile): refused all the same, it reconnects.
-                Ok(()) => format!("{p} is not a peer of {} yet", ctx.me),
-            };
+        } if admission.is_err() => {
+            let reason = admission.err().unwrap_or_default();
             return refuse(&mut write, reason).await;
         }
         Frame::Hello {
