@@ -12,7 +12,7 @@ use crate::net::Conditions;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use std::fmt;
-use synod_core::{MS, NodeId, Time};
+use synod_core::{MS, NodeId, Scenario, Time};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FaultKind {
@@ -147,6 +147,11 @@ pub enum Shape {
         bridge: NodeId,
         right: Vec<NodeId>,
     },
+    /// A named partial-connectivity scenario, placed around the leader
+    /// when it strikes (`synod_core::partial`).
+    Scenario(Scenario),
+    /// The node a scenario lets fall behind first, cut off alone.
+    Lagging(Scenario),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -269,6 +274,39 @@ pub fn draw(
         enabled,
         faults,
         clocks,
+    }
+}
+
+/// When a partial-connectivity scenario strikes: after the first leader
+/// is in place and the clients are under way.
+pub const PARTIAL_AT: Time = 1_000 * MS;
+
+/// A named partial-connectivity scenario, held from [`PARTIAL_AT`] (after
+/// its lagging node, if any, was cut off alone) until the heal.
+pub fn partial(scenario: Scenario, nodes: &[NodeId], fault_time: Time) -> Schedule {
+    let mut faults = Vec::new();
+    let mut at = PARTIAL_AT;
+    if let Some((_, lag)) = scenario.lagging(nodes, nodes[0]) {
+        faults.push((
+            at,
+            Fault::Partition {
+                shape: Shape::Lagging(scenario),
+                duration: lag,
+            },
+        ));
+        at += lag;
+    }
+    faults.push((
+        at,
+        Fault::Partition {
+            shape: Shape::Scenario(scenario),
+            duration: fault_time.saturating_sub(at),
+        },
+    ));
+    Schedule {
+        enabled: Vec::new(),
+        faults,
+        clocks: nodes.iter().map(|_| (0, 0)).collect(),
     }
 }
 
@@ -448,6 +486,19 @@ impl Shape {
                     for &b in right {
                         links.push((a, b));
                         links.push((b, a));
+                    }
+                }
+            }
+            Shape::Scenario(scenario) => {
+                if let Some(l) = leader {
+                    links.extend(scenario.links(nodes, l));
+                }
+            }
+            Shape::Lagging(scenario) => {
+                if let Some((t, _)) = leader.and_then(|l| scenario.lagging(nodes, l)) {
+                    for &b in nodes.iter().filter(|&&b| b != t) {
+                        links.push((t, b));
+                        links.push((b, t));
                     }
                 }
             }

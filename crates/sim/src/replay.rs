@@ -6,7 +6,7 @@
 //! line's default (the swarm on 3 and 5 nodes): `--mix fixed`, `--family
 //! NAME`, `--nodes N` (under the swarm: the one size it may draw),
 //! `--faults kind,kind|none`, `--fault-ms MS`, `--client-timeout-ms MS`,
-//! `--reads PERCENT`, `--failover`. Text after `#` is a comment.
+//! `--reads PERCENT`, `--failover`, `--partial SCENARIO`. Text after `#` is a comment.
 
 use crate::faults::FaultKind;
 use crate::swarm::{Family, Mix};
@@ -16,14 +16,18 @@ use synod_core::MS;
 /// The arguments that replay `seed` under `options` (without the
 /// `synod sim` in front).
 pub fn replay_args(options: &SimOptions, seed: u64) -> String {
-    let default = if options.failover_only {
+    let default = if let Some(scenario) = options.partial {
+        SimOptions::partial(scenario)
+    } else if options.failover_only {
         SimOptions::failover()
     } else {
         SimOptions::swarm()
     };
     let mut args = format!("--seed {seed}");
     let swarm = options.mix == Mix::Swarm && !options.failover_only;
-    if options.failover_only {
+    if let Some(scenario) = options.partial {
+        args.push_str(&format!(" --partial {scenario}"));
+    } else if options.failover_only {
         args.push_str(" --failover");
     } else if !swarm {
         args.push_str(" --mix fixed");
@@ -70,7 +74,16 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
     }
     let words: Vec<&str> = line.split_whitespace().collect();
     let failover = words.contains(&"--failover");
-    let mut options = if failover {
+    let partial = match words.iter().position(|w| *w == "--partial") {
+        Some(i) => {
+            let name = words.get(i + 1).ok_or("--partial needs a value")?;
+            Some(synod_core::Scenario::parse(name)?)
+        }
+        None => None,
+    };
+    let mut options = if let Some(scenario) = partial {
+        SimOptions::partial(scenario)
+    } else if failover {
         SimOptions::failover()
     } else {
         SimOptions::swarm()
@@ -107,6 +120,7 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
             "--fault-ms" => options.fault_time = number()? * MS,
             "--client-timeout-ms" => options.client_timeout = number()? * MS,
             "--reads" => options.reads = parse_reads(value)?,
+            "--partial" => {} // chose the defaults above
             other => return Err(format!("unknown option {other:?}")),
         }
         i += 2;

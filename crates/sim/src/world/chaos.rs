@@ -92,7 +92,7 @@ impl World<'_> {
                     } | faults::Shape::OneWay {
                         target: Target::Leader,
                         ..
-                    }
+                    } | faults::Shape::Scenario(_)
                 ) {
                     self.resolve(Target::Leader);
                 }

@@ -205,7 +205,9 @@ impl<'a> World<'a> {
         };
         let ids: Vec<NodeId> = (1..=opts.nodes as u32).map(NodeId).collect();
         let mut rng_fault = stream(3);
-        let schedule = if opts.failover_only {
+        let schedule = if let Some(scenario) = opts.partial {
+            faults::partial(scenario, &ids, opts.fault_time)
+        } else if opts.failover_only {
             faults::leader_crashes(&ids, opts.fault_time)
         } else if let (Mix::Swarm, Some(family)) = (opts.mix, opts.family) {
             swarm::draw_schedule(

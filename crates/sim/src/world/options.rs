@@ -7,7 +7,7 @@ use crate::faults::FaultKind;
 use crate::net::Conditions;
 use crate::swarm::{Family, Mix};
 use std::sync::Arc;
-use synod_core::{Config, MS, NodeId, Slot, Time};
+use synod_core::{Config, MS, NodeId, Scenario, Slot, Time};
 
 /// Adjusts each node's protocol configuration (tests use it to plant bugs).
 pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
@@ -56,6 +56,10 @@ pub struct SimOptions {
     /// quarter of them serializable, the rest linearizable); 0 sends every
     /// get through the log, as before reads existed.
     pub reads: u32,
+    /// Instead of a drawn schedule, one named partial-connectivity
+    /// scenario held from 1 s until the heal; its recovery is measured
+    /// as a failover.
+    pub partial: Option<Scenario>,
 }
 
 impl Default for SimOptions {
@@ -82,6 +86,7 @@ impl Default for SimOptions {
             checkpoint_interval: 10,
             checkpoint_log_ratio: 4,
             reads: 0,
+            partial: None,
         }
     }
 }
@@ -99,7 +104,7 @@ impl SimOptions {
     /// size, checkpoint interval and family it drew.
     pub fn for_seed(&self, seed: u64) -> SimOptions {
         let mut options = self.clone();
-        if self.mix == Mix::Swarm && !self.failover_only {
+        if self.mix == Mix::Swarm && !self.failover_only && self.partial.is_none() {
             let profile = crate::swarm::draw_profile(seed, self.family, &self.sizes);
             options.nodes = profile.nodes;
             options.checkpoint_interval = profile.checkpoint_interval;
@@ -120,6 +125,17 @@ impl SimOptions {
         }
     }
 
+    /// A partial-connectivity scenario (docs/liveness.md): no drawn
+    /// faults, 5 nodes unless told, the scenario held from 1 s to the heal.
+    pub fn partial(scenario: Scenario) -> Self {
+        SimOptions {
+            partial: Some(scenario),
+            mix: Mix::Fixed,
+            faults: Vec::new(),
+            ..SimOptions::default()
+        }
+    }
+
     /// The bound of `synod_core::liveness` for this simulation's settings,
     /// with `processing` as the per-step bound π.
     pub fn failover_bound(&self, processing: Time) -> synod_core::FailoverBound {
@@ -132,6 +148,19 @@ impl SimOptions {
             dead_successors: 0,
         };
         synod_core::failover_bound(&self.config(1), &env)
+    }
+
+    /// The environment the partial scenarios' bounds assume: this
+    /// simulation's tick, delay and client timers, `processing` 1 ms.
+    pub fn partial_environment(&self) -> synod_core::Environment {
+        synod_core::Environment {
+            tick: self.tick,
+            delay: self.calm.max_delay,
+            processing: MS,
+            client_timeout: self.client_timeout,
+            think: self.think.1,
+            dead_successors: 0,
+        }
     }
 
     /// The protocol configuration of node `id`: the cluster it was created
