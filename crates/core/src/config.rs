@@ -57,6 +57,12 @@ pub enum PlantedBug {
     /// the non-member that first told it so, even once that node is
     /// stopped for good.
     CatchUpHintSticks,
+    /// A leader that steps down for want of a quorum does not say so: the
+    /// nodes that still hear it wait out their election timer.
+    SilentStepDown,
+    /// A candidacy that no peer answered lengthens the backoff as if it
+    /// had lost a duel: a node cut off alone comes back slow to stand.
+    UnansweredCandidacyBacksOff,
 }
 
 #[derive(Clone, Debug)]
@@ -302,6 +308,12 @@ pub(crate) enum PlantedBugStub {
     /// the non-member that first told it so, even once that node is
     /// stopped for good.
     CatchUpHintSticks,
+    /// A leader that steps down for want of a quorum does not say so: the
+    /// nodes that still hear it wait out their election timer.
+    SilentStepDown,
+    /// A candidacy that no peer answered lengthens the backoff as if it
+    /// had lost a duel: a node cut off alone comes back slow to stand.
+    UnansweredCandidacyBacksOff,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -211,6 +211,12 @@ impl Election {
         self.last_prepare_sent = Some(now);
     }
 
+    /// A candidacy of ours got no answer from any peer: stand again in
+    /// turn, without a longer wait (nobody competed).
+    pub fn candidacy_unanswered(&mut self, now: Time) {
+        self.suspect_since = Some(now);
+    }
+
     /// A candidacy of ours failed; wait longer before the next.
     pub fn candidacy_failed(&mut self, now: Time) {
         self.failed_candidacies = self.failed_candidacies.saturating_add(1);
@@ -369,6 +375,17 @@ mod tests {
         assert_eq!(e.take_deferred(1, &cfg).map(|d| d.ballot.round), Some(3));
         e.defer(p(4, 0));
         assert_eq!(e.take_deferred(cfg.election_timeout, &cfg), None);
+    }
+
+    #[test]
+    fn an_unanswered_candidacy_does_not_back_off() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        e.candidacy_failed(0);
+        e.candidacy_unanswered(MS);
+        // One real failure: wait 1 tp from the last expiry, no more.
+        assert!(!e.should_stand(MS + cfg.prepare_throttle - 1, &cfg, 0));
+        assert!(e.should_stand(MS + cfg.prepare_throttle, &cfg, 0));
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub enum Message {
         total: u64,
         data: Bytes,
     },
+    /// The leader of `ballot` hears no quorum and has stepped down: the
+    /// nodes that still hear it suspect at once rather than after their
+    /// timer (docs/liveness.md, "Partial connectivity": quorum-loss).
+    StepDown { ballot: Ballot },
 }
 
 impl Message {
@@ -135,6 +139,7 @@ impl Message {
             Message::CatchUp { .. } => "CATCH-UP",
             Message::CatchUpReply { .. } => "CATCH-UP-REPLY",
             Message::Forward { .. } => "FORWARD",
+            Message::StepDown { .. } => "STEP-DOWN",
             Message::Checkpoint { .. } => "CHECKPOINT",
             Message::Snapshot { .. } => "SNAPSHOT",
         }

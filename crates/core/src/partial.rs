@@ -156,46 +156,83 @@ impl Scenario {
     }
 }
 
-/// Whether the leader keeps a quorum of voters it hears, on `n` nodes:
-/// then nothing needs electing and the scenario must not depose it.
-pub fn leader_keeps_quorum(scenario: Scenario, n: usize) -> bool {
-    let nodes: Vec<NodeId> = (1..=n as u32).map(NodeId).collect();
-    let cut = scenario.links(&nodes, nodes[0]);
-    let heard = nodes
-        .iter()
-        .filter(|&&b| !cut.contains(&(b, nodes[0])) && !cut.contains(&(nodes[0], b)))
-        .count();
-    heard > n / 2
+/// Who hears whom while `scenario` holds on `n` nodes led by n1, and who
+/// can recover: the facts the bound is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// The leader still hears a quorum (itself included): it keeps
+    /// leading, and nothing needs electing.
+    pub leader_keeps_quorum: bool,
+    /// The first node in the candidate order after the leader that hears a
+    /// quorum, as its rank (0 stands first); `None` if no node does (no
+    /// election can succeed while the scenario holds).
+    pub winner_rank: Option<u64>,
+    /// The winner still hears the old leader (it learns of the loss from
+    /// the leader's STEP-DOWN, not from its own timer).
+    pub winner_hears_leader: bool,
+    /// The winner was cut off alone before (constrained-election): it may
+    /// be in the middle of a candidacy nobody heard when the scenario
+    /// strikes.
+    pub winner_lagged: bool,
+}
+
+impl Scenario {
+    pub fn reach(self, n: usize) -> Reach {
+        let nodes: Vec<NodeId> = (1..=n as u32).map(NodeId).collect();
+        let leader = nodes[0];
+        let cut = self.links(&nodes, leader);
+        let hears = |a: NodeId, b: NodeId| !cut.contains(&(a, b)) && !cut.contains(&(b, a));
+        let quorum = n / 2 + 1;
+        let heard = |a: NodeId| nodes.iter().filter(|&&b| hears(a, b)).count();
+        let order = order_after(&nodes, leader).unwrap_or_default();
+        let winner = order.iter().position(|&a| heard(a) >= quorum);
+        Reach {
+            leader_keeps_quorum: heard(leader) >= quorum,
+            winner_rank: winner.map(|r| r as u64),
+            winner_hears_leader: winner.is_some_and(|r| hears(order[r], leader)),
+            winner_lagged: winner
+                .is_some_and(|r| self.lagging(&nodes, leader).map(|(x, _)| x) == Some(order[r])),
+        }
+    }
 }
 
 /// The longest time from the moment `scenario` strikes to the execution
 /// of a client command proposed after it, for `config` (its voters) in
 /// `env` (the failover bound's assumptions; `dead_successors` is
-/// ignored). docs/liveness.md derives it term by term.
+/// ignored). docs/liveness.md derives it term by term. If no node can
+/// gather a quorum while the scenario holds there is no bound:
+/// `assumptions_hold` is false and the total is `Time::MAX`.
 ///
-/// If the leader keeps a quorum it keeps leading: the bound is a client's
-/// next command. Otherwise:
+/// If the leader keeps a quorum it keeps leading, and the bound is a
+/// client's next command. Otherwise, with the winner of rank r:
 ///
 /// ```text
-/// step down   = δ + E + τ          the leader hears no quorum for E
-/// detection   = δ + E + τ          the winner's last heartbeat came at the
-///                                  step-down at the latest
-/// order       = (n-2)·S + τ        every other node ranks before the winner
-/// throttle    = tp                 a PREPARE of a candidate that cannot win
-///                                  holds the winner back once
-/// phase 1, new view, commit, next command, commit: as for a crash
+/// loss noticed  = δ + E + τ          the winner's timer (it hears nothing of
+///                                    the leader)
+///               or 2δ + E + τ        the leader's check-quorum, then its
+///                                    STEP-DOWN reaches the winner
+///               + 2δ                 if the winner lagged: it may have stood
+///                                    before the others suspected, and the
+///                                    answers to its PREPARE (kept until
+///                                    then) come just after its candidacy
+///                                    ran out; unanswered, it stands again
+///                                    in turn, without a longer backoff
+/// order         = r·S + τ            the nodes ranked before it stand first
+/// throttle      = tp  (r > 0)        their PREPAREs hold it back once
+/// phase 1, new view, commit, client retry, next command: as for a crash
 /// ```
 pub fn recovery_bound(
     scenario: Scenario,
     config: &Config,
     env: &Environment,
 ) -> crate::liveness::FailoverBound {
+    use crate::liveness::FailoverBound;
     let (d, p, t) = (env.delay, env.processing, env.tick);
-    let n = config.nodes.len();
+    let reach = scenario.reach(config.nodes.len());
     let commit = 2 * d + 3 * p;
     let next = p + 2 * d + env.think;
-    if leader_keeps_quorum(scenario, n) {
-        return crate::liveness::FailoverBound {
+    if reach.leader_keeps_quorum {
+        return FailoverBound {
             terms: vec![
                 ("next command (π + 2δ + think)", next),
                 ("commit (2δ + 3π)", commit),
@@ -205,20 +242,36 @@ pub fn recovery_bound(
             assumptions_hold: true,
         };
     }
-    let step_down = d + config.election_timeout + t;
-    let detection = d + config.election_timeout + t;
-    let order = (n as u64).saturating_sub(2) * config.candidate_stagger + t;
-    let throttle = config.prepare_throttle;
+    let Some(rank) = reach.winner_rank else {
+        return FailoverBound {
+            terms: Vec::new(),
+            elected: Time::MAX,
+            total: Time::MAX,
+            assumptions_hold: false,
+        };
+    };
+    let (noticed_name, mut noticed) = if reach.winner_hears_leader {
+        (
+            "loss noticed (2δ + E + τ)",
+            2 * d + config.election_timeout + t,
+        )
+    } else {
+        ("loss noticed (δ + E + τ)", d + config.election_timeout + t)
+    };
+    if reach.winner_lagged {
+        noticed += 2 * d;
+    }
+    let order = rank * config.candidate_stagger + t;
+    let throttle = if rank > 0 { config.prepare_throttle } else { 0 };
     let phase1 = t + 2 * d + 2 * p;
     let new_view = 2 * p;
-    let elected = step_down + detection + order + throttle + phase1 + new_view;
+    let elected = noticed + order + throttle + phase1 + new_view;
     let request = env.client_timeout + d;
     let total = (elected + commit).max(request) + next + commit;
-    crate::liveness::FailoverBound {
+    FailoverBound {
         terms: vec![
-            ("step down (δ + E + τ)", step_down),
-            ("detection (δ + E + τ)", detection),
-            ("candidate order ((n-2)·S + τ)", order),
+            (noticed_name, noticed),
+            ("candidate order (r·S + τ)", order),
             ("throttle (tp)", throttle),
             ("phase 1 (τ + 2δ + 2π)", phase1),
             ("new view (2π)", new_view),
@@ -337,6 +390,49 @@ mod tests {
             hears(Scenario::Bridge, 3, 3),
             vec![vec![2], vec![1, 3], vec![2]]
         );
+    }
+
+    #[test]
+    fn reach_names_who_can_win() {
+        let r = Scenario::QuorumLoss.reach(5);
+        assert!(!r.leader_keeps_quorum);
+        assert_eq!(r.winner_rank, Some(3));
+        assert!(r.winner_hears_leader && !r.winner_lagged);
+        let r = Scenario::ConstrainedElection.reach(5);
+        assert_eq!(r.winner_rank, Some(3));
+        assert!(!r.winner_hears_leader && r.winner_lagged);
+        // With 3 nodes the first candidate and the lagging one suffice.
+        assert_eq!(Scenario::ConstrainedElection.reach(3).winner_rank, Some(0));
+        assert_eq!(Scenario::Chained.reach(5).winner_rank, Some(1));
+        for s in [Scenario::QuorumLoss, Scenario::Chained, Scenario::Bridge] {
+            assert!(s.reach(3).leader_keeps_quorum, "{s}");
+        }
+        assert!(Scenario::Bridge.reach(5).leader_keeps_quorum);
+        // A chain of 7: nobody hears 4 nodes.
+        assert_eq!(Scenario::Chained.reach(7).winner_rank, None);
+    }
+
+    #[test]
+    fn the_bound_adds_the_winners_wait_to_a_crash_failover() {
+        let env = Environment {
+            tick: 5 * crate::types::MS,
+            delay: 3 * crate::types::MS,
+            processing: crate::types::MS,
+            client_timeout: 200 * crate::types::MS,
+            think: 20 * crate::types::MS,
+            dead_successors: 0,
+        };
+        let ms = crate::types::MS;
+        let c5 = Config::cluster(1, 5);
+        // Step-down noticed at 161, rank 3 waits 125, throttle 60,
+        // phase 1 13, new view 2: elected at 361 ms.
+        let q = recovery_bound(Scenario::QuorumLoss, &c5, &env);
+        assert_eq!(q.elected, 361 * ms);
+        assert_eq!(q.total, (361 + 9 + 27 + 9) * ms);
+        let bridge = recovery_bound(Scenario::Bridge, &c5, &env);
+        assert_eq!(bridge.total, 36 * ms);
+        let chain7 = recovery_bound(Scenario::Chained, &Config::cluster(1, 7), &env);
+        assert!(!chain7.assumptions_hold);
     }
 
     #[test]

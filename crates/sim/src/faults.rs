@@ -183,6 +183,32 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// A short name of what strikes, for the failover causes.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Fault::Crash { wipe: true, .. } => "wipe",
+            Fault::Crash {
+                restart_after: None,
+                ..
+            } => "crash-stop",
+            Fault::Crash { .. } => "crash-restart",
+            Fault::Pause { .. } => "pause",
+            Fault::Partition { .. } => "partition",
+            Fault::Network { conditions, .. } => {
+                if conditions.loss > 0.0 {
+                    "loss"
+                } else if conditions.duplicate > 0.0 {
+                    "duplication"
+                } else {
+                    "delay"
+                }
+            }
+            Fault::AfterCheckpoint { then } => then.kind_name(),
+        }
+    }
+}
+
 /// How hard the faults of one seed strike: the ranges their durations,
 /// rates and targets are drawn from. [`Strength::FIXED`] is the fixed mix's.
 #[derive(Clone, Debug, PartialEq)]

@@ -33,6 +33,9 @@ pub struct Summary {
     /// the execution of a slot proposed after it, in milliseconds.
     pub max_failover_ms: f64,
     pub median_failover_ms: f64,
+    /// The failovers grouped by what went on during them
+    /// (`FailoverCause::label`, against the clean-crash bound).
+    pub failover_causes: BTreeMap<&'static str, CauseStats>,
     /// Log truncations and snapshot installs, over all seeds and nodes.
     pub truncations: u64,
     pub snapshots_installed: u64,
@@ -76,6 +79,8 @@ pub fn run_seeds_until(
     let (tx, rx) = mpsc::channel::<(usize, SimReport)>();
     let mut summary = Summary::default();
     let mut failovers: Vec<Time> = Vec::new();
+    let bound = options.failover_bound(synod_core::MS).total;
+    let mut by_cause: BTreeMap<&'static str, Vec<Time>> = BTreeMap::new();
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             let tx = tx.clone();
@@ -114,6 +119,12 @@ pub fn run_seeds_until(
                     summary.reads += report.reads;
                     summary.local_reads += report.local_reads;
                     failovers.extend(&report.failovers);
+                    for (gap, cause) in report.failovers.iter().zip(&report.failover_causes) {
+                        by_cause
+                            .entry(cause.label(*gap, bound))
+                            .or_default()
+                            .push(*gap);
+                    }
                     summary.truncations += report.truncations;
                     summary.snapshots_installed += report.snapshots_installed;
                     summary.reconfigurations += report.reconfigurations;
@@ -133,6 +144,17 @@ pub fn run_seeds_until(
     summary.seeds_per_s = round1(summary.seeds as f64 / wall);
     summary.events_per_s = round1(summary.sim_events as f64 / wall);
     summary.committed_per_seed = round1(summary.committed as f64 / summary.seeds.max(1) as f64);
+    for (label, mut gaps) in by_cause {
+        gaps.sort();
+        summary.failover_causes.insert(
+            label,
+            CauseStats {
+                count: gaps.len() as u64,
+                median_ms: gaps[gaps.len() / 2] as f64 / 1000.0,
+                max_ms: gaps[gaps.len() - 1] as f64 / 1000.0,
+            },
+        );
+    }
     failovers.sort();
     summary.leader_failovers = failovers.len() as u64;
     summary.max_failover_ms = failovers.last().map_or(0.0, |&t| t as f64 / 1000.0);
@@ -140,6 +162,14 @@ pub fn run_seeds_until(
         .get(failovers.len() / 2)
         .map_or(0.0, |&t| t as f64 / 1000.0);
     summary
+}
+
+/// The failovers of one cause.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CauseStats {
+    pub count: u64,
+    pub median_ms: f64,
+    pub max_ms: f64,
 }
 
 fn round1(x: f64) -> f64 {

@@ -37,6 +37,11 @@ enum Action {
         /// k: nodes right after the leader in the candidate order that are down too.
         #[arg(long, default_value_t = 0)]
         dead_successors: u64,
+        /// Instead of a leader crash: the recovery bound of a
+        /// partial-connectivity scenario (quorum-loss,
+        /// constrained-election, chained, bridge).
+        #[arg(long, conflicts_with = "dead_successors")]
+        partial: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -61,8 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             processing_ms,
             client_timeout_ms,
             dead_successors,
+            partial,
             json,
         } => {
+            let partial = match partial {
+                Some(name) => Some(synod_core::Scenario::parse(&name).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
             let c = ClusterFile::load(&config)?;
             let us = |ms: f64| (ms * 1000.0).round() as u64;
             let env = synod_core::Environment {
@@ -74,7 +84,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 dead_successors,
             };
             let first = c.nodes[0].id;
-            let b = synod_core::failover_bound(&c.core_config(first), &env);
+            let core = c.core_config(first);
+            let b = match partial {
+                Some(s) => synod_core::partial::recovery_bound(s, &core, &env),
+                None => synod_core::failover_bound(&core, &env),
+            };
+            if partial.is_some() && !b.assumptions_hold && b.total == u64::MAX {
+                anyhow::bail!(
+                    "{}: no node hears a quorum while it holds on {} nodes, so nothing can recover before it ends",
+                    partial.map_or("", |s| s.name()),
+                    c.nodes.len()
+                );
+            }
             let ms = |t: u64| t as f64 / 1000.0;
             if json {
                 let terms: serde_json::Map<String, serde_json::Value> = b
@@ -84,27 +105,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .collect();
                 println!(
                     "{}",
-                    serde_json::json!({"bound_ms": ms(b.total), "elected_ms": ms(b.elected), "terms_ms": terms, "assumptions_hold": b.assumptions_hold})
+                    serde_json::json!({"bound_ms": ms(b.total), "elected_ms": ms(b.elected), "terms_ms": terms, "assumptions_hold": b.assumptions_hold, "scenario": partial.map(|s| s.name())})
                 );
             } else {
-                println!(
-                    "worst-case failover for {} ({} nodes):",
-                    config.display(),
-                    c.nodes.len()
-                );
+                match partial {
+                    Some(s) => println!(
+                        "worst-case recovery from {s} for {} ({} nodes):",
+                        config.display(),
+                        c.nodes.len()
+                    ),
+                    None => println!(
+                        "worst-case failover for {} ({} nodes):",
+                        config.display(),
+                        c.nodes.len()
+                    ),
+                }
+                if let Some(s) = partial {
+                    let ids: Vec<synod_core::NodeId> =
+                        c.nodes.iter().map(|n| synod_core::NodeId(n.id)).collect();
+                    for line in s.picture(&ids, ids[0]) {
+                        println!("  | {line}");
+                    }
+                }
                 for (name, t) in &b.terms {
                     println!("  {name:<30} {:>8.1} ms", ms(*t));
                 }
-                println!(
-                    "  {:<30} {:>8.1} ms",
-                    "a new leader is in place by",
-                    ms(b.elected)
-                );
-                println!(
-                    "  {:<30} {:>8.1} ms  = max(elected + commit, client retry) + next command + commit",
-                    "first new command executed by",
-                    ms(b.total)
-                );
+                let keeps_leader =
+                    partial.is_some_and(|s| s.reach(c.nodes.len()).leader_keeps_quorum);
+                if keeps_leader {
+                    println!(
+                        "  {:<30} {:>8.1} ms  = next command + commit (the leader keeps a quorum)",
+                        "first new command executed by",
+                        ms(b.total)
+                    );
+                } else {
+                    println!(
+                        "  {:<30} {:>8.1} ms",
+                        "a new leader is in place by",
+                        ms(b.elected)
+                    );
+                    println!(
+                        "  {:<30} {:>8.1} ms  = max(elected + commit, client retry) + next command + commit",
+                        "first new command executed by",
+                        ms(b.total)
+                    );
+                }
                 if !b.assumptions_hold {
                     println!(
                         "  warning: candidacy_timeout is shorter than a phase 1, or k exceeds f-1: the bound does not hold"

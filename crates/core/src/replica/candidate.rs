@@ -186,6 +186,29 @@ impl<S: StateMachine> Replica<S> {
         self.send_heartbeats();
     }
 
+    /// The candidacy ran out of time. If no peer answered at all, nobody
+    /// competed with it: the peers are cut off, down, or still hear their
+    /// leader and keep the PREPARE for when they suspect it. Standing again
+    /// soon costs nothing then, so the failure does not lengthen the
+    /// backoff, which exists to separate candidates that split the
+    /// promises between them (a node cut off alone would otherwise come
+    /// back with the longest backoff, the constrained-election scenario).
+    pub(super) fn candidacy_timed_out(&mut self) {
+        let Phase::Candidate(c) = &self.phase else {
+            return;
+        };
+        let answered = c.promises.keys().any(|&n| n != self.config.id);
+        if answered || self.config.has_bug(Bug::UnansweredCandidacyBacksOff) {
+            self.abandon_candidacy("no quorum of promises in time");
+            return;
+        }
+        let ballot = c.ballot;
+        self.phase = Phase::Follower;
+        self.election.candidacy_unanswered(self.now);
+        let why = "no peer answered in time";
+        self.out.events.push(Event::SteppedDown { ballot, why });
+    }
+
     pub(super) fn abandon_candidacy(&mut self, why: &'static str) {
         if let Phase::Candidate(c) = &self.phase {
             let ballot = c.ballot;

@@ -13,8 +13,17 @@ impl<S: StateMachine> Replica<S> {
         if now >= l.since + cfg.election_timeout
             && !l.reaches_quorum(cfg.id, now, cfg.election_timeout)
         {
+            let ballot = l.ballot;
             self.step_down("lost contact with a quorum");
             self.election.suspect(now);
+            // Whoever still hears us would otherwise follow a leader that
+            // cannot commit until its own timer expired: an election
+            // timeout lost in the quorum-loss scenario.
+            if !self.config.has_bug(Bug::SilentStepDown) {
+                for peer in self.peers() {
+                    self.send(peer, Message::StepDown { ballot });
+                }
+            }
             return;
         }
         if l.quorum_truncated_through(self.learner.commit() + 1) {
@@ -177,6 +186,14 @@ impl<S: StateMachine> Replica<S> {
         };
         self.phase = Phase::Follower;
         self.out.events.push(Event::SteppedDown { ballot, why });
+    }
+
+    /// The leader we follow stepped down for want of a quorum: suspect it
+    /// now, so that the candidate order starts at once.
+    pub(super) fn on_step_down(&mut self, from: NodeId, ballot: Ballot) {
+        if ballot.node == from && ballot == self.view && !self.is_leader() {
+            self.election.suspect(self.now);
+        }
     }
 
     /// Phase 2a: ACCEPT to every peer, and this node's own acceptance,

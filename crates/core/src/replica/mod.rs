@@ -393,6 +393,7 @@ impl<S: StateMachine> Replica<S> {
                 total,
                 data,
             } => self.on_snapshot(slot, digest, offset, total, data),
+            Message::StepDown { ballot } => self.on_step_down(from, ballot),
         }
     }
 
@@ -427,7 +428,7 @@ impl<S: StateMachine> Replica<S> {
             Phase::Leader(_) => self.tick_leader(),
             Phase::Candidate(c) => {
                 if now >= c.started + self.config.candidacy_timeout {
-                    self.abandon_candidacy("no quorum of promises in time");
+                    self.candidacy_timed_out();
                 } else if now >= c.last_sent + self.config.retransmit_interval {
                     self.resend_prepare();
                 }

@@ -41,6 +41,7 @@ impl World<'_> {
                         start: self.now,
                         proposed,
                     });
+                    self.tail_start();
                     let _ = l;
                 }
                 leader
@@ -52,6 +53,7 @@ impl World<'_> {
         if self.healed {
             return;
         }
+        self.tail_struck(fault.kind_name());
         match fault {
             Fault::Crash {
                 target,

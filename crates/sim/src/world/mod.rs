@@ -58,10 +58,12 @@ mod chaos;
 mod clients;
 mod hosts;
 mod options;
+mod tail;
 mod verdict;
 
 use hosts::NodeHost;
 pub use options::{Configure, SimOptions, SimReport};
+pub use tail::FailoverCause;
 
 pub fn run(seed: u64, options: &SimOptions) -> SimReport {
     let options = options.for_seed(seed);
@@ -179,6 +181,9 @@ struct World<'a> {
     trace: Option<String>,
     watch: Option<FailoverWatch>,
     failovers: Vec<Time>,
+    /// What went on during each failover, and during the one watched.
+    failover_causes: Vec<FailoverCause>,
+    tail: tail::Tail,
     truncations: u64,
     snapshots_installed: u64,
     /// The money in the bank at the start: every replica must keep it.
@@ -295,6 +300,8 @@ impl<'a> World<'a> {
             trace: opts.trace.then(String::new),
             watch: None,
             failovers: Vec::new(),
+            failover_causes: Vec::new(),
+            tail: tail::Tail::default(),
             truncations: 0,
             snapshots_installed: 0,
             bank_total: synod_apps::Services::default().bank.total(),
@@ -365,7 +372,22 @@ impl<'a> World<'a> {
             }
             self.now = next.at;
             self.events += 1;
+            let topology = matches!(
+                next.ev,
+                Ev::Fault(_)
+                    | Ev::Strike(_)
+                    | Ev::Restart(_)
+                    | Ev::Resume(_)
+                    | Ev::Unpartition(_)
+                    | Ev::Calm(_)
+                    | Ev::Admin
+                    | Ev::Retire(_)
+                    | Ev::Heal
+            );
             self.handle(next.ev);
+            if topology {
+                self.tail_changed();
+            }
         }
         self.finish()
     }

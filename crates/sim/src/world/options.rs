@@ -202,6 +202,8 @@ pub struct SimReport {
     pub local_reads: u64,
     /// Per leader crash or pause: virtual time until a newly proposed slot executed.
     pub failovers: Vec<Time>,
+    /// What went on during each of `failovers`, in the same order.
+    pub failover_causes: Vec<crate::world::FailoverCause>,
     /// Log truncations (a quorum held a checkpoint) and snapshots installed
     /// by lagging nodes, over all nodes.
     pub truncations: u64,

@@ -30,6 +30,8 @@ impl World<'_> {
                 {
                     let gap = self.now - w.start;
                     self.failovers.push(gap);
+                    let cause = self.tail_end();
+                    self.failover_causes.push(cause);
                     self.watch = None;
                     self.log(|| format!("failover: {id} executed new slot {slot}, {gap} µs after the leader's loss"));
                 }
@@ -276,6 +278,7 @@ impl World<'_> {
             reads,
             local_reads,
             failovers: self.failovers,
+            failover_causes: self.failover_causes,
             truncations: self.truncations,
             snapshots_installed: self.snapshots_installed,
             max_retained,
