@@ -63,6 +63,9 @@ pub enum PlantedBug {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
+    /// A node that has heard no leader since it restarted still waits a
+    /// whole election timeout before it answers a PREPARE.
+    RestartWaitsFullTimeout,
 }
 
 #[derive(Clone, Debug)]
@@ -314,6 +317,9 @@ pub(crate) enum PlantedBugStub {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
+    /// A node that has heard no leader since it restarted still waits a
+    /// whole election timeout before it answers a PREPARE.
+    RestartWaitsFullTimeout,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -54,6 +54,8 @@ pub struct Election {
     last_prepare_seen: Option<Time>,
     last_prepare_sent: Option<Time>,
     failed_candidacies: u32,
+    /// Whether any leader was heard since this node started.
+    heard_a_leader: bool,
 }
 
 impl Election {
@@ -69,6 +71,7 @@ impl Election {
             last_prepare_seen: None,
             last_prepare_sent: None,
             failed_candidacies: 0,
+            heard_a_leader: false,
         }
     }
 
@@ -82,6 +85,7 @@ impl Election {
     /// gets a fresh election timeout to make progress).
     pub fn heard_from_leader(&mut self, now: Time, new_leader: bool) {
         self.last_leader_contact = now;
+        self.heard_a_leader = true;
         if new_leader {
             self.leader_commit = 0;
             if let Some(since) = &mut self.work_waiting_since {
@@ -131,7 +135,7 @@ impl Election {
         if self.suspect_since.is_some() {
             return false;
         }
-        let silent = now >= self.last_leader_contact + config.election_timeout;
+        let silent = now >= self.last_leader_contact + self.silence_timeout(config);
         let stalled = self
             .work_waiting_since
             .is_some_and(|since| now >= since + config.election_timeout);
@@ -141,6 +145,20 @@ impl Election {
             return true;
         }
         false
+    }
+
+    /// How long a silence means the leader is gone. A node that has heard
+    /// no leader since it started has none to protect from a PREPARE: a
+    /// live one would have reached it within a few heartbeats, so it waits
+    /// three heartbeat intervals, not a whole election timeout (in a storm
+    /// of restarts a node may never stay up for one, and no candidate
+    /// would ever gather its promise).
+    fn silence_timeout(&self, config: &Config) -> Time {
+        if self.heard_a_leader || config.has_bug(crate::config::Bug::RestartWaitsFullTimeout) {
+            config.election_timeout
+        } else {
+            config.election_timeout.min(3 * config.heartbeat_interval)
+        }
     }
 
     /// Suspect at once (a leader that lost its quorum steps down this way).
@@ -230,9 +248,23 @@ mod tests {
     use crate::types::MS;
 
     #[test]
+    fn a_node_that_heard_no_leader_since_it_started_suspects_after_three_heartbeats() {
+        let cfg = Config::cluster(2, 5);
+        let mut e = Election::new(0);
+        assert!(!e.tick(3 * cfg.heartbeat_interval - 1, &cfg));
+        assert!(e.tick(3 * cfg.heartbeat_interval, &cfg));
+        // Once it has heard one, a silence must last the whole timeout.
+        let mut e = Election::new(0);
+        e.heard_from_leader(MS, false);
+        assert!(!e.tick(MS + cfg.election_timeout - 1, &cfg));
+        assert!(e.tick(MS + cfg.election_timeout, &cfg));
+    }
+
+    #[test]
     fn timer_expires_after_leader_silence() {
         let cfg = Config::cluster(2, 5);
         let mut e = Election::new(0);
+        e.heard_from_leader(0, false);
         assert!(!e.tick(cfg.election_timeout - 1, &cfg));
         e.heard_from_leader(100 * MS, false);
         assert!(!e.tick(100 * MS + cfg.election_timeout - 1, &cfg));

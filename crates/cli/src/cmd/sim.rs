@@ -70,6 +70,11 @@ pub struct Args {
     /// the summary adds the recovery times and their bound.
     #[arg(long, conflicts_with_all = ["failover", "sweep", "family"])]
     partial: Option<String>,
+    /// Print the N slowest failovers at the end, each with its seed and
+    /// what went on during it (docs/liveness.md, "The compound-fault
+    /// tail").
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
     /// The percentage of kv gets sent as reads without a log write: three
     /// in four linearizable (read index, checked with every other kv
     /// operation), one in four serializable (answered from one node's
@@ -300,9 +305,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Partial scenarios: the slowest recovery and its seed; seeds whose
     // scenario never struck (no leader at the time) or never recovered.
     let (mut slowest, mut unmeasured) = ((0, 0), Vec::new());
+    let crash_bound = options.failover_bound(MS).total;
+    let mut tail: Vec<(u64, u64, String)> = Vec::new();
     let summary = run_seeds_until(seeds, &options, threads, !keep_going, deadline, |report| {
         report_violations(&mut out, &options, report);
         done += 1;
+        if let Some(n) = args.tail {
+            for (gap, cause) in report.failovers.iter().zip(&report.failover_causes) {
+                if tail.len() >= n && tail.last().is_some_and(|(g, ..)| g >= gap) {
+                    continue;
+                }
+                let line = format!(
+                    "{:>8.1} ms  seed {:<8} {:<13} no quorum {:>6.1} ms, struck [{}]{}, {} nodes, family {}",
+                    *gap as f64 / 1000.0,
+                    report.seed,
+                    cause.label(*gap, crash_bound),
+                    cause.no_quorum as f64 / 1000.0,
+                    cause.struck.iter().copied().collect::<Vec<_>>().join(","),
+                    if cause.lossy { ", lossy" } else { "" },
+                    report.nodes,
+                    report.family.map_or("-", |f| f.name()),
+                );
+                tail.push((*gap, report.seed, line));
+                tail.sort_by(|a, b| b.0.cmp(&a.0));
+                tail.truncate(n);
+            }
+        }
         match report.failovers.iter().max() {
             Some(&t) if t >= slowest.0 => slowest = (t, report.seed),
             Some(_) => {}
@@ -332,6 +360,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     });
+    if args.tail.is_some() {
+        writeln!(
+            out,
+            "the slowest failovers (clean-crash bound {:.1} ms):",
+            crash_bound as f64 / 1000.0
+        )?;
+        for (_, _, line) in &tail {
+            writeln!(out, "{line}")?;
+        }
+    }
     if let Some(scenario) = options.partial {
         let bound = synod_core::partial::recovery_bound(
             scenario,

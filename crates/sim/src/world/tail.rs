@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FailoverCause {
     /// Virtual time, within the failover, during which no quorum of the
-    /// latest voters was running, unpaused and connected both ways.
+    /// latest voters was running, unpaused, able to vote (not wiped) and
+    /// connected both ways.
     pub no_quorum: Time,
     /// The fault kinds that struck during it (after the one that started it).
     pub struck: BTreeSet<&'static str>,
@@ -103,11 +104,11 @@ impl World<'_> {
             .iter()
             .copied()
             .filter(|id| {
-                !self.wipe_times.contains_key(id)
-                    && self
-                        .nodes
-                        .get(id.0 as usize - 1)
-                        .is_some_and(|h| h.replica.is_some() && !h.paused && !h.retired)
+                self.nodes.get(id.0 as usize - 1).is_some_and(|h| {
+                    // A node that lost its disk is a voter on paper only.
+                    let votes = h.replica.as_ref().is_some_and(|r| !r.is_non_voting());
+                    votes && !h.paused && !h.retired
+                })
             })
             .collect();
         if up.len() < quorum {
