@@ -63,9 +63,6 @@ pub enum PlantedBug {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
-    /// A node that has heard no leader since it restarted still waits a
-    /// whole election timeout before it answers a PREPARE.
-    RestartWaitsFullTimeout,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +113,12 @@ pub struct Config {
     pub checkpoint_log_ratio: u64,
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
+    /// Tests only: the election as it was before 2026-12-02 (a leader
+    /// that steps down says nothing, an unanswered candidacy lengthens the
+    /// backoff, a node that just started waits a whole election timeout),
+    /// so that seeds found then replay the runs that found them.
+    #[cfg(feature = "planted-bugs")]
+    pub replay_old_election: bool,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -154,6 +157,8 @@ impl Config {
             checkpoint_log_ratio: crate::checkpoints::LOG_RATIO,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
+            #[cfg(feature = "planted-bugs")]
+            replay_old_election: false,
         }
     }
 
@@ -234,6 +239,15 @@ impl Config {
 
     pub(crate) fn has_bug(&self, bug: Bug) -> bool {
         self.bugs().has(bug)
+    }
+
+    /// Whether a test asked for the election before 2026-12-02
+    /// ([`Config::replay_old_election`]); never without the feature.
+    pub(crate) fn old_election(&self) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        return self.replay_old_election;
+        #[cfg(not(feature = "planted-bugs"))]
+        false
     }
 
     /// The planted bug switched on, for the roles that keep it themselves
@@ -317,9 +331,6 @@ pub(crate) enum PlantedBugStub {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
-    /// A node that has heard no leader since it restarted still waits a
-    /// whole election timeout before it answers a PREPARE.
-    RestartWaitsFullTimeout,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -75,9 +75,9 @@ fn catches_a_leader_that_answers_reads_unconfirmed() {
             })),
             ..with_reads(mix)
         };
-        let summary = run_seeds(0..400, &options, threads(), true, |_| {});
+        let summary = run_seeds(0..2000, &options, threads(), true, |_| {});
         let Some(&seed) = summary.failed_seeds.first() else {
-            panic!("UnconfirmedRead went unnoticed over 400 seeds ({mix:?})");
+            panic!("UnconfirmedRead went unnoticed over 2000 seeds ({mix:?})");
         };
         let report = run(seed, &options);
         eprintln!("{mix:?}: caught at seed {seed}: {:?}", report.violations);

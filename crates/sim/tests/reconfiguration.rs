@@ -139,14 +139,27 @@ fn crash_restart_with_reconfig() -> SimOptions {
     }
 }
 
+/// The seeds below were found with the election of before 2026-12-02:
+/// they replay those runs.
+fn with_the_old_election(c: &mut synod_core::Config) {
+    c.replay_old_election = true;
+}
+
 /// Runs `seed` of `options` with `bug` planted and without: the invariants
 /// broken with it (without it, none may be).
 fn with_and_without(bug: PlantedBug, seed: u64, options: &SimOptions) -> Vec<&'static str> {
-    let planted = SimOptions {
-        configure: Some(Arc::new(move |c| c.planted_bug = Some(bug))),
+    let options = SimOptions {
+        configure: Some(Arc::new(with_the_old_election)),
         ..options.clone()
     };
-    assert_eq!(run(seed, options).violations, Vec::new(), "seed {seed}");
+    let planted = SimOptions {
+        configure: Some(Arc::new(move |c| {
+            with_the_old_election(c);
+            c.planted_bug = Some(bug);
+        })),
+        ..options.clone()
+    };
+    assert_eq!(run(seed, &options).violations, Vec::new(), "seed {seed}");
     run(seed, &planted)
         .violations
         .iter()

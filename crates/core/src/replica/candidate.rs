@@ -198,7 +198,10 @@ impl<S: StateMachine> Replica<S> {
             return;
         };
         let answered = c.promises.keys().any(|&n| n != self.config.id);
-        if answered || self.config.has_bug(Bug::UnansweredCandidacyBacksOff) {
+        if answered
+            || self.config.has_bug(Bug::UnansweredCandidacyBacksOff)
+            || self.config.old_election()
+        {
             self.abandon_candidacy("no quorum of promises in time");
             return;
         }
