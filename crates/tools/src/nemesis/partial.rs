@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn recovery_counts_only_commands_sent_after_the_strike() {
-        let ops = vec![
+        let ops = [
             op(1, 900, Some(1_050)),                   // sent before: not counted
             op(2, 1_000, Some(1_400)),                 // the first sent after, done later
             op(3, 1_100, Some(1_300)),                 // sent later, done first: 300 µs
