@@ -203,3 +203,56 @@ fn membership_changes_under_load_leave_no_anomaly() {
         assert!(summary["ok"].as_u64().unwrap() > 100, "{summary}");
     }
 }
+
+#[test]
+fn a_partial_connectivity_scenario_held_in_rounds_leaves_no_anomaly() {
+    // Chained around the leader: the leader loses its quorum, the node at
+    // the far end stands first and cannot win, the leader's neighbour can.
+    let out = synod(&[
+        "nemesis",
+        "--partial",
+        "chained",
+        "--seconds",
+        "8",
+        "--clients",
+        "4",
+        "--seed",
+        "31",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("partial: round 1, chained around leader n"),
+        "{t}"
+    );
+    assert!(t.contains("partial connectivity: chained"), "{t}");
+    let summary = common::json(&out);
+    assert_eq!(summary["anomalies"], 0, "{summary}");
+    assert_eq!(summary["linearizable"], true, "{summary}");
+    assert_eq!(summary["replicas_identical"], true, "{summary}");
+    let partial = &summary["partial"];
+    assert_eq!(partial["scenario"], "chained", "{summary}");
+    let rounds = partial["rounds"].as_u64().unwrap();
+    assert!(rounds >= 1, "{summary}");
+    assert_eq!(summary["faults"].as_u64(), Some(rounds), "{summary}");
+    assert!(
+        !partial["recovery_ms"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
+    assert!(partial["bound_ms"].as_f64().unwrap() > 0.0, "{summary}");
+    assert_eq!(partial["client_timeout_ms"], 200.0, "{summary}");
+}
+
+#[test]
+fn partial_refuses_faults_and_unknown_scenarios() {
+    let out = synod(&["nemesis", "--partial", "chained", "--faults", "kill"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not both"), "{}", text(&out));
+    let out = synod(&["nemesis", "--partial", "split-brain"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not a partial-connectivity scenario"),
+        "{}",
+        text(&out)
+    );
+}

@@ -195,6 +195,88 @@ fn a_candidate_behind_a_peers_truncation_steps_aside() {
     assert!(!r.is_leader());
 }
 
+/// Constrained election on real processes (docs/liveness.md, "The
+/// scenarios on real processes"): n5 lagged past the others' checkpoint,
+/// and now hears n2, n3, n4 but not n1, the leader of its view. A promise
+/// that shows the truncation sends its catch-up to the promiser, which
+/// holds the snapshot, not to n1, which it cannot reach.
+#[test]
+fn a_candidate_behind_a_peers_truncation_catches_up_from_that_peer() {
+    let config = Config::cluster(5, 5);
+    let (timeout, retransmit) = (config.election_timeout, config.retransmit_interval);
+    let mut r = Replica::new(config, Sum::default(), 0);
+    let mut disk = VecLog::default();
+    let leader = Ballot {
+        round: 1,
+        node: NodeId(1),
+    };
+    let new_view = Message::NewView {
+        ballot: leader,
+        start: 1,
+        entries: vec![],
+        commit: 0,
+    };
+    r.on_message(1, NodeId(1), new_view);
+    settle(&mut r, 1, &mut disk);
+    // n1 falls silent; n5 stands in its turn (after n2, n3, n4).
+    let mut now = 1;
+    let ballot = loop {
+        now += 1_000;
+        assert!(now < 10 * timeout, "n5 never stood");
+        r.tick(now);
+        let ready = r.ready();
+        let stood = ready.events.iter().find_map(|e| match e {
+            Event::Candidacy { ballot } => Some(*ballot),
+            _ => None,
+        });
+        if let Some(write) = &ready.write {
+            let Ok(()) = write.apply_to(&mut disk);
+            r.persisted(now, write.token);
+        }
+        settle(&mut r, now, &mut disk);
+        if let Some(b) = stood {
+            break b;
+        }
+    };
+    // n2 promises, but it truncated through slot 40 and n5 knows nothing.
+    let promise = Message::Promise {
+        ballot,
+        from: 1,
+        accepted: vec![],
+        commit: 50,
+        truncated: 40,
+    };
+    r.on_message(now, NodeId(2), promise);
+    settle(&mut r, now, &mut disk);
+    assert!(!r.is_leader());
+    let mut asked = Vec::new();
+    for _ in 0..3 {
+        now += retransmit;
+        r.tick(now);
+        let ready = r.ready();
+        asked.extend(
+            ready
+                .messages
+                .iter()
+                .filter(|env| matches!(env.msg, Message::CatchUp { .. }))
+                .map(|env| env.to),
+        );
+        if let Some(write) = &ready.write {
+            let Ok(()) = write.apply_to(&mut disk);
+            r.persisted(now, write.token);
+        }
+        settle(&mut r, now, &mut disk);
+        if !asked.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        asked.first(),
+        Some(&NodeId(2)),
+        "catch-up went to {asked:?}"
+    );
+}
+
 #[test]
 fn a_different_digest_at_the_same_checkpoint_is_a_divergence() {
     let mut r = restored_at(7);

@@ -1,7 +1,9 @@
 //! `synod nemesis`: faults on a real cluster while clients record a
 //! history, then the checkers (synod_tools::nemesis). Faults go to stderr as
 //! they strike; the summary is one JSON line on stdout, and the exit code is
-//! 1 on any anomaly.
+//! 1 on any anomaly. With `--partial SCENARIO` the faults are rounds of
+//! that partial-connectivity scenario around the leader, and a summary of
+//! their recovery times against the bound goes to stderr too.
 
 use crate::cmd::cluster::binary;
 use anyhow::Context;
@@ -60,13 +62,17 @@ pub struct Args {
     /// How long faults strike (healing and the final read come after).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
-    /// Fault kinds to strike with, comma separated (or `none`).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "kill,pause,partition,restart"
-    )]
-    faults: Vec<FaultArg>,
+    /// Fault kinds to strike with, comma separated (or `none`); default
+    /// kill,pause,partition,restart.
+    #[arg(long, value_delimiter = ',')]
+    faults: Option<Vec<FaultArg>>,
+    /// Instead of faults, rounds of one partial-connectivity scenario
+    /// (quorum-loss, constrained-election, chained, bridge) placed around
+    /// the leader: cut, held, healed, settled, again until --seconds ends;
+    /// each timed from the cuts to the first command sent after them
+    /// completing, against the scenario's recovery bound.
+    #[arg(long, value_name = "SCENARIO")]
+    partial: Option<String>,
     /// The application the clients use, and whose checker reads the history.
     #[arg(long, value_enum, default_value_t = Workload::Kv)]
     workload: Workload,
@@ -85,6 +91,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let partial = args
+        .partial
+        .as_deref()
+        .map(synod_core::Scenario::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if partial.is_some() && args.faults.is_some() {
+        anyhow::bail!(
+            "--partial holds its scenario alone, in place of the fault schedule: give --partial or --faults, not both"
+        );
+    }
+    let faults = match (&args.faults, partial) {
+        (Some(f), _) => f.iter().map(|f| f.fault()).collect(),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => vec![Fault::Kill, Fault::Pause, Fault::Partition, Fault::Restart],
+    };
     let options = NemesisOptions {
         binary: binary()?,
         nodes: args.nodes,
@@ -94,7 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(synod_node::ClusterFile::load)
             .transpose()?,
         duration: Duration::from_secs(args.seconds),
-        faults: args.faults.iter().map(|f| f.fault()).collect(),
+        faults,
+        partial,
         workload: match args.workload {
             Workload::Kv | Workload::KvReads => AppKind::Kv,
             Workload::Bank => AppKind::Bank,
@@ -115,6 +138,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for a in &report.anomalies {
         eprintln!("ANOMALY: {a}");
     }
+    if let Some(p) = &report.summary.partial {
+        print_partial(p);
+    }
     if let Some(dir) = &report.kept {
         eprintln!("cluster directory kept: {}", dir.display());
     }
@@ -129,6 +155,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The rounds of a partial-connectivity scenario, their recoveries and
+/// the bound, for people (stderr; the JSON line has the same figures).
+fn print_partial(p: &synod_tools::nemesis::PartialSummary) {
+    eprintln!(
+        "partial connectivity: {}, {} round(s) held {:.0} ms each{}",
+        p.scenario,
+        p.rounds,
+        p.hold_ms,
+        if p.failed_rounds > 0 {
+            format!(
+                ", {} given up (a node did not take its cut)",
+                p.failed_rounds
+            )
+        } else {
+            String::new()
+        }
+    );
+    let each: Vec<String> = p.recovery_ms.iter().map(|t| format!("{t:.1}")).collect();
+    eprintln!("  recovery (ms, per round): {}", each.join(", "));
+    eprintln!(
+        "  median {:.1} ms, max {:.1} ms; {} round(s) not recovered under the cut",
+        p.median_recovery_ms, p.max_recovery_ms, p.not_recovered_under_cut
+    );
+    eprintln!(
+        "  bound {:.1} ms (recovery_bound for this cluster's timers; δ = {} ms, π = {} ms, τ = {} ms, T_c = {} ms, the clients' retry timeout):",
+        p.bound_ms, p.delay_ms, p.processing_ms, p.tick_ms, p.client_timeout_ms
+    );
+    for (name, t) in &p.bound_terms_ms {
+        eprintln!("    {name:<30} {t:>8.1} ms");
+    }
+    eprintln!(
+        "  {}",
+        if p.within_bound {
+            "every round recovered under its cut, within the bound"
+        } else {
+            "NOT within the bound (a figure on a shared machine, not a check)"
+        }
+    );
 }
 
 impl FaultArg {

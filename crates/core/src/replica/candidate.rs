@@ -106,7 +106,12 @@ impl<S: StateMachine> Replica<S> {
         }
         if truncated >= c.from && !self.config.has_bug(Bug::IgnoreTruncation) {
             // The promiser forgot slots we do not know: we cannot build a
-            // safe NEW-VIEW over them. Catch up (by snapshot) first.
+            // safe NEW-VIEW over them. Catch up (by snapshot) first, from
+            // this promiser: it holds the checkpoint and it answers us,
+            // while the leader of our view, whom catch-up asks otherwise,
+            // may be out of reach (it lost its quorum: constrained
+            // election, docs/liveness.md).
+            self.catch_up_hint = Some((from, truncated));
             self.abandon_candidacy("behind a peer's checkpoint; catching up first");
             return;
         }

@@ -18,6 +18,10 @@ use synod_node::ClusterFile;
 use synod_node::client::{ClientOptions, CommandResult, SynodClient};
 use synod_node::tls::Security;
 
+/// How long a client waits for a reply before broadcasting its command
+/// again (T_c of the failover bound).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// What the clients share: the stop switch, the history, and its clock.
 pub struct Recorder {
     pub stop: AtomicBool,
@@ -67,7 +71,7 @@ pub async fn client_loop(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut workload = ClientWorkload::new(kind, format!("c{n}")).without_order_book_reads();
     let options = ClientOptions {
-        timeout: Duration::from_millis(200),
+        timeout: CLIENT_TIMEOUT,
         retries: 5,
         id: None,
         first_contact: None,

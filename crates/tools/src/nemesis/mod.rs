@@ -3,10 +3,17 @@
 //! strikes the cluster (`schedule.rs`). At the end everything heals, the
 //! state of every replica is read, and the history is checked by the same
 //! checkers as the simulator's.
+//!
+//! With a partial-connectivity scenario (`partial.rs`) the faults are
+//! rounds of that scenario around the leader instead, each timed from its
+//! cuts to the first command sent after them completing.
 
 mod clients;
+mod partial;
 mod schedule;
 
+pub use clients::CLIENT_TIMEOUT;
+pub use partial::{PartialSummary, node_cuts};
 pub use schedule::{Fault, NemesisEvent};
 
 use crate::local::LocalCluster;
@@ -35,7 +42,10 @@ pub struct NemesisOptions {
     pub cluster: Option<ClusterFile>,
     /// How long faults strike (healing and the final read come after).
     pub duration: Duration,
+    /// Empty with `partial`.
     pub faults: Vec<Fault>,
+    /// Rounds of this partial-connectivity scenario instead of `faults`.
+    pub partial: Option<synod_core::Scenario>,
     pub workload: AppKind,
     /// With the kv workload: read-heavy, every get a linearizable read
     /// without a log write (read index).
@@ -70,6 +80,9 @@ pub struct NemesisSummary {
     /// after it completed.
     pub max_unavailable_ms: f64,
     pub unavailable_ms: Vec<f64>,
+    /// With a partial-connectivity scenario: its rounds and recoveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialSummary>,
 }
 
 pub struct NemesisReport {
@@ -88,8 +101,24 @@ pub async fn run(
     options: &NemesisOptions,
     on_event: &mut impl FnMut(Duration, &NemesisEvent),
 ) -> anyhow::Result<NemesisReport> {
-    if options.faults.is_empty() || options.clients == 0 || options.nodes == 0 {
-        bail!("need at least one fault kind, one client and one node");
+    match options.partial {
+        Some(_) if !options.faults.is_empty() => {
+            bail!(
+                "a partial-connectivity scenario is held alone: give --partial or --faults, not both"
+            )
+        }
+        None if options.faults.is_empty() => bail!("need at least one fault kind"),
+        _ => {}
+    }
+    if options.clients == 0 || options.nodes == 0 {
+        bail!("need at least one client and one node");
+    }
+    let nodes = options
+        .cluster
+        .as_ref()
+        .map_or(options.nodes, |f| f.nodes.len());
+    if options.partial.is_some() && nodes < 3 {
+        bail!("partial connectivity needs at least 3 nodes");
     }
     let dir = tempfile::Builder::new()
         .prefix("synod-nemesis-")
@@ -106,7 +135,9 @@ pub async fn run(
                      to kill, nor its nodes ours to add)"
                 );
             }
-            if options.faults.contains(&Fault::Partition) && !file.testing.fault_injection {
+            if (options.faults.contains(&Fault::Partition) || options.partial.is_some())
+                && !file.testing.fault_injection
+            {
                 bail!(
                     "the cluster's file does not enable fault injection ([testing] fault_injection = true): its nodes refuse partitions"
                 );
@@ -169,13 +200,18 @@ async fn nemesis(
     };
     let mut faults = 0u64;
     let end = options.duration;
-    if striker.kinds.is_empty() {
+    if striker.kinds.is_empty() && options.partial.is_none() {
         tokio::time::sleep(end).await;
     }
     // Nodes that went down without our doing (or did not come back): a
     // finding, with their log's last line, not a reason to stop the run.
     let mut lost_nodes: Vec<String> = Vec::new();
-    while start.elapsed() < end {
+    let mut rounds = (Vec::new(), 0);
+    if let Some(scenario) = options.partial {
+        rounds = partial::rounds(&mut striker, scenario, end, &recorder).await;
+        faults = rounds.0.len() as u64;
+    }
+    while options.partial.is_none() && start.elapsed() < end {
         let calm = Duration::from_millis(striker.rng.random_range(500..1500));
         tokio::time::sleep(calm).await;
         if start.elapsed() >= end {
@@ -283,6 +319,9 @@ async fn nemesis(
         replicas_identical,
         max_unavailable_ms: unavailable.iter().copied().fold(0.0, f64::max),
         unavailable_ms: unavailable,
+        partial: options.partial.map(|scenario| {
+            partial::summarise(scenario, &cluster.file, &rounds.0, rounds.1, &history.ops)
+        }),
     };
     Ok(NemesisReport {
         summary,

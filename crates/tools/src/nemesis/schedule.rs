@@ -77,6 +77,28 @@ pub enum NemesisEvent {
         old: u32,
         new: u32,
     },
+    /// Partial connectivity (`--partial`): `node` cut off alone for `ms`
+    /// before the scenario proper, `leader` leading.
+    Lagging {
+        node: u32,
+        leader: u32,
+        ms: u64,
+    },
+    /// Round `round` of a partial-connectivity scenario, its cuts in place
+    /// around `leader`; `picture`: whom each node hears.
+    Scenario {
+        round: usize,
+        scenario: synod_core::Scenario,
+        leader: u32,
+        picture: Vec<String>,
+    },
+    /// The round healed; `recovery_us`: from the cuts in place to the first
+    /// command sent after them completing, if one did before the heal
+    /// (`None`: the round's cuts were not all taken, and it was given up).
+    ScenarioHealed {
+        round: usize,
+        recovery_us: Option<Option<u64>>,
+    },
     Restarted(u32),
     Resumed(u32),
     PartitionsHealed,
@@ -115,6 +137,35 @@ impl fmt::Display for NemesisEvent {
             NemesisEvent::Replaced { old, new } => {
                 write!(f, "membership: replace n{old} by n{new}")
             }
+            NemesisEvent::Lagging { node, leader, ms } => write!(
+                f,
+                "partial: n{node} cut off alone for {ms} ms to lag (n{leader} leads)"
+            ),
+            NemesisEvent::Scenario {
+                round,
+                scenario,
+                leader,
+                picture,
+            } => write!(
+                f,
+                "partial: round {round}, {scenario} around leader n{leader}: {}",
+                picture.join("; ")
+            ),
+            NemesisEvent::ScenarioHealed { round, recovery_us } => match recovery_us {
+                Some(Some(us)) => write!(
+                    f,
+                    "heal partitions (round {round} recovered in {:.1} ms)",
+                    *us as f64 / 1000.0
+                ),
+                Some(None) => write!(
+                    f,
+                    "heal partitions (round {round}: no command sent after the cuts completed under them)"
+                ),
+                None => write!(
+                    f,
+                    "heal partitions (round {round} given up: a node did not take its cut)"
+                ),
+            },
             NemesisEvent::Restarted(node) => write!(f, "restart n{node}"),
             NemesisEvent::Resumed(node) => write!(f, "resume n{node}"),
             NemesisEvent::PartitionsHealed => write!(f, "heal partitions"),
@@ -155,7 +206,7 @@ pub struct Striker<'a> {
 }
 
 impl Striker<'_> {
-    fn say(&mut self, event: NemesisEvent) {
+    pub(super) fn say(&mut self, event: NemesisEvent) {
         (self.on_event)(self.start.elapsed(), &event);
     }
 
