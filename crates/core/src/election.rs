@@ -56,6 +56,9 @@ pub struct Election {
     failed_candidacies: u32,
     /// Whether any leader was heard since this node started.
     heard_a_leader: bool,
+    /// A candidacy of ours stepped aside to catch up: the next one does not
+    /// wait for its rank again.
+    turn_taken: bool,
 }
 
 impl Election {
@@ -72,6 +75,7 @@ impl Election {
             last_prepare_sent: None,
             failed_candidacies: 0,
             heard_a_leader: false,
+            turn_taken: false,
         }
     }
 
@@ -218,6 +222,7 @@ impl Election {
             return false;
         };
         let backoff = config.prepare_throttle * ((1u64 << self.failed_candidacies.min(3)) - 1);
+        let rank = if self.turn_taken { 0 } else { rank };
         if now < since + rank * config.candidate_stagger + backoff {
             return false;
         }
@@ -227,12 +232,20 @@ impl Election {
 
     pub fn stood(&mut self, now: Time) {
         self.last_prepare_sent = Some(now);
+        self.turn_taken = false;
     }
 
     /// A candidacy of ours got no answer from any peer: stand again in
     /// turn, without a longer wait (nobody competed).
     pub fn candidacy_unanswered(&mut self, now: Time) {
         self.suspect_since = Some(now);
+    }
+
+    /// A candidacy of ours stepped aside to catch up from a peer's
+    /// checkpoint: stand again once the throttle allows, rank or not.
+    pub fn stepped_aside_to_catch_up(&mut self, now: Time) {
+        self.suspect_since = Some(now);
+        self.turn_taken = true;
     }
 
     /// A candidacy of ours failed; wait longer before the next.
@@ -418,6 +431,24 @@ mod tests {
         // One real failure: wait 1 tp from the last expiry, no more.
         assert!(!e.should_stand(MS + cfg.prepare_throttle - 1, &cfg, 0));
         assert!(e.should_stand(MS + cfg.prepare_throttle, &cfg, 0));
+    }
+
+    #[test]
+    fn a_candidate_that_stepped_aside_to_catch_up_does_not_wait_its_rank_again() {
+        let cfg = Config::cluster(3, 5);
+        let mut e = Election::new(0);
+        e.stood(0);
+        e.stepped_aside_to_catch_up(MS);
+        // Rank 3, but its turn came already: only the throttle on its own
+        // PREPARE holds it back.
+        assert!(!e.should_stand(cfg.prepare_throttle - 1, &cfg, 3));
+        assert!(e.should_stand(cfg.prepare_throttle, &cfg, 3));
+        e.stood(cfg.prepare_throttle);
+        e.candidacy_unanswered(cfg.prepare_throttle + MS);
+        assert!(
+            !e.should_stand(2 * cfg.prepare_throttle + MS, &cfg, 3),
+            "once only"
+        );
     }
 
     #[test]

@@ -219,6 +219,10 @@ impl Scenario {
 ///                                    in turn, without a longer backoff
 /// order         = r·S + τ            the nodes ranked before it stand first
 /// throttle      = tp  (r > 0)        their PREPAREs hold it back once
+/// catch-up      = phase 1 + tp       if the winner lagged behind the others'
+///                                    checkpoint: its first phase 1 shows it,
+///                                    the snapshot comes back within the
+///                                    throttle, and it stands again at once
 /// phase 1, new view, commit, client retry, next command: as for a crash
 /// ```
 pub fn recovery_bound(
@@ -258,14 +262,20 @@ pub fn recovery_bound(
     } else {
         ("loss noticed (δ + E + τ)", d + config.election_timeout + t)
     };
-    if reach.winner_lagged {
+    let phase1 = t + 2 * d + 2 * p;
+    let catch_up = if reach.winner_lagged {
         noticed += 2 * d;
-    }
+        // Its first phase 1 shows it is behind the others' checkpoint; the
+        // snapshot comes back within the throttle on its own PREPARE, and
+        // it stands again without waiting for its rank.
+        phase1 + config.prepare_throttle
+    } else {
+        0
+    };
     let order = rank * config.candidate_stagger + t;
     let throttle = if rank > 0 { config.prepare_throttle } else { 0 };
-    let phase1 = t + 2 * d + 2 * p;
     let new_view = 2 * p;
-    let elected = noticed + order + throttle + phase1 + new_view;
+    let elected = noticed + order + throttle + catch_up + phase1 + new_view;
     let request = env.client_timeout + d;
     let total = (elected + commit).max(request) + next + commit;
     FailoverBound {
@@ -273,6 +283,7 @@ pub fn recovery_bound(
             (noticed_name, noticed),
             ("candidate order (r·S + τ)", order),
             ("throttle (tp)", throttle),
+            ("catch-up (phase 1 + tp)", catch_up),
             ("phase 1 (τ + 2δ + 2π)", phase1),
             ("new view (2π)", new_view),
             ("commit (2δ + 3π)", commit),

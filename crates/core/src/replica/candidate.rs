@@ -112,7 +112,21 @@ impl<S: StateMachine> Replica<S> {
             // may be out of reach (it lost its quorum: constrained
             // election, docs/liveness.md).
             self.catch_up_hint = Some((from, truncated));
-            self.abandon_candidacy("behind a peer's checkpoint; catching up first");
+            if self.config.old_election() {
+                self.abandon_candidacy("behind a peer's checkpoint; catching up first");
+                return;
+            }
+            // Not a lost duel, and its turn has come: stand again as soon
+            // as the throttle allows (the snapshot comes back sooner),
+            // without a longer backoff or another wait for its rank.
+            let ballot = c.ballot;
+            self.phase = Phase::Follower;
+            self.election.stepped_aside_to_catch_up(self.now);
+            // Ask the promiser at the next tick, not when the last request
+            // (to a source that may be out of reach) would be retried.
+            self.learner.catch_up_progressed();
+            let why = "behind a peer's checkpoint; catching up first";
+            self.out.events.push(Event::SteppedDown { ballot, why });
             return;
         }
         c.promises.insert(from, accepted);

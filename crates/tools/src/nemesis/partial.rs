@@ -20,7 +20,7 @@ use crate::queries::Cut;
 use serde::Serialize;
 use std::time::Duration;
 use synod_check::{FINAL_READ_CLIENT, Op};
-use synod_core::partial::{Scenario, leader_keeps_quorum, recovery_bound};
+use synod_core::partial::{Scenario, recovery_bound};
 use synod_core::{Environment, FailoverBound, NodeId};
 use synod_node::ClusterFile;
 
@@ -182,7 +182,7 @@ pub async fn rounds(
             continue;
         }
         let struck = striker.start.elapsed().as_micros() as u64;
-        if !leader_keeps_quorum(scenario, ids.len()) {
+        if !scenario.reach(ids.len()).leader_keeps_quorum {
             striker.leader_losses.push(struck);
         }
         striker.say(NemesisEvent::Scenario {
