@@ -327,7 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     report.family.map_or("-", |f| f.name()),
                 );
                 tail.push((*gap, report.seed, line));
-                tail.sort_by(|a, b| b.0.cmp(&a.0));
+                tail.sort_by_key(|t| std::cmp::Reverse(t.0));
                 tail.truncate(n);
             }
         }
