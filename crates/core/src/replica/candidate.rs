@@ -166,6 +166,9 @@ impl<S: StateMachine> Replica<S> {
         for request in self.held.drain(..) {
             leadership.enqueue(&self.config, request, self.now);
         }
+        for request in self.take_forwarded() {
+            leadership.enqueue(&self.config, request, self.now);
+        }
         leadership.commit_sent = self.learner.commit();
         self.phase = Phase::Leader(Box::new(leadership));
         self.view = ballot;
