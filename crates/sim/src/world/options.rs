@@ -56,6 +56,13 @@ pub struct SimOptions {
     /// quarter of them serializable, the rest linearizable); 0 sends every
     /// get through the log, as before reads existed.
     pub reads: u32,
+    /// A crashed node's clients learn at once that it is down, as over TCP
+    /// when only the process died (its host refuses connections and resets
+    /// the open ones): a request sent to it, and its connections when it
+    /// crashes, are reported to the client (`Client::link_down`) one
+    /// smallest network delay later. Off by default: the clients then wait
+    /// out their timers, as after a host crash or a cut cable.
+    pub refused_when_down: bool,
 }
 
 impl Default for SimOptions {
@@ -82,6 +89,7 @@ impl Default for SimOptions {
             checkpoint_interval: 10,
             checkpoint_log_ratio: 4,
             reads: 0,
+            refused_when_down: false,
         }
     }
 }
