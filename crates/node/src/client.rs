@@ -394,7 +394,7 @@ impl SynodClient {
 /// Which links of a transport are down, and a receiver that wakes when
 /// one goes down.
 pub(crate) struct DownLinks<'a> {
-    pub is_down: &'a dyn Fn(NodeId) -> bool,
+    pub is_down: &'a (dyn Fn(NodeId) -> bool + Sync),
     pub changes: &'a mut watch::Receiver<u64>,
 }
 
