@@ -159,11 +159,13 @@ fn with_and_without(bug: PlantedBug, seed: u64, options: &SimOptions) -> Vec<&'s
 /// executes, each knows only voters that were removed and stopped, and
 /// nothing executes again. (Seeds 743 and 1420 broke the same way before
 /// the operator waited for a quorum of the new voters before stopping a
-/// removed node; of seeds 0-3999 only 567 still does.)
+/// removed node; of seeds 0-3999 only 567 still did. Since followers
+/// forward again what they forwarded to a dead leader, the runs differ,
+/// and of seeds 0-3999 only 94 breaks.)
 #[test]
 fn a_restart_knows_the_reconfigurations_it_executed() {
     let options = crash_restart_with_reconfig();
-    let broken = with_and_without(PlantedBug::ReconfigurationNotDurable, 567, &options);
+    let broken = with_and_without(PlantedBug::ReconfigurationNotDurable, 94, &options);
     assert!(broken.contains(&"liveness"), "{broken:?}");
 }
 

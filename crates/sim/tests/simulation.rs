@@ -23,6 +23,24 @@ fn default_scenario_has_no_violation_over_many_seeds() {
     assert!(summary.leader_failovers > 0, "{summary:?}");
 }
 
+/// Clients that broadcast as soon as a crashed node refuses them, under
+/// every fault kind: the early broadcasts, and the followers forwarding
+/// again what they forwarded to a dead leader, break nothing.
+#[test]
+fn clients_refused_by_crashed_nodes_break_nothing() {
+    let options = SimOptions {
+        refused_when_down: true,
+        ..SimOptions::default()
+    };
+    let summary = run_seeds(0..200, &options, threads(), false, |r| {
+        for v in &r.violations {
+            eprintln!("seed {}: {v:?}", r.seed);
+        }
+    });
+    assert_eq!(summary.failed_seeds, Vec::<u64>::new());
+    assert!(summary.leader_failovers > 0, "{summary:?}");
+}
+
 #[test]
 fn a_seed_replays_byte_for_byte() {
     let options = SimOptions {
@@ -170,8 +188,11 @@ fn a_promise_to_an_earlier_prepare_of_the_same_ballot_is_caught() {
         ..SimOptions::swarm()
     };
     // 585341 drew `classic` before the swarm had a `reconfig` member, and
-    // draws `reconfig` now: pinning the family replays the old run.
-    for (seed, family) in [(483_393, None), (585_341, Some(synod_sim::Family::Classic))] {
+    // draws `reconfig` now: pinning the family replays the old run. 483393
+    // caught it too until followers forwarded again what they had
+    // forwarded to a dead leader (2026-12): its run differs since, and no
+    // longer reaches the late promise (it stays a regression seed).
+    for (seed, family) in [(585_341, Some(synod_sim::Family::Classic))] {
         let options = SimOptions {
             family,
             ..options.clone()
