@@ -379,12 +379,15 @@ impl SynodClient {
                         serializable: true,
                     },
                 };
+                let Some(link) = links.get(&to) else {
+                    return false;
+                };
                 // Queued even on a link that is down (it may reconnect),
-                // but reported lost: the client need not wait for it.
-                let queued = links
-                    .get(&to)
-                    .is_some_and(|link| link.try_send(encode(&frame)).is_ok());
-                queued && !is_down(to)
+                // but reported lost: the client need not wait for it. A
+                // full queue is not a dead node: the timer retries, so an
+                // overload does not turn into broadcasts.
+                let _ = link.try_send(encode(&frame));
+                !is_down(to)
             },
         )
         .await
