@@ -12,6 +12,7 @@
 #
 #   bench/failover-etcd.sh              # 20 kills each
 #   KILLS=30 bench/failover-etcd.sh
+#   CARGO_TARGET_DIR=/elsewhere bench/failover-etcd.sh   # the binary is looked for there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-20}
@@ -24,7 +25,7 @@ if ! need etcd || ! need etcdctl; then
 fi
 echo "== building synod (release)" >&2
 cargo build --release -p synod >&2
-SYNOD=$PWD/target/release/synod
+SYNOD=${CARGO_TARGET_DIR:-$PWD/target}/release/synod
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # ---- etcd: three members, the flags of ../shared/tools/etcd-cluster.sh

@@ -9,6 +9,12 @@
 //! it on to their leader. After `max_attempts` broadcasts it gives up and
 //! reports the outcome as unknown: the request may still execute, exactly
 //! once, or never (a later request of the same client makes it stale).
+//!
+//! The host may also report that the connection to a node is down
+//! ([`Client::link_down`]: refused, or dropped). If the request went to
+//! that node alone, the client broadcasts it at once instead of waiting out
+//! its timer: a leader that died takes its open connections with it, and
+//! the others know the next leader long before the timer would expire.
 
 use crate::types::{ClientId, NodeId, Reply, Request, Time};
 use bytes::Bytes;
@@ -62,6 +68,8 @@ struct InFlight {
     kind: RequestKind,
     deadline: Time,
     attempts: u32,
+    /// The one node the request went to, until it is broadcast.
+    alone: Option<NodeId>,
 }
 
 #[derive(Debug)]
@@ -113,6 +121,11 @@ impl Client {
         self.config.nodes = nodes;
     }
 
+    /// The nodes this client knows.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.config.nodes
+    }
+
     /// The node this client will contact first.
     pub fn leader(&self) -> NodeId {
         self.leader
@@ -152,6 +165,7 @@ impl Client {
             kind,
             deadline: now + self.config.timeout,
             attempts: 0,
+            alone: Some(self.leader),
         });
         Some(vec![send])
     }
@@ -200,6 +214,7 @@ impl Client {
             kind,
             deadline: now + self.config.timeout,
             attempts: 0,
+            alone: Some(self.leader),
         });
         Ok(vec![send])
     }
@@ -251,10 +266,37 @@ impl Client {
         }
         f.attempts += 1;
         f.deadline = now + self.config.timeout;
+        f.alone = None;
         let (request, kind) = (f.request.clone(), f.kind);
         self.config
             .nodes
             .iter()
+            .map(|&to| ClientAction::Send {
+                to,
+                request: request.clone(),
+                kind,
+            })
+            .collect()
+    }
+
+    /// The host's connection to `node` is down (refused, reset, closed):
+    /// whatever went to it is lost. If the outstanding request went to that
+    /// node alone, it goes to every other node now (once per request; its
+    /// timer and attempts are unchanged, so the usual broadcasts follow if
+    /// this one is not answered either).
+    pub fn link_down(&mut self, node: NodeId) -> Vec<ClientAction> {
+        let Some(f) = &mut self.in_flight else {
+            return Vec::new();
+        };
+        if f.alone != Some(node) {
+            return Vec::new();
+        }
+        f.alone = None;
+        let (request, kind) = (f.request.clone(), f.kind);
+        self.config
+            .nodes
+            .iter()
+            .filter(|&&to| to != node)
             .map(|&to| ClientAction::Send {
                 to,
                 request: request.clone(),
@@ -371,6 +413,42 @@ mod tests {
             }]
         );
         assert!(!c.is_busy());
+    }
+
+    #[test]
+    fn a_dead_link_to_the_node_it_sent_to_broadcasts_at_once() {
+        let mut c = client();
+        c.submit(0, Bytes::new()).unwrap();
+        assert!(c.link_down(NodeId(2)).is_empty(), "not the node it used");
+        let out = c.link_down(NodeId(1));
+        let to: Vec<NodeId> = out
+            .iter()
+            .map(|a| match a {
+                ClientAction::Send { to, request, .. } => {
+                    assert_eq!(request.timestamp, 1, "the same request");
+                    *to
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(to, vec![NodeId(2), NodeId(3)], "every other node, at once");
+        assert!(c.link_down(NodeId(1)).is_empty(), "once per request");
+        // The timer runs on as before: a broadcast at the deadline.
+        assert!(c.tick(99).is_empty());
+        assert_eq!(c.tick(100).len(), 3);
+        assert!(c.link_down(NodeId(1)).is_empty(), "already broadcast");
+    }
+
+    #[test]
+    fn a_dead_link_matters_only_while_a_request_is_outstanding() {
+        let mut c = client();
+        assert!(c.link_down(NodeId(1)).is_empty());
+        c.submit(0, Bytes::new()).unwrap();
+        c.on_reply(&reply(1, 1));
+        assert!(c.link_down(NodeId(1)).is_empty());
+        // A new request may broadcast early again.
+        c.submit(0, Bytes::new()).unwrap();
+        assert_eq!(c.link_down(NodeId(1)).len(), 2);
     }
 
     #[test]

@@ -113,12 +113,14 @@ pub struct Config {
     pub checkpoint_log_ratio: u64,
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
-    /// Tests only: the election as it was before 2026-12-02 (a leader
-    /// that steps down says nothing, an unanswered candidacy lengthens the
-    /// backoff, a node that just started waits a whole election timeout),
-    /// so that seeds found then replay the runs that found them.
+    /// Tests only: the liveness rules as they were before 2026-12-02 (a
+    /// leader that steps down says nothing, an unanswered candidacy or a
+    /// step aside to catch up lengthens the backoff, a node that just
+    /// started waits a whole election timeout, a follower keeps no copy of
+    /// what it forwarded), so that seeds found then replay the runs that
+    /// found them. Safety never depended on any of them.
     #[cfg(feature = "planted-bugs")]
-    pub replay_old_election: bool,
+    pub replay_old_rules: bool,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -158,7 +160,7 @@ impl Config {
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
             #[cfg(feature = "planted-bugs")]
-            replay_old_election: false,
+            replay_old_rules: false,
         }
     }
 
@@ -241,11 +243,11 @@ impl Config {
         self.bugs().has(bug)
     }
 
-    /// Whether a test asked for the election before 2026-12-02
-    /// ([`Config::replay_old_election`]); never without the feature.
-    pub(crate) fn old_election(&self) -> bool {
+    /// Whether a test asked for the liveness rules of before 2026-12-02
+    /// (`replay_old_rules`); never without the feature.
+    pub(crate) fn old_rules(&self) -> bool {
         #[cfg(feature = "planted-bugs")]
-        return self.replay_old_election;
+        return self.replay_old_rules;
         #[cfg(not(feature = "planted-bugs"))]
         false
     }

@@ -158,7 +158,7 @@ impl Election {
     /// of restarts a node may never stay up for one, and no candidate
     /// would ever gather its promise).
     fn silence_timeout(&self, config: &Config) -> Time {
-        if self.heard_a_leader || config.old_election() {
+        if self.heard_a_leader || config.old_rules() {
             config.election_timeout
         } else {
             config.election_timeout.min(3 * config.heartbeat_interval)

@@ -25,7 +25,7 @@
 //! exactly-once record.
 
 use crate::config::ClusterFile;
-use crate::net::{Incoming, LINK_QUEUE, Target, run_link};
+use crate::net::{Incoming, LINK_QUEUE, LinkHealth, Target, run_link};
 use crate::tls::{Security, TlsError};
 use crate::wire::{Caller, Frame, encode};
 use bytes::Bytes;
@@ -37,7 +37,7 @@ use synod_core::{
     AppCommand, Client, ClientAction, ClientConfig, ClientId, NodeId, Reply, Request, RequestKind,
     Time,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -105,6 +105,10 @@ pub struct Transport {
     routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Reply>>>>,
     /// Raised once any link connected to its node.
     connected: Arc<AtomicBool>,
+    /// Per node: raised while its link is down.
+    down: Arc<BTreeMap<NodeId, Arc<AtomicBool>>>,
+    /// Bumped whenever a link goes down.
+    down_changes: Arc<watch::Sender<u64>>,
 }
 
 impl Transport {
@@ -126,10 +130,17 @@ impl Transport {
     fn open(cluster: &ClusterFile, caller: Caller, security: Security) -> Self {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Frame>();
         let connected = Arc::new(AtomicBool::new(false));
+        let down_changes = Arc::new(watch::Sender::new(0u64));
         let mut links = BTreeMap::new();
+        let mut down = BTreeMap::new();
         for node in &cluster.nodes {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
             links.insert(NodeId(node.id), tx);
+            let health = LinkHealth {
+                down: Arc::new(AtomicBool::new(false)),
+                changes: down_changes.clone(),
+            };
+            down.insert(NodeId(node.id), health.down.clone());
             tokio::spawn(run_link(
                 Target {
                     node: NodeId(node.id),
@@ -143,6 +154,7 @@ impl Transport {
                 Some(Incoming {
                     frames: in_tx.clone(),
                     connected: connected.clone(),
+                    health,
                 }),
             ));
         }
@@ -165,6 +177,8 @@ impl Transport {
             links: Arc::new(links),
             routes,
             connected,
+            down: Arc::new(down),
+            down_changes,
         }
     }
 
@@ -187,6 +201,8 @@ pub struct SynodClient {
     core: Client,
     transport: Transport,
     incoming: mpsc::UnboundedReceiver<Reply>,
+    /// Wakes the client when one of the transport's links goes down.
+    links_down: watch::Receiver<u64>,
     start: Instant,
 }
 
@@ -253,6 +269,7 @@ impl SynodClient {
         });
         SynodClient {
             core,
+            links_down: transport.down_changes.subscribe(),
             transport,
             incoming,
             start: Instant::now(),
@@ -339,11 +356,17 @@ impl SynodClient {
 
     async fn drive(&mut self, actions: Vec<ClientAction>) -> Option<Bytes> {
         let links = &self.transport.links;
+        let down = &self.transport.down;
+        let is_down = |to: NodeId| down.get(&to).is_some_and(|d| d.load(Ordering::Relaxed));
         drive(
             &mut self.core,
             self.start,
             &mut self.incoming,
             actions,
+            Some(DownLinks {
+                is_down: &is_down,
+                changes: &mut self.links_down,
+            }),
             |to, request, kind| {
                 let frame = match kind {
                     RequestKind::Command => Frame::Request(request),
@@ -356,31 +379,52 @@ impl SynodClient {
                         serializable: true,
                     },
                 };
-                if let Some(link) = links.get(&to) {
-                    let _ = link.try_send(encode(&frame));
-                }
+                let Some(link) = links.get(&to) else {
+                    return false;
+                };
+                // Queued even on a link that is down (it may reconnect),
+                // but reported lost: the client need not wait for it. A
+                // full queue is not a dead node: the timer retries, so an
+                // overload does not turn into broadcasts.
+                let _ = link.try_send(encode(&frame));
+                !is_down(to)
             },
         )
         .await
     }
 }
 
+/// Which links of a transport are down, and a receiver that wakes when
+/// one goes down.
+pub(crate) struct DownLinks<'a> {
+    pub is_down: &'a (dyn Fn(NodeId) -> bool + Sync),
+    pub changes: &'a mut watch::Receiver<u64>,
+}
+
 /// Runs the sans-IO client `core` until its outstanding request is done:
-/// sends what it asks through `send`, feeds it the replies from `incoming`
-/// and its timer; the reply's bytes, or `None` for an unknown outcome.
-/// Shared by remote clients and those in a node's own process.
+/// sends what it asks through `send` (which returns false if the request
+/// is lost: no link, or a link known to be down), feeds it the replies from
+/// `incoming`, its timer, and the links that went down (`down`, if the
+/// transport reports them); the reply's bytes, or `None` for an unknown
+/// outcome. Shared by remote clients and those in a node's own process.
 pub(crate) async fn drive(
     core: &mut Client,
     start: Instant,
     incoming: &mut mpsc::UnboundedReceiver<Reply>,
-    mut actions: Vec<ClientAction>,
-    mut send: impl FnMut(NodeId, Request, RequestKind),
+    actions: Vec<ClientAction>,
+    mut down: Option<DownLinks<'_>>,
+    mut send: impl FnMut(NodeId, Request, RequestKind) -> bool,
 ) -> Option<Bytes> {
     let now = || start.elapsed().as_micros() as Time;
+    let mut actions = std::collections::VecDeque::from(actions);
     loop {
-        for action in actions {
+        while let Some(action) = actions.pop_front() {
             match action {
-                ClientAction::Send { to, request, kind } => send(to, request, kind),
+                ClientAction::Send { to, request, kind } => {
+                    if !send(to, request, kind) {
+                        actions.extend(core.link_down(to));
+                    }
+                }
                 ClientAction::Done { outcome, .. } => {
                     return match outcome {
                         synod_core::Outcome::Replied(bytes) => Some(bytes),
@@ -391,12 +435,29 @@ pub(crate) async fn drive(
         }
         let deadline = core.deadline().unwrap_or(now());
         let wait = Duration::from_micros(deadline.saturating_sub(now()));
-        actions = tokio::select! {
+        let link_went_down = async {
+            match &mut down {
+                Some(d) => d.changes.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
             reply = incoming.recv() => match reply {
                 Some(reply) => core.on_reply(&reply),
                 None => return None,
             },
             _ = tokio::time::sleep(wait) => core.tick(now()),
+            true = link_went_down => Vec::new(),
         };
+        actions.extend(next);
+        if let Some(d) = &down {
+            // Whichever woke us: a request that went alone to a node whose
+            // link is down now need not wait for its timer.
+            for node in core.nodes().to_vec() {
+                if (d.is_down)(node) {
+                    actions.extend(core.link_down(node));
+                }
+            }
+        }
     }
 }

@@ -116,6 +116,7 @@ impl LocalClient {
             self.start,
             &mut self.replies,
             actions,
+            None,
             |_, request, kind| {
                 // Whoever the core addresses, the request goes to this
                 // node: it forwards to its leader.
@@ -130,7 +131,8 @@ impl LocalClient {
                         serializable: true,
                     },
                 };
-                let _ = inputs.send(input);
+                // A node's own inputs: lost only with the node.
+                inputs.send(input).is_ok()
             },
         )
         .await

@@ -167,12 +167,33 @@ pub struct Target {
 }
 
 /// What a client's link hands back: the frames that arrive from the node,
-/// and a flag raised once a connection to it was made (from then on, a
-/// request queued may have reached the node; until then, nothing did).
+/// a flag raised once a connection to it was made (from then on, a
+/// request queued may have reached the node; until then, nothing did), and
+/// whether the link is down now.
 #[derive(Clone)]
 pub struct Incoming {
     pub frames: mpsc::UnboundedSender<Frame>,
     pub connected: Arc<AtomicBool>,
+    pub health: LinkHealth,
+}
+
+/// Whether a client's link is down: its last connection attempt failed
+/// (refused, or a failed handshake), or its connection dropped. A client
+/// waiting on that node's reply stops waiting (a frame queued on a down
+/// link is dropped, see `run_link`).
+#[derive(Clone)]
+pub struct LinkHealth {
+    pub down: Arc<AtomicBool>,
+    /// Shared by the links of one transport: bumped whenever one goes down.
+    pub changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl LinkHealth {
+    fn set_down(&self, down: bool) {
+        if self.down.swap(down, Ordering::Relaxed) != down && down {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
 }
 
 /// Keeps a connection to `target` as `caller` up for as long as `queue` has
@@ -198,6 +219,9 @@ pub async fn run_link(
         let (read, mut write) = match target.security.connect(&addr, target.node.0).await {
             Ok(s) => s,
             Err(e) => {
+                if let Some(incoming) = &incoming {
+                    incoming.health.set_down(true);
+                }
                 if !logged_down {
                     if e.kind() == std::io::ErrorKind::InvalidData {
                         // A TLS handshake that failed: a certificate problem
@@ -218,12 +242,16 @@ pub async fn run_link(
         };
         if let Some(incoming) = &incoming {
             incoming.connected.store(true, Ordering::Relaxed);
+            incoming.health.set_down(false);
         }
         let hello = encode(&Frame::Hello {
             cluster: cluster.clone(),
             caller,
         });
         if write.write_all(&hello).await.is_err() || write.flush().await.is_err() {
+            if let Some(incoming) = &incoming {
+                incoming.health.set_down(true);
+            }
             continue;
         }
         logged_down = false;
@@ -271,5 +299,10 @@ pub async fn run_link(
             }
         }
         reader_task.abort();
+        // The connection dropped (the node died or restarted, or refused
+        // us): what was sent on it and not answered is lost.
+        if let Some(incoming) = &incoming {
+            incoming.health.set_down(true);
+        }
     }
 }

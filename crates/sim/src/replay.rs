@@ -6,7 +6,8 @@
 //! line's default (the swarm on 3 and 5 nodes): `--mix fixed`, `--family
 //! NAME`, `--nodes N` (under the swarm: the one size it may draw),
 //! `--faults kind,kind|none`, `--fault-ms MS`, `--client-timeout-ms MS`,
-//! `--reads PERCENT`, `--failover`, `--partial SCENARIO`. Text after `#` is a comment.
+//! `--reads PERCENT`, `--failover`, `--partial SCENARIO`,
+//! `--refused-when-down`. Text after `#` is a comment.
 
 use crate::faults::FaultKind;
 use crate::swarm::{Family, Mix};
@@ -62,6 +63,9 @@ pub fn replay_args(options: &SimOptions, seed: u64) -> String {
     if options.reads != default.reads {
         args.push_str(&format!(" --reads {}", options.reads));
     }
+    if options.refused_when_down {
+        args.push_str(" --refused-when-down");
+    }
     args
 }
 
@@ -93,6 +97,11 @@ pub fn parse_replay(line: &str) -> Result<Option<(u64, SimOptions)>, String> {
     while i < words.len() {
         let flag = words[i];
         if flag == "--failover" {
+            i += 1;
+            continue;
+        }
+        if flag == "--refused-when-down" {
+            options.refused_when_down = true;
             i += 1;
             continue;
         }
@@ -228,6 +237,14 @@ mod tests {
             replay_args(&SimOptions::failover(), 7),
             "--seed 7 --failover"
         );
+        let refused = SimOptions {
+            refused_when_down: true,
+            ..SimOptions::failover()
+        };
+        let line = replay_args(&refused, 5);
+        assert_eq!(line, "--seed 5 --failover --refused-when-down");
+        let (_, parsed) = parse_replay(&line).unwrap().unwrap();
+        assert!(parsed.failover_only && parsed.refused_when_down);
     }
 
     #[test]

@@ -58,3 +58,46 @@ fn check(options: SimOptions) {
         bound.total
     );
 }
+
+/// What the clients see when a dead leader's connections fail at once (a
+/// killed process on a live host, `SimOptions::refused_when_down`): they
+/// stop waiting on it and broadcast, the followers pass their requests to
+/// the dead leader until they suspect it, and then (`requests.rs`) to the
+/// new one as soon as it appears. No outage waits for the clients' retry
+/// timer: without the followers' resending, the requests the clients sent
+/// before the followers suspected were lost, and the worst gaps were that
+/// 200 ms timer plus a few milliseconds (p99 208 ms, max 211 ms over these
+/// seeds, against 165 ms with it).
+#[test]
+fn clients_refused_by_a_dead_leader_wait_for_the_election_not_their_timer() {
+    let options = SimOptions {
+        refused_when_down: true,
+        ..SimOptions::failover()
+    };
+    let bound = options.failover_bound(MS);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut gaps = Vec::new();
+    let summary = run_seeds(0..50, &options, threads, false, |r| {
+        gaps.extend(r.failovers.iter().copied());
+    });
+    assert_eq!(summary.failed_seeds, Vec::<u64>::new());
+    gaps.sort();
+    assert!(gaps.len() >= 100, "only {} failovers measured", gaps.len());
+    let at = |q: f64| gaps[((gaps.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "{} failovers: min {:.1} ms, median {:.1} ms, p99 {:.1} ms, max {:.1} ms; elected by {:.1} ms, client timeout {:.1} ms",
+        gaps.len(),
+        at(0.0) as f64 / 1000.0,
+        at(0.5) as f64 / 1000.0,
+        at(0.99) as f64 / 1000.0,
+        at(1.0) as f64 / 1000.0,
+        bound.elected as f64 / 1000.0,
+        options.client_timeout as f64 / 1000.0,
+    );
+    assert!(
+        at(1.0) < options.client_timeout,
+        "a failover of {} µs: some client still waited out its timer",
+        at(1.0)
+    );
+    assert!(at(1.0) <= bound.total, "within the formula all the same");
+}

@@ -139,22 +139,22 @@ fn crash_restart_with_reconfig() -> SimOptions {
     }
 }
 
-/// The seeds below were found with the election of before 2026-12-02:
-/// they replay those runs.
-fn with_the_old_election(c: &mut synod_core::Config) {
-    c.replay_old_election = true;
+/// The seeds below were found with the liveness rules of before
+/// 2026-12-02 (`Config::replay_old_rules`): they replay those runs.
+fn with_the_old_rules(c: &mut synod_core::Config) {
+    c.replay_old_rules = true;
 }
 
 /// Runs `seed` of `options` with `bug` planted and without: the invariants
 /// broken with it (without it, none may be).
 fn with_and_without(bug: PlantedBug, seed: u64, options: &SimOptions) -> Vec<&'static str> {
     let options = SimOptions {
-        configure: Some(Arc::new(with_the_old_election)),
+        configure: Some(Arc::new(with_the_old_rules)),
         ..options.clone()
     };
     let planted = SimOptions {
         configure: Some(Arc::new(move |c| {
-            with_the_old_election(c);
+            with_the_old_rules(c);
             c.planted_bug = Some(bug);
         })),
         ..options.clone()
@@ -172,7 +172,8 @@ fn with_and_without(bug: PlantedBug, seed: u64, options: &SimOptions) -> Vec<&'s
 /// executes, each knows only voters that were removed and stopped, and
 /// nothing executes again. (Seeds 743 and 1420 broke the same way before
 /// the operator waited for a quorum of the new voters before stopping a
-/// removed node; of seeds 0-3999 only 567 still does.)
+/// removed node; of seeds 0-3999 only 567 still does, with the liveness
+/// rules of then.)
 #[test]
 fn a_restart_knows_the_reconfigurations_it_executed() {
     let options = crash_restart_with_reconfig();

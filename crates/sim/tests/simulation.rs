@@ -23,6 +23,24 @@ fn default_scenario_has_no_violation_over_many_seeds() {
     assert!(summary.leader_failovers > 0, "{summary:?}");
 }
 
+/// Clients that broadcast as soon as a crashed node refuses them, under
+/// every fault kind: the early broadcasts, and the followers forwarding
+/// again what they forwarded to a dead leader, break nothing.
+#[test]
+fn clients_refused_by_crashed_nodes_break_nothing() {
+    let options = SimOptions {
+        refused_when_down: true,
+        ..SimOptions::default()
+    };
+    let summary = run_seeds(0..200, &options, threads(), false, |r| {
+        for v in &r.violations {
+            eprintln!("seed {}: {v:?}", r.seed);
+        }
+    });
+    assert_eq!(summary.failed_seeds, Vec::<u64>::new());
+    assert!(summary.leader_failovers > 0, "{summary:?}");
+}
+
 #[test]
 fn a_seed_replays_byte_for_byte() {
     let options = SimOptions {
@@ -166,8 +184,9 @@ fn a_promise_to_an_earlier_prepare_of_the_same_ballot_is_caught() {
     let options = SimOptions {
         configure: Some(Arc::new(|c| {
             c.planted_bug = Some(PlantedBug::StalePromiseCounted);
-            // Found with the election of before 2026-12-02: replay those runs.
-            c.replay_old_election = true;
+            // Found with the liveness rules of before 2026-12-02: replay
+            // those runs.
+            c.replay_old_rules = true;
         })),
         ..SimOptions::swarm()
     };

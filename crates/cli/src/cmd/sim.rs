@@ -85,6 +85,11 @@ pub struct Args {
     /// The simulated clients' retry timeout.
     #[arg(long, default_value_t = 200)]
     client_timeout_ms: u64,
+    /// A crashed node refuses its clients at once, as a killed process's
+    /// host does: a client that sent to it alone broadcasts without waiting
+    /// for its timer.
+    #[arg(long)]
+    refused_when_down: bool,
     /// Sweep fault subsets: every kind of --faults alone and every pair,
     /// --seeds seeds each, on each cluster size of --sweep-nodes; prints a
     /// JSON line per subset and a table at the end.
@@ -236,6 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         client_timeout: args.client_timeout_ms * MS,
         reads: args.reads,
+        refused_when_down: args.refused_when_down,
         trace: args.trace,
         ..base
     };

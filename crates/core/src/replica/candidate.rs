@@ -112,7 +112,7 @@ impl<S: StateMachine> Replica<S> {
             // may be out of reach (it lost its quorum: constrained
             // election, docs/liveness.md).
             self.catch_up_hint = Some((from, truncated));
-            if self.config.old_election() {
+            if self.config.old_rules() {
                 self.abandon_candidacy("behind a peer's checkpoint; catching up first");
                 return;
             }
@@ -185,6 +185,9 @@ impl<S: StateMachine> Replica<S> {
         for request in self.held.drain(..) {
             leadership.enqueue(&self.config, request, self.now);
         }
+        for request in self.take_forwarded() {
+            leadership.enqueue(&self.config, request, self.now);
+        }
         leadership.commit_sent = self.learner.commit();
         self.phase = Phase::Leader(Box::new(leadership));
         self.view = ballot;
@@ -219,7 +222,7 @@ impl<S: StateMachine> Replica<S> {
         let answered = c.promises.keys().any(|&n| n != self.config.id);
         if answered
             || self.config.has_bug(Bug::UnansweredCandidacyBacksOff)
-            || self.config.old_election()
+            || self.config.old_rules()
         {
             self.abandon_candidacy("no quorum of promises in time");
             return;

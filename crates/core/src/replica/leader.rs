@@ -19,7 +19,7 @@ impl<S: StateMachine> Replica<S> {
             // Whoever still hears us would otherwise follow a leader that
             // cannot commit until its own timer expired: an election
             // timeout lost in the quorum-loss scenario.
-            if !self.config.has_bug(Bug::SilentStepDown) && !self.config.old_election() {
+            if !self.config.has_bug(Bug::SilentStepDown) && !self.config.old_rules() {
                 for peer in self.peers() {
                     self.send(peer, Message::StepDown { ballot });
                 }

@@ -131,6 +131,10 @@ pub struct Replica<S: StateMachine> {
     waiting: BTreeMap<ClientId, u64>,
     /// Requests held while no leader is known.
     held: VecDeque<Request>,
+    /// Requests this follower forwarded to its leader (its own clients',
+    /// and those it held), by client, with when they were first forwarded:
+    /// sent again to the next leader should that one die (`requests.rs`).
+    forwarded: BTreeMap<ClientId, (Request, Time)>,
     /// How far accepted entries were matched against a leader's COMMITs.
     commit_scan: CommitScan,
     record_executions: bool,
@@ -236,6 +240,7 @@ impl<S: StateMachine> Replica<S> {
             max_round,
             waiting: BTreeMap::new(),
             held: VecDeque::new(),
+            forwarded: BTreeMap::new(),
             commit_scan: CommitScan::default(),
             record_executions: false,
             out: Outbox::default(),

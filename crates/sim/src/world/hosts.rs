@@ -174,6 +174,13 @@ impl World<'_> {
         let lost = host.disk.crash(&mut self.rng_disk);
         let id = host.id;
         self.log(|| format!("fault: {id} crashes, losing {lost} unsynced writes"));
+        if self.opts.refused_when_down {
+            // Its open connections are reset.
+            for client in 0..self.clients.len() {
+                let at = self.now + self.opts.calm.min_delay;
+                self.at(at, Ev::LinkDown { client, node: id });
+            }
+        }
         self.check_recovery(i);
     }
 

@@ -104,6 +104,12 @@ enum Ev {
     ClientSubmit {
         client: usize,
     },
+    /// The client's connection to `node` is refused or reset
+    /// (`SimOptions::refused_when_down`).
+    LinkDown {
+        client: usize,
+        node: NodeId,
+    },
     Fault(usize),
     Restart(usize),
     Resume(usize),
@@ -426,6 +432,15 @@ impl<'a> World<'a> {
                         }
                     }
                     self.drive(i);
+                } else if i < self.nodes.len()
+                    && self.nodes[i].replica.is_none()
+                    && self.opts.refused_when_down
+                    && let Some(client) = self.clients.iter().position(|c| c.id() == request.client)
+                {
+                    self.at(
+                        self.now + self.opts.calm.min_delay,
+                        Ev::LinkDown { client, node: to },
+                    );
                 }
             }
             Ev::Reply { client, reply } => {
@@ -493,6 +508,11 @@ impl<'a> World<'a> {
                 self.client_actions(client, actions);
             }
             Ev::ClientSubmit { client } => self.submit(client),
+            Ev::LinkDown { client, node } => {
+                self.log(|| format!("client {}: link to {node} down", client + 1));
+                let actions = self.clients[client].core.link_down(node);
+                self.client_actions(client, actions);
+            }
             Ev::Fault(i) => {
                 let fault = self.schedule.faults[i].1.clone();
                 self.strike(fault);

@@ -60,6 +60,13 @@ pub struct SimOptions {
     /// scenario held from 1 s until the heal; its recovery is measured
     /// as a failover.
     pub partial: Option<Scenario>,
+    /// A crashed node's clients learn at once that it is down, as over TCP
+    /// when only the process died (its host refuses connections and resets
+    /// the open ones): a request sent to it, and its connections when it
+    /// crashes, are reported to the client (`Client::link_down`) one
+    /// smallest network delay later. Off by default: the clients then wait
+    /// out their timers, as after a host crash or a cut cable.
+    pub refused_when_down: bool,
 }
 
 impl Default for SimOptions {
@@ -87,6 +94,7 @@ impl Default for SimOptions {
             checkpoint_log_ratio: 4,
             reads: 0,
             partial: None,
+            refused_when_down: false,
         }
     }
 }
