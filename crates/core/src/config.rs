@@ -111,6 +111,10 @@ pub struct Config {
     /// large state is not copied too often). The simulator lowers it to 0
     /// on some seeds to checkpoint every `checkpoint_interval` slots.
     pub checkpoint_log_ratio: u64,
+    /// ... unless they add up to this many bytes: the log between
+    /// checkpoints stays bounded whatever the state (it must fit a PROMISE
+    /// in one frame).
+    pub checkpoint_max_log_bytes: u64,
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
     /// Tests only: the liveness rules as they were before 2026-12-02 (a
@@ -157,6 +161,7 @@ impl Config {
             max_pending: 100_000,
             checkpoint_interval: 100,
             checkpoint_log_ratio: crate::checkpoints::LOG_RATIO,
+            checkpoint_max_log_bytes: crate::checkpoints::MAX_LOG_BYTES,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
             #[cfg(feature = "planted-bugs")]

@@ -236,9 +236,31 @@ impl Election {
     }
 
     /// A candidacy of ours got no answer from any peer: stand again in
-    /// turn, without a longer wait (nobody competed).
+    /// turn, without a longer wait (nobody competed), if we still suspect.
     pub fn candidacy_unanswered(&mut self, now: Time) {
-        self.suspect_since = Some(now);
+        self.resuspect(now);
+    }
+
+    /// A candidacy of ours failed (refused, or short of a quorum): stand
+    /// again after a longer wait, if we still suspect.
+    pub fn candidacy_lost(&mut self, now: Time) {
+        self.failed_candidacies = self.failed_candidacies.saturating_add(1);
+        self.resuspect(now);
+    }
+
+    /// After a candidacy: the suspicion restarts now, unless it ended
+    /// while we stood. A leader heard meanwhile (its heartbeats after a
+    /// silence, its progress after a stall) is one the others still
+    /// follow, and they keep our PREPAREs unanswered; standing again would
+    /// only repeat that every candidacy timeout, and a candidate holds its
+    /// clients' requests instead of forwarding them. (Until 2026-12-03 a
+    /// candidacy always restarted the suspicion: a follower that once
+    /// missed a few heartbeats under load stood against its live leader
+    /// every 100 ms for as long as it ran.)
+    fn resuspect(&mut self, now: Time) {
+        if self.suspect_since.is_some() {
+            self.suspect_since = Some(now);
+        }
     }
 
     /// A candidacy of ours stepped aside to catch up from a peer's

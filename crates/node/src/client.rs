@@ -25,7 +25,9 @@
 //! exactly-once record.
 
 use crate::config::ClusterFile;
-use crate::net::{Incoming, LINK_QUEUE, LinkHealth, Target, run_link};
+use crate::net::{
+    CLIENT_BYTES, FrameSender, Incoming, LINK_QUEUE, LinkHealth, Target, frame_queue, run_link,
+};
 use crate::tls::{Security, TlsError};
 use crate::wire::{Caller, Frame, encode};
 use bytes::Bytes;
@@ -101,7 +103,7 @@ impl<O> CommandResult<O> {
 /// these, not hundreds of sockets.
 #[derive(Clone)]
 pub struct Transport {
-    links: Arc<BTreeMap<NodeId, mpsc::Sender<Bytes>>>,
+    links: Arc<BTreeMap<NodeId, FrameSender>>,
     routes: Arc<Mutex<BTreeMap<ClientId, mpsc::UnboundedSender<Reply>>>>,
     /// Raised once any link connected to its node.
     connected: Arc<AtomicBool>,
@@ -134,7 +136,7 @@ impl Transport {
         let mut links = BTreeMap::new();
         let mut down = BTreeMap::new();
         for node in &cluster.nodes {
-            let (tx, rx) = mpsc::channel(LINK_QUEUE);
+            let (tx, rx) = frame_queue(LINK_QUEUE, CLIENT_BYTES);
             links.insert(NodeId(node.id), tx);
             let health = LinkHealth {
                 down: Arc::new(AtomicBool::new(false)),

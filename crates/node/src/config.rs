@@ -210,12 +210,17 @@ impl Default for Batching {
 #[serde(deny_unknown_fields, default)]
 pub struct Checkpoints {
     pub interval: u64,
+    /// A checkpoint falls due once this much log has executed since the
+    /// last, however large the state (at most half of `max_frame_bytes`).
+    pub max_log_bytes: u64,
 }
 
 impl Default for Checkpoints {
     fn default() -> Self {
+        let core = Config::cluster(1, 1);
         Checkpoints {
-            interval: Config::cluster(1, 1).checkpoint_interval,
+            interval: core.checkpoint_interval,
+            max_log_bytes: core.checkpoint_max_log_bytes,
         }
     }
 }
@@ -370,6 +375,7 @@ max_batch_delay_us = 0      # wait to fill a batch (0: adaptive, no added latenc
 
 [checkpoints]
 interval = 100              # K: digest the state every K executed slots
+max_log_bytes = 4194304     # ... and at the latest once this much log executed since the last
 
 [storage]
 sync_pacing_us = 0          # under sustained load, start an fsync at most every N µs
@@ -578,6 +584,15 @@ impl ClusterFile {
         if self.max_frame_bytes < 1024 {
             return Err(Self::invalid("max_frame_bytes", "must be at least 1024"));
         }
+        // A PROMISE carries the accepted log since the last truncation in
+        // one frame; the log between checkpoints must leave it room.
+        let half_frame = (self.max_frame_bytes / 2) as u64;
+        if self.checkpoints.max_log_bytes == 0 || self.checkpoints.max_log_bytes > half_frame {
+            return Err(Self::invalid(
+                "checkpoints.max_log_bytes",
+                format!("must be between 1 and half of max_frame_bytes ({half_frame})"),
+            ));
+        }
         if self.timers.tick_ms == 0 {
             return Err(Self::invalid("timers.tick_ms", "must be greater than zero"));
         }
@@ -673,6 +688,7 @@ impl ClusterFile {
         c.max_batch_size = self.batching.max_batch_size;
         c.max_batch_delay = self.batching.max_batch_delay_us;
         c.checkpoint_interval = self.checkpoints.interval;
+        c.checkpoint_max_log_bytes = self.checkpoints.max_log_bytes;
         c
     }
 
@@ -946,6 +962,10 @@ mod tests {
         assert!(e.contains("runtime.threads"), "{e}");
         let e = err(&EXAMPLE.replace("sync_pacing_us = 0 ", "sync_pacing_us = 5000000 "));
         assert!(e.contains("storage.sync_pacing_us"), "{e}");
+        let e = err(&EXAMPLE.replace("max_log_bytes = 4194304 ", "max_log_bytes = 9000000 "));
+        assert!(e.contains("checkpoints.max_log_bytes"), "{e}");
+        let e = err(&EXAMPLE.replace("max_log_bytes = 4194304 ", "max_log_bytes = 0 "));
+        assert!(e.contains("checkpoints.max_log_bytes"), "{e}");
     }
 
     /// Three founding voters (a cluster as created), for the membership tests.

@@ -19,7 +19,6 @@ use crate::members::PeerView;
 use crate::net::{BoundedListener, FrameReader, ReadError};
 use crate::tls::{Security, Writer};
 use crate::wire::{AdminRequest, Caller, Frame, HELLO_MAX_FRAME, encode};
-use bytes::Bytes;
 
 use std::time::Duration;
 use synod_core::{ClientId, NodeId};
@@ -147,7 +146,7 @@ async fn serve_connection(stream: TcpStream, ctx: Context, conn: u64) -> Result<
             }
         },
         Caller::Client(_) | Caller::ClientGroup => {
-            let (tx, mut rx) = mpsc::channel::<Bytes>(4096);
+            let (tx, mut rx) = crate::net::frame_queue(4096, crate::net::CLIENT_BYTES);
             let writer = tokio::spawn(async move {
                 while let Some(first) = rx.recv().await {
                     if crate::net::pump(&mut write, first, &mut rx).await.is_err() {

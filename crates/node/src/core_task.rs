@@ -8,12 +8,12 @@
 use crate::log_writer::LogWriter;
 use crate::members::{Dialer, PeerView};
 use crate::metrics::{Metrics, Observer, ReplyOutcome};
+use crate::net::{FrameSender, NotQueued};
 use crate::server::NodeError;
 use crate::wire::{
     AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
     encode,
 };
-use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,7 +64,7 @@ pub(crate) enum ReplySink {
     /// Its connection's writer, as encoded frames; bounded, so a client
     /// that does not read loses replies (it retries) instead of growing
     /// the node's memory.
-    Wire(mpsc::Sender<Bytes>),
+    Wire(FrameSender),
     /// A client in this process ([`crate::local`]), which holds one
     /// request at a time: at most one reply is ever queued.
     Local(mpsc::UnboundedSender<Reply>),
@@ -97,7 +97,7 @@ pub(crate) struct NodeIo {
     start: Instant,
     now: Time,
     writer: LogWriter,
-    links: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    links: BTreeMap<NodeId, FrameSender>,
     clients: BTreeMap<ClientId, (u64, ReplySink)>,
     log: VecDeque<(Time, String)>,
     /// The last [`MAX_VIEWS`] NEW-VIEWs this node saw, for the admin views.
@@ -127,7 +127,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
     pub(crate) fn new(
         replica: Replica<S>,
         writer: LogWriter,
-        (mut links, dialer, peers): (BTreeMap<NodeId, mpsc::Sender<Bytes>>, Dialer, PeerView),
+        (mut links, dialer, peers): (BTreeMap<NodeId, FrameSender>, Dialer, PeerView),
         inputs: mpsc::UnboundedSender<Input>,
         metrics: Option<Arc<Metrics>>,
         observer: Option<Box<dyn AppObserver<S>>>,
@@ -543,9 +543,25 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
             if let Some(m) = &mut self.metrics {
                 m.sending(&env.msg);
             }
+            let kind = env.msg.kind();
+            let frame = encode(&Frame::Peer(env.msg));
+            if frame.len() > self.dialer.file.max_frame_bytes {
+                // The peer would close the link on it, and with it
+                // everything queued behind it; resending it never helps.
+                tracing::error!(
+                    to = %env.to,
+                    "a {kind} message of {} bytes exceeds max_frame_bytes ({}); not sent",
+                    frame.len(),
+                    self.dialer.file.max_frame_bytes
+                );
+                if let Some(m) = &mut self.metrics {
+                    m.send_failed(env.to);
+                }
+                return;
+            }
             // A full queue (a slow or dead peer) drops the message: the
             // protocol resends what matters.
-            let queued = link.try_send(encode(&Frame::Peer(env.msg))).is_ok();
+            let queued = link.try_send(frame).is_ok();
             if !queued && let Some(m) = &mut self.metrics {
                 m.send_failed(env.to);
             }
@@ -556,8 +572,8 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
         let outcome = match self.clients.get(&reply.client) {
             Some((_, ReplySink::Wire(tx))) => match tx.try_send(encode(&Frame::Reply(reply))) {
                 Ok(()) => ReplyOutcome::Sent,
-                Err(mpsc::error::TrySendError::Full(_)) => ReplyOutcome::ConnectionFull,
-                Err(mpsc::error::TrySendError::Closed(_)) => ReplyOutcome::ClientGone,
+                Err(NotQueued::Full) => ReplyOutcome::ConnectionFull,
+                Err(NotQueued::Closed) => ReplyOutcome::ClientGone,
             },
             Some((_, ReplySink::Local(tx))) => match tx.send(reply) {
                 Ok(()) => ReplyOutcome::Sent,
@@ -714,6 +730,7 @@ fn slot_of(msg: &Message) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use synod_core::{Ballot, ClientId};
 
     /// A command that describes itself as long as etcd's and the kv's

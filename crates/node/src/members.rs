@@ -22,14 +22,12 @@
 
 use crate::address::Address;
 use crate::config::ClusterFile;
-use crate::net::{LINK_QUEUE, Target, run_link};
+use crate::net::{FrameSender, LINK_BYTES, LINK_QUEUE, Target, frame_queue, run_link};
 use crate::tls::Security;
 use crate::wire::Caller;
-use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use synod_core::{Membership, NodeId};
-use tokio::sync::mpsc;
 
 /// The membership shared between the core task (writer) and the accept
 /// side (readers). Cheap to clone.
@@ -132,8 +130,8 @@ pub(crate) struct Dialer {
 
 impl Dialer {
     /// Spawns a link to `peer` at `addr`; returns its queue.
-    pub(crate) fn open(&self, peer: NodeId, addr: Address) -> mpsc::Sender<Bytes> {
-        let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    pub(crate) fn open(&self, peer: NodeId, addr: Address) -> FrameSender {
+        let (tx, rx) = frame_queue(LINK_QUEUE, LINK_BYTES);
         tokio::spawn(run_link(
             Target {
                 node: peer,
@@ -154,7 +152,7 @@ impl Dialer {
     pub(crate) fn link_members(
         &self,
         membership: &Membership,
-        links: &mut BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+        links: &mut BTreeMap<NodeId, FrameSender>,
     ) -> Vec<NodeId> {
         let mut opened = Vec::new();
         for id in membership.ids() {

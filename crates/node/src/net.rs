@@ -8,7 +8,7 @@ use crate::tls::{Reader, Security, Writer};
 use crate::wire::{Caller, Decoder, Frame, WireError, encode};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use synod_core::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +17,93 @@ use tokio::sync::mpsc;
 /// Frames waiting to go out on one link. A full queue drops new frames: the
 /// protocol retransmits, and a dead peer must not grow our memory.
 pub const LINK_QUEUE: usize = 16 * 1024;
+/// Bytes waiting to go out on one link. Counting frames alone is not a
+/// bound: a node resending a large message to a peer that could not take it
+/// queued thousands of copies and grew to 19 GB (2026-12-03). A state
+/// transfer queues a whole snapshot at once (docs/storage.md), so this is
+/// also the largest state a node can send a peer.
+pub const LINK_BYTES: usize = 1 << 30;
+/// Bytes waiting to go out on one client's connection (its requests, or
+/// the node's replies to it).
+pub const CLIENT_BYTES: usize = 64 << 20;
+
+/// A queue of encoded frames for one writer, bounded both in frames and in
+/// bytes (a frame larger than `bytes` is still taken into an empty queue).
+pub fn frame_queue(frames: usize, bytes: usize) -> (FrameSender, FrameReceiver) {
+    let (tx, rx) = mpsc::channel(frames);
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        FrameSender {
+            tx,
+            queued: Arc::clone(&queued),
+            limit: bytes,
+        },
+        FrameReceiver { rx, queued },
+    )
+}
+
+/// The sending end of a [`frame_queue`]; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FrameSender {
+    tx: mpsc::Sender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl FrameSender {
+    /// Queues `frame` unless the queue is full (in frames or bytes) or its
+    /// receiver is gone; a refused frame is dropped.
+    pub fn try_send(&self, frame: Bytes) -> Result<(), NotQueued> {
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        if before > 0 && before + len > self.limit {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return Err(NotQueued::Full);
+        }
+        self.tx.try_send(frame).map_err(|e| {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => NotQueued::Full,
+                mpsc::error::TrySendError::Closed(_) => NotQueued::Closed,
+            }
+        })
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a frame was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotQueued {
+    /// In frames or in bytes.
+    Full,
+    /// The writer is gone.
+    Closed,
+}
+
+/// The writer's end of a [`frame_queue`].
+#[derive(Debug)]
+pub struct FrameReceiver {
+    rx: mpsc::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl FrameReceiver {
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let frame = self.rx.recv().await?;
+        self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(frame)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let frame = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(frame)
+    }
+}
 /// Bytes gathered into one write.
 const MAX_WRITE: usize = 256 * 1024;
 
@@ -143,14 +230,14 @@ impl FrameReader {
 pub async fn pump(
     write: &mut Writer,
     first: Bytes,
-    queue: &mut mpsc::Receiver<Bytes>,
+    queue: &mut FrameReceiver,
 ) -> std::io::Result<()> {
     let mut batch = BytesMut::with_capacity(first.len());
     batch.extend_from_slice(&first);
     while batch.len() < MAX_WRITE {
         match queue.try_recv() {
-            Ok(frame) => batch.extend_from_slice(&frame),
-            Err(_) => break,
+            Some(frame) => batch.extend_from_slice(&frame),
+            None => break,
         }
     }
     write.write_all(&batch).await?;
@@ -204,7 +291,7 @@ pub async fn run_link(
     cluster: String,
     caller: Caller,
     max_frame: usize,
-    mut queue: mpsc::Receiver<Bytes>,
+    mut queue: FrameReceiver,
     incoming: Option<Incoming>,
 ) {
     let addr = target.addr.clone();
@@ -234,7 +321,7 @@ pub async fn run_link(
                 }
                 // Drop what piled up meanwhile: stale protocol messages are
                 // retransmitted, and a client retries on its own timer.
-                while queue.try_recv().is_ok() {}
+                while queue.try_recv().is_some() {}
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 continue;
@@ -304,5 +391,49 @@ pub async fn run_link(
         if let Some(incoming) = &incoming {
             incoming.health.set_down(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_queue_is_bounded_in_bytes_as_well_as_in_frames() {
+        let (tx, mut rx) = frame_queue(LINK_QUEUE, 64 << 20);
+        let mib = Bytes::from(vec![0u8; 1 << 20]);
+        let mut queued = 0;
+        while tx.try_send(mib.clone()).is_ok() {
+            queued += 1;
+            assert!(queued <= LINK_QUEUE, "never refused");
+        }
+        assert_eq!(queued, 64, "64 frames of 1 MiB");
+        assert_eq!(tx.try_send(mib.clone()), Err(NotQueued::Full));
+        // Taking one out makes room for one.
+        assert!(rx.recv().await.is_some());
+        assert!(tx.try_send(mib.clone()).is_ok());
+        assert_eq!(tx.try_send(mib.clone()), Err(NotQueued::Full));
+        while rx.try_recv().is_some() {}
+        assert_eq!(tx.queued_bytes(), 0);
+        // An empty queue takes a frame larger than the whole budget.
+        assert!(tx.try_send(Bytes::from(vec![0u8; (64 << 20) + 1])).is_ok());
+        assert_eq!(tx.try_send(Bytes::from_static(b"x")), Err(NotQueued::Full));
+        drop(rx);
+        let (tx, rx) = frame_queue(4, 1024);
+        drop(rx);
+        assert_eq!(
+            tx.try_send(Bytes::from_static(b"x")),
+            Err(NotQueued::Closed)
+        );
+        assert_eq!(tx.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_frame_queue_is_bounded_in_frames() {
+        let (tx, _rx) = frame_queue(2, 1024);
+        assert!(tx.try_send(Bytes::from_static(b"a")).is_ok());
+        assert!(tx.try_send(Bytes::from_static(b"b")).is_ok());
+        assert_eq!(tx.try_send(Bytes::from_static(b"c")), Err(NotQueued::Full));
+        assert_eq!(tx.queued_bytes(), 2);
     }
 }

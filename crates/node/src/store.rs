@@ -30,8 +30,12 @@ use thiserror::Error;
 
 const HEADER: &[u8; 8] = b"SYNWAL\x00\x01";
 const RECORD_HEADER: usize = 8;
-/// Records larger than this cannot be genuine (a frame is at most 16 MiB).
-const MAX_RECORD: usize = 64 << 20;
+/// The largest record the format holds (its length is a u32). Checkpoint
+/// records hold the whole replicated state, which has no smaller bound;
+/// until 2026-12-03 the reader refused records over 64 MiB that the writer
+/// had written, and a node whose etcd store had outgrown that could not
+/// restart.
+const MAX_RECORD: usize = u32::MAX as usize;
 
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -302,6 +306,13 @@ impl Wal {
         for op in ops {
             let payload = postcard::to_stdvec(op)
                 .map_err(|e| StorageError::Poisoned(format!("encoding a record: {e}")))?;
+            if payload.len() > MAX_RECORD {
+                // Never write what the reader would refuse.
+                return Err(StorageError::Poisoned(format!(
+                    "a record of {} bytes exceeds the largest the log holds ({MAX_RECORD})",
+                    payload.len()
+                )));
+            }
             self.buf
                 .extend_from_slice(&(payload.len() as u32).to_le_bytes());
             self.buf
@@ -581,6 +592,22 @@ mod tests {
 
     fn segment(dir: &Path) -> PathBuf {
         segments(dir).unwrap().last().unwrap().1.clone()
+    }
+
+    #[test]
+    fn a_checkpoint_larger_than_any_frame_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let snapshot = Bytes::from(vec![5u8; 80 << 20]);
+        wal.append(&[PersistOp::Checkpoint {
+            slot: 100,
+            snapshot: snapshot.clone(),
+        }])
+        .unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).expect("a large checkpoint is read back");
+        assert_eq!(r.state.checkpoint, Some((100, snapshot)));
     }
 
     #[test]

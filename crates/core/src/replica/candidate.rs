@@ -238,7 +238,11 @@ impl<S: StateMachine> Replica<S> {
         if let Phase::Candidate(c) = &self.phase {
             let ballot = c.ballot;
             self.phase = Phase::Follower;
-            self.election.candidacy_failed(self.now);
+            if self.config.old_rules() {
+                self.election.candidacy_failed(self.now);
+            } else {
+                self.election.candidacy_lost(self.now);
+            }
             self.out.events.push(Event::SteppedDown { ballot, why });
         }
     }

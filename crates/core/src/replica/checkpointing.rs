@@ -11,14 +11,12 @@ impl<S: StateMachine> Replica<S> {
     /// due (see `Checkpoints::due`); the host builds it.
     pub(super) fn maybe_checkpoint(&mut self, slot: Slot) {
         let executor = &self.executor;
-        let (interval, ratio) = (
-            self.config.checkpoint_interval,
-            self.config.checkpoint_log_ratio,
-        );
-        if self
-            .checkpoints
-            .due(slot, interval, || executor.size_hint(), ratio)
-        {
+        let spacing = crate::checkpoints::Spacing {
+            interval: self.config.checkpoint_interval,
+            log_ratio: self.config.checkpoint_log_ratio,
+            max_log_bytes: self.config.checkpoint_max_log_bytes,
+        };
+        if self.checkpoints.due(slot, spacing, || executor.size_hint()) {
             let job = CheckpointJob::new(self.executor.capture());
             self.out.checkpoints.push(job);
         }
