@@ -14,6 +14,7 @@ use crate::error::EtcdError;
 use crate::lease::Leases;
 use crate::mvcc::{Change, Revision, Store};
 use crate::types::KeyValue;
+use bytes::Bytes;
 use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -104,7 +105,7 @@ impl Store {
                             }),
                         })
                         .collect();
-                    (key.clone(), changes)
+                    (key.to_vec(), changes)
                 })
                 .collect(),
         };
@@ -133,6 +134,7 @@ impl Store {
         let mut keys = OrdMap::new();
         let mut changes = OrdMap::new();
         for (key, history) in snapshot.keys {
+            let key = Bytes::from(key);
             if history.is_empty() {
                 return Err(bad("a key with no history".into()));
             }
@@ -152,7 +154,7 @@ impl Store {
                 }
                 let kv = c.put.map(|p| {
                     Arc::new(KeyValue {
-                        key: key.clone(),
+                        key: key.to_vec(),
                         create_revision: p.create_revision,
                         mod_revision: rev.main,
                         version: p.version,

@@ -18,6 +18,7 @@ use crate::error::EtcdError;
 use crate::lease::Leases;
 use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
 use crate::types::{Event, EventType, KeyRange, KeyValue};
+use bytes::Bytes;
 use imbl::{OrdMap, Vector};
 use std::sync::Arc;
 
@@ -45,10 +46,10 @@ pub struct Store {
     pub(crate) compact_revision: i64,
     /// Each key's changes in revision order. A key leaves the map once
     /// compaction has dropped all of its history.
-    pub(crate) keys: OrdMap<Vec<u8>, Vector<Change>>,
+    pub(crate) keys: OrdMap<Bytes, Vector<Change>>,
     /// The key each change from the compaction revision on touched, in
     /// revision order: the watch log.
-    pub(crate) changes: OrdMap<Revision, Vec<u8>>,
+    pub(crate) changes: OrdMap<Revision, Bytes>,
     pub(crate) leases: Leases,
 }
 
@@ -228,13 +229,21 @@ impl Store {
     }
 
     fn record(&mut self, rev: Revision, key: &[u8], change: Change) {
-        match self.keys.get_mut(key) {
+        // Keys are shared, not copied: the first write to a node of these
+        // persistent maps after a capture (the store is published after
+        // every turn) copies the node, and a key copied is a pointer, where
+        // a `Vec<u8>` was an allocation each (2026-12-03).
+        let key = match self.keys.get_key_value(key) {
+            Some((shared, _)) => shared.clone(),
+            None => Bytes::copy_from_slice(key),
+        };
+        match self.keys.get_mut(&key) {
             Some(history) => history.push_back(change),
             None => {
-                self.keys.insert(key.to_vec(), Vector::unit(change));
+                self.keys.insert(key.clone(), Vector::unit(change));
             }
         }
-        self.changes.insert(rev, key.to_vec());
+        self.changes.insert(rev, key);
     }
 
     /// Drops history below `rev`: afterwards reads at `rev` or later, and
