@@ -272,13 +272,21 @@ async fn txn(c: &mut Client) -> Result<()> {
     )
 }
 
+/// The next message of a stream, within 10 s.
+async fn within<T, E: std::fmt::Display>(
+    what: &'static str,
+    next: impl std::future::Future<Output = std::result::Result<Option<T>, E>>,
+) -> Result<T> {
+    tokio::time::timeout(Duration::from_secs(10), next)
+        .await
+        .map_err(|_| format!("FAILED {what}: nothing within 10 s"))?
+        .map_err(err(what))?
+        .ok_or_else(|| format!("FAILED {what}: the stream ended"))
+}
+
 async fn next_events(stream: &mut WatchStream) -> Result<etcd_client::WatchResponse> {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
-            .await
-            .map_err(|_| "FAILED watch: nothing within 10 s".to_string())?
-            .map_err(err("watch"))?
-            .ok_or("FAILED watch: the stream ended")?;
+        let message = within("watch", stream.message()).await?;
         if !message.events().is_empty() || message.canceled() {
             return Ok(message);
         }
@@ -322,11 +330,7 @@ async fn watch(c: &mut Client) -> Result<()> {
     )?;
     stream.request_progress().await.map_err(err("progress"))?;
     let progress = loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
-            .await
-            .map_err(|_| "FAILED progress: nothing within 10 s".to_string())?
-            .map_err(err("progress"))?
-            .ok_or("FAILED progress: the stream ended")?;
+        let message = within("progress", stream.message()).await?;
         if message.events().is_empty() && !message.created() {
             break message;
         }
@@ -363,11 +367,7 @@ async fn watch(c: &mut Client) -> Result<()> {
 }
 
 async fn next_created(stream: &mut WatchStream) -> Result<i64> {
-    let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .map_err(|_| "FAILED watch: not created within 10 s".to_string())?
-        .map_err(err("watch"))?
-        .ok_or("FAILED watch: the stream ended")?;
+    let message = within("watch", stream.message()).await?;
     check(message.created(), "watch created")?;
     Ok(message.watch_id())
 }
@@ -392,11 +392,7 @@ async fn lease(c: &mut Client) -> Result<()> {
     )?;
     let (mut keeper, mut responses) = c.lease_keep_alive(id).await.map_err(err("keep-alive"))?;
     keeper.keep_alive().await.map_err(err("keep-alive"))?;
-    let kept = tokio::time::timeout(Duration::from_secs(10), responses.message())
-        .await
-        .map_err(|_| "FAILED keep-alive: no answer within 10 s".to_string())?
-        .map_err(err("keep-alive"))?
-        .ok_or("FAILED keep-alive: the stream ended")?;
+    let kept = within("keep-alive", responses.message()).await?;
     check(kept.id() == id && kept.ttl() == 30, "lease keep-alive")?;
     let leases = c.leases().await.map_err(err("leases"))?;
     check(leases.leases().iter().any(|l| l.id() == id), "lease list")?;
