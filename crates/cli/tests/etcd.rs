@@ -8,26 +8,20 @@
 
 mod common;
 
-use common::{Cluster, eventually, synod};
+use common::{Cluster, eventually, have_tool, synod};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
 
 fn have_etcdctl() -> bool {
-    let found = Command::new("etcdctl")
-        .arg("version")
-        .env("ETCDCTL_API", "3")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("SYNOD_REQUIRE_ETCDCTL").is_none(),
-            "etcdctl is required here (SYNOD_REQUIRE_ETCDCTL is set) but not installed"
-        );
-        eprintln!("etcdctl is not installed: skipped (apt-get install etcd-client)");
-    }
-    found
+    let mut probe = Command::new("etcdctl");
+    probe.arg("version").env("ETCDCTL_API", "3");
+    have_tool(
+        probe,
+        "SYNOD_REQUIRE_ETCDCTL",
+        "apt-get install etcd-client",
+    )
 }
 
 struct Etcd<'a> {

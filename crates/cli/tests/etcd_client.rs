@@ -10,28 +10,20 @@
 
 mod common;
 
-use common::{Cluster, text};
+use common::{Cluster, have_tool, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use synod_node::ClusterFile;
 
 fn have_protoc() -> bool {
     let protoc = std::env::var_os("PROTOC").unwrap_or_else(|| "protoc".into());
-    let found = Command::new(protoc)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("SYNOD_REQUIRE_ETCD_CLIENT").is_none(),
-            "protoc is required here (SYNOD_REQUIRE_ETCD_CLIENT is set) but not installed"
-        );
-        eprintln!(
-            "protoc is not installed: the etcd-client checks are skipped \
-             (apt-get install protobuf-compiler)"
-        );
-    }
-    found
+    let mut probe = Command::new(protoc);
+    probe.arg("--version");
+    have_tool(
+        probe,
+        "SYNOD_REQUIRE_ETCD_CLIENT",
+        "apt-get install protobuf-compiler",
+    )
 }
 
 /// Builds the checker; the path of its binary.

@@ -233,16 +233,19 @@ impl Store {
         // persistent maps after a capture (the store is published after
         // every turn) copies the node, and a key copied is a pointer, where
         // a `Vec<u8>` was an allocation each (2026-12-03).
-        let key = match self.keys.get_key_value(key) {
-            Some((shared, _)) => shared.clone(),
-            None => Bytes::copy_from_slice(key),
-        };
-        match self.keys.get_mut(&key) {
-            Some(history) => history.push_back(change),
-            None => {
-                self.keys.insert(key.clone(), Vector::unit(change));
+        let key = match self.keys.get_key_value(key).map(|(k, _)| k.clone()) {
+            Some(shared) => {
+                if let Some(history) = self.keys.get_mut(&shared) {
+                    history.push_back(change);
+                }
+                shared
             }
-        }
+            None => {
+                let new = Bytes::copy_from_slice(key);
+                self.keys.insert(new.clone(), Vector::unit(change));
+                new
+            }
+        };
         self.changes.insert(rev, key);
     }
 

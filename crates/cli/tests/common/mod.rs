@@ -11,6 +11,21 @@ pub fn synod(args: &[&str]) -> Output {
         .expect("the synod binary runs")
 }
 
+/// Whether a tool a test needs runs (`probe` succeeds). If not, the test
+/// says it is skipped, unless the environment variable `require` is set
+/// (CI sets it): then it fails.
+pub fn have_tool(mut probe: Command, require: &str, install: &str) -> bool {
+    let found = probe.output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{probe:?} is required here ({require} is set) but does not run"
+        );
+        eprintln!("{probe:?} does not run: skipped ({install})");
+    }
+    found
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
