@@ -51,6 +51,10 @@ pub struct Store {
     /// revision order: the watch log.
     pub(crate) changes: OrdMap<Revision, Bytes>,
     pub(crate) leases: Leases,
+    /// `approximate_size`, kept as changes come and go: Status asks for it
+    /// and checkpoints are spaced by it, and counting it afresh walks the
+    /// whole history.
+    pub(crate) size: i64,
 }
 
 impl Default for Store {
@@ -82,6 +86,7 @@ impl Store {
             keys: OrdMap::new(),
             changes: OrdMap::new(),
             leases: Leases::default(),
+            size: 0,
         }
     }
 
@@ -233,6 +238,7 @@ impl Store {
         // persistent maps after a capture (the store is published after
         // every turn) copies the node, and a key copied is a pointer, where
         // a `Vec<u8>` was an allocation each (2026-12-03).
+        self.size += change_size(&change);
         let key = match self.keys.get_key_value(key).map(|(k, _)| k.clone()) {
             Some(shared) => {
                 if let Some(history) = self.keys.get_mut(&shared) {
@@ -241,6 +247,7 @@ impl Store {
                 shared
             }
             None => {
+                self.size += key.len() as i64;
                 let new = Bytes::copy_from_slice(key);
                 self.keys.insert(new.clone(), Vector::unit(change));
                 new
@@ -277,11 +284,14 @@ impl Store {
                 n - 1
             };
             if keep_from > 0 {
+                let dropped: i64 = history.iter().take(keep_from).map(change_size).sum();
+                self.size -= dropped;
                 updates.push((key.clone(), history.skip(keep_from)));
             }
         }
         for (key, history) in updates {
             if history.is_empty() {
+                self.size -= key.len() as i64;
                 self.keys.remove(&key);
             } else {
                 self.keys.insert(key, history);
@@ -360,17 +370,27 @@ impl Store {
         })
     }
 
-    /// A rough size of the data held, for Status's db size.
+    /// A rough size of the data held, for Status's db size: each key, and
+    /// each change in its history (kept up to date as they come and go).
     pub fn approximate_size(&self) -> i64 {
-        let mut size = 0usize;
-        for (key, history) in self.keys.iter() {
-            size += key.len();
-            for change in history.iter() {
-                size += 16 + change.kv.as_ref().map_or(0, |kv| kv.value.len() + 48);
-            }
-        }
-        size as i64
+        self.size
     }
+
+    /// `approximate_size` counted afresh from the whole history.
+    pub(crate) fn count_size(&self) -> i64 {
+        self.keys
+            .iter()
+            .map(|(key, history)| key.len() as i64 + history.iter().map(change_size).sum::<i64>())
+            .sum()
+    }
+}
+
+/// What one change adds to `approximate_size`.
+fn change_size(change: &Change) -> i64 {
+    16 + change
+        .kv
+        .as_ref()
+        .map_or(0, |kv| kv.value.len() as i64 + 48)
 }
 
 /// The pair a history holds at `rev`: its last change at or before it.
