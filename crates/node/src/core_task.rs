@@ -56,6 +56,9 @@ pub(crate) enum Input {
     CheckpointBuilt(Checkpoint),
     /// The log writer failed and stopped.
     StorageFailed(String),
+    /// Show the observer the applied state after this turn even if nothing
+    /// moved ([`crate::local::LocalPort::refresh`]).
+    Refresh,
     Shutdown,
 }
 
@@ -74,7 +77,9 @@ pub(crate) enum ReplySink {
 /// (the etcd front end: its watchers, lease timers and response headers).
 pub trait AppObserver<S>: Send + 'static {
     /// Called after each turn in which the replica executed something, or
-    /// its view, role or leader changed; `app` is the applied state.
+    /// its view, role or leader changed, or that a
+    /// [`crate::local::LocalPort::refresh`] asked for; `app` is the applied
+    /// state.
     fn after_turn(&mut self, app: &S, status: &Status);
 }
 
@@ -252,6 +257,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                         self.io.storage_failed();
                         return Err(NodeError::StorageFailed(why));
                     }
+                    Input::Refresh => self.observed = None,
                     Input::Shutdown => {
                         self.flush(now)?;
                         self.io.writer.finish();
@@ -595,13 +601,24 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     }
 
     /// Serialising and hashing a large state takes a while: a blocking
-    /// thread does it, and the core task goes on.
+    /// thread does it, and the core task goes on. It also writes the
+    /// snapshot to its file, so that the compaction recording the
+    /// checkpoint later costs the log writer a reference, not the state
+    /// (`store::write_snapshot_file`); if it cannot, the compaction writes
+    /// the snapshot into the log itself.
     fn checkpoint(&mut self, job: CheckpointJob<S>) {
         let inputs = self.inputs.clone();
         let timer = self.metrics.as_ref().map(Observer::checkpoint_timer);
+        let dir = self.writer.dir().to_path_buf();
+        let node = self.id;
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let checkpoint = job.build();
+            if let Err(e) =
+                crate::store::write_snapshot_file(&dir, checkpoint.slot, &checkpoint.snapshot)
+            {
+                tracing::warn!(%node, slot = checkpoint.slot, "checkpoint snapshot file not written ({e}); the log will hold it");
+            }
             if let Some(timer) = timer {
                 timer.observe(started.elapsed().as_secs_f64());
             }

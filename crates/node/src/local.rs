@@ -43,6 +43,13 @@ impl LocalPort {
         self.me
     }
 
+    /// Asks the node to show its observer the applied state after its next
+    /// turn, even if nothing moved (an observer that publishes some of the
+    /// state only on demand). False if the node has stopped.
+    pub fn refresh(&self) -> bool {
+        self.inputs.send(Input::Refresh).is_ok()
+    }
+
     /// A new client with a random id that waits `timeout` for a reply
     /// before sending again, `retries` times, before an unknown outcome.
     pub fn client(&self, timeout: Duration, retries: u32) -> LocalClient {
