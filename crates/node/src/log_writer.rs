@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use synod_core::Write;
 
 pub struct LogWriter {
+    /// The log's directory (where checkpoint builders put snapshot files).
+    dir: std::path::PathBuf,
     jobs: Option<mpsc::Sender<Write>>,
     /// Returns the error that stopped the writer, if one did.
     thread: Option<JoinHandle<Option<String>>>,
@@ -48,13 +50,20 @@ impl LogWriter {
         report: impl FnMut(Result<u64, StorageError>) + Send + 'static,
     ) -> std::io::Result<LogWriter> {
         let (tx, rx) = mpsc::channel();
+        let dir = wal.dir().to_path_buf();
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || run(wal, rx, pacing, report))?;
         Ok(LogWriter {
+            dir,
             jobs: Some(tx),
             thread: Some(thread),
         })
+    }
+
+    /// The directory of the log this writer owns.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Queues a write. If the writer has stopped after an error, returns

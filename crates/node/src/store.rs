@@ -4,8 +4,25 @@
 //! header (`SYNWAL` + format version), then records:
 //!
 //! ```text
-//! [len: u32 LE][crc32c(payload): u32 LE][payload: postcard(PersistOp)]
+//! [len: u32 LE][crc32c(payload): u32 LE][payload]
 //! ```
+//!
+//! The payload is `postcard(Record)` in a version 2 segment (written since
+//! 2026-12-03), `postcard(PersistOp)` in a version 1 segment (still read).
+//! A `Record::SnapshotFile` stands for a checkpoint whose snapshot is in
+//! `<dir>/snapshot-<slot>.snap` ([`write_snapshot_file`]):
+//!
+//! ```text
+//! [SYNSNAP\x01][len: u64 LE][crc32c(snapshot): u32 LE][snapshot]
+//! ```
+//!
+//! The node's checkpoint builder writes and syncs that file before the
+//! compaction that needs it reaches the log writer, so the writer, which
+//! every acceptance waits for, writes a reference of a few bytes instead
+//! of the whole state (tens of megabytes for an etcd store keeping its
+//! history: the compaction held every append for up to ~100 ms). A
+//! checkpoint with no such file (a snapshot installed from a peer, or a
+//! file that could not be written) goes into the log whole, as before.
 //!
 //! `append` only buffers; `sync` writes the buffer and calls `fdatasync`
 //! once, whatever the number of records (group commit). The runtime sends a
@@ -22,13 +39,19 @@
 //! fails, so the node can never acknowledge what it could not persist.
 
 use crate::metrics::SyncProbe;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use synod_core::{DurableState, PersistOp};
 use thiserror::Error;
 
-const HEADER: &[u8; 8] = b"SYNWAL\x00\x01";
+const HEADER: &[u8; 8] = b"SYNWAL\x00\x02";
+/// Segments written before snapshot files: every payload a `PersistOp`.
+const HEADER_V1: &[u8; 8] = b"SYNWAL\x00\x01";
+const SNAPSHOT_HEADER: &[u8; 8] = b"SYNSNAP\x01";
+/// The snapshot file's magic, length and checksum.
+const SNAPSHOT_PREFIX: usize = 8 + 8 + 4;
 const RECORD_HEADER: usize = 8;
 /// The largest record the format holds (its length is a u32). Checkpoint
 /// records hold the whole replicated state, which has no smaller bound;
@@ -73,6 +96,122 @@ pub enum StorageError {
         .dir.display()
     )]
     Locked { dir: PathBuf, holder: String },
+}
+
+/// A record of a version 2 segment, as read.
+#[derive(Deserialize)]
+enum Record {
+    Op(PersistOp),
+    /// The checkpoint of `slot`, whose snapshot of `len` bytes with
+    /// checksum `crc` is in its snapshot file.
+    SnapshotFile {
+        slot: u64,
+        len: u64,
+        crc: u32,
+    },
+}
+
+/// [`Record`] as written (the same layout, borrowing the op).
+#[derive(Serialize)]
+enum RecordOut<'a> {
+    Op(&'a PersistOp),
+    SnapshotFile { slot: u64, len: u64, crc: u32 },
+}
+
+fn snapshot_name(slot: u64) -> String {
+    format!("snapshot-{slot:016}.snap")
+}
+
+/// The snapshot files in `dir`, by slot.
+fn snapshot_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+        let entry = entry.map_err(io("listing", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(slot) = name
+            .strip_prefix("snapshot-")
+            .and_then(|s| s.strip_suffix(".snap"))
+            .and_then(|s| s.parse().ok())
+        {
+            out.push((slot, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Writes the checkpoint snapshot of `slot` to its own file in the log
+/// directory `dir` and makes it durable (written under a temporary name,
+/// synced, renamed, the directory synced), so that the compaction that
+/// records this checkpoint can refer to it. Called off the log writer's
+/// thread; the log writer removes the file once a later checkpoint is in
+/// the log.
+pub fn write_snapshot_file(dir: &Path, slot: u64, snapshot: &[u8]) -> Result<(), StorageError> {
+    let path = dir.join(snapshot_name(slot));
+    let tmp = dir.join(format!("{}.tmp", snapshot_name(slot)));
+    let mut file = File::create(&tmp).map_err(io("creating", &tmp))?;
+    let mut prefix = Vec::with_capacity(SNAPSHOT_PREFIX);
+    prefix.extend_from_slice(SNAPSHOT_HEADER);
+    prefix.extend_from_slice(&(snapshot.len() as u64).to_le_bytes());
+    prefix.extend_from_slice(&crc32c::crc32c(snapshot).to_le_bytes());
+    file.write_all(&prefix)
+        .and_then(|()| file.write_all(snapshot))
+        .and_then(|()| file.sync_data())
+        .map_err(io("writing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+    sync_dir(dir)
+}
+
+/// The length and checksum a snapshot file says it holds, if it is there
+/// and whole (the prefix only: the writer compares them with the snapshot
+/// it holds).
+fn snapshot_file_prefix(path: &Path) -> Option<(u64, u32)> {
+    let mut prefix = [0u8; SNAPSHOT_PREFIX];
+    let mut file = File::open(path).ok()?;
+    file.read_exact(&mut prefix).ok()?;
+    if &prefix[..8] != SNAPSHOT_HEADER {
+        return None;
+    }
+    let len = u64::from_le_bytes(prefix[8..16].try_into().ok()?);
+    let crc = u32::from_le_bytes(prefix[16..20].try_into().ok()?);
+    let size = file.metadata().ok()?.len();
+    (size == SNAPSHOT_PREFIX as u64 + len).then_some((len, crc))
+}
+
+/// Reads back the snapshot a `Record::SnapshotFile` refers to, checking it
+/// is the one the record names.
+fn read_snapshot_file(
+    dir: &Path,
+    slot: u64,
+    len: u64,
+    crc: u32,
+) -> Result<bytes::Bytes, StorageError> {
+    let path = dir.join(snapshot_name(slot));
+    let corrupt = |reason: String| StorageError::Corrupt {
+        file: path.clone(),
+        offset: 0,
+        reason,
+    };
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| {
+            corrupt(format!(
+                "the log's checkpoint of slot {slot} is in this file: {e}"
+            ))
+        })?;
+    if bytes.len() < SNAPSHOT_PREFIX || &bytes[..8] != SNAPSHOT_HEADER {
+        return Err(corrupt("not a synod snapshot file (bad header)".into()));
+    }
+    let snapshot = bytes.split_off(SNAPSHOT_PREFIX);
+    if snapshot.len() as u64 != len || crc32c::crc32c(&snapshot) != crc {
+        return Err(corrupt(format!(
+            "holds {} bytes that are not the checkpoint of slot {slot} the log names \
+             ({len} bytes with another checksum)",
+            snapshot.len()
+        )));
+    }
+    Ok(bytes::Bytes::from(snapshot))
 }
 
 /// A torn last record that recovery cut off.
@@ -210,6 +349,17 @@ impl Wal {
             return Ok((wal, recovery));
         }
         let lock = lock_dir(dir)?;
+        // A snapshot file a crash cut short before its rename: never
+        // referred to.
+        for entry in std::fs::read_dir(dir)
+            .map_err(io("listing", dir))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().ends_with(".snap.tmp") {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(io("removing", &path))?;
+            }
+        }
         let mut state = DurableState::default();
         let mut records = 0;
         let mut torn_tail = None;
@@ -220,6 +370,20 @@ impl Wal {
             torn_tail = torn_tail.or(torn);
         }
         let (seq, path) = existing[last].clone();
+        if is_version_1(&path)? {
+            // Records go on in a segment of the current format.
+            let mut wal = Wal::create_segment(dir, seq + 1)?;
+            sync_dir(dir)?;
+            wal.lock = Some(lock);
+            return Ok((
+                wal,
+                Recovery {
+                    state,
+                    records,
+                    torn_tail,
+                },
+            ));
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -300,11 +464,29 @@ impl Wal {
         }
     }
 
-    /// Buffers records; durable only after [`Wal::sync`].
+    /// Buffers records; durable only after [`Wal::sync`]. A checkpoint
+    /// whose snapshot file is in place is written as a reference to it.
     pub fn append(&mut self, ops: &[PersistOp]) -> Result<(), StorageError> {
         self.check()?;
         for op in ops {
-            let payload = postcard::to_stdvec(op)
+            let record = match op {
+                PersistOp::Checkpoint { slot, snapshot } => {
+                    let len = snapshot.len() as u64;
+                    let on_file = snapshot_file_prefix(&self.dir.join(snapshot_name(*slot)));
+                    match on_file {
+                        Some((l, crc)) if l == len && crc == crc32c::crc32c(snapshot) => {
+                            RecordOut::SnapshotFile {
+                                slot: *slot,
+                                len,
+                                crc,
+                            }
+                        }
+                        _ => RecordOut::Op(op),
+                    }
+                }
+                _ => RecordOut::Op(op),
+            };
+            let payload = postcard::to_stdvec(&record)
                 .map_err(|e| StorageError::Poisoned(format!("encoding a record: {e}")))?;
             if payload.len() > MAX_RECORD {
                 // Never write what the reader would refuse.
@@ -406,6 +588,20 @@ impl Wal {
                 std::fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
+        // The snapshot files of checkpoints older than the one now in the
+        // log are no longer referred to (a newer one may be waiting for its
+        // compaction: kept).
+        let latest = live.iter().rev().find_map(|op| match op {
+            PersistOp::Checkpoint { slot, .. } => Some(*slot),
+            _ => None,
+        });
+        if let Some(latest) = latest {
+            for (slot, path) in snapshot_files(&self.dir)? {
+                if slot < latest {
+                    std::fs::remove_file(&path).map_err(io("removing", &path))?;
+                }
+            }
+        }
         sync_dir(&self.dir)?;
         let faults = std::mem::take(&mut self.faults);
         let lock = self.lock.take();
@@ -415,15 +611,19 @@ impl Wal {
         Ok(())
     }
 
+    /// The log's segments and snapshot files.
     pub fn bytes_on_disk(&self) -> u64 {
-        segments(&self.dir)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|(_, p)| p.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
+        let size = |files: Result<Vec<(u64, PathBuf)>, StorageError>| -> u64 {
+            files
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|(_, p)| p.metadata().ok())
+                        .map(|m| m.len())
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        size(segments(&self.dir)) + size(snapshot_files(&self.dir))
     }
 }
 
@@ -478,12 +678,14 @@ fn replay(
         }
         return Err(corrupt(0, "truncated segment header".into()));
     }
-    if &bytes[..HEADER.len()] != HEADER {
+    let v1 = &bytes[..HEADER.len()] == HEADER_V1;
+    if !v1 && &bytes[..HEADER.len()] != HEADER {
         return Err(corrupt(
             0,
             "not a synod write-ahead log segment (bad header)".into(),
         ));
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
     let mut at = HEADER.len();
     let mut records = 0;
     while at < bytes.len() {
@@ -526,13 +728,32 @@ fn replay(
             }
             return Err(corrupt(at, "checksum mismatch".into()));
         }
-        let op: PersistOp = postcard::from_bytes(payload)
-            .map_err(|e| corrupt(at, format!("undecodable record: {e}")))?;
+        let undecodable = |e: postcard::Error| corrupt(at, format!("undecodable record: {e}"));
+        let record = if v1 {
+            Record::Op(postcard::from_bytes(payload).map_err(undecodable)?)
+        } else {
+            postcard::from_bytes(payload).map_err(undecodable)?
+        };
+        let op = match record {
+            Record::Op(op) => op,
+            Record::SnapshotFile { slot, len, crc } => PersistOp::Checkpoint {
+                slot,
+                snapshot: read_snapshot_file(dir, slot, len, crc)?,
+            },
+        };
         state.apply(&op);
         records += 1;
         at = end;
     }
     Ok((records, None))
+}
+
+/// Whether the segment at `path` is of the first format (its records
+/// `PersistOp`s, no `Record` around them).
+fn is_version_1(path: &Path) -> Result<bool, StorageError> {
+    let mut header = [0u8; 8];
+    let mut file = File::open(path).map_err(io("opening", path))?;
+    Ok(file.read_exact(&mut header).is_ok() && &header == HEADER_V1)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), StorageError> {
@@ -608,6 +829,143 @@ mod tests {
         drop(wal);
         let (_, r) = Wal::open(dir.path(), false).expect("a large checkpoint is read back");
         assert_eq!(r.state.checkpoint, Some((100, snapshot)));
+    }
+
+    fn checkpoint(slot: u64, snapshot: &Bytes) -> PersistOp {
+        PersistOp::Checkpoint {
+            slot,
+            snapshot: snapshot.clone(),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_with_its_snapshot_file_is_logged_as_a_reference_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let snapshot = Bytes::from((0..4u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
+        write_snapshot_file(dir.path(), 100, &snapshot).unwrap();
+        wal.compact(&[checkpoint(100, &snapshot), accept(101)])
+            .unwrap();
+        // The segment holds a reference of a few bytes, not 4 MiB.
+        let segment = segments(dir.path()).unwrap().pop().unwrap().1;
+        assert!(segment.metadata().unwrap().len() < 1024);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((100, snapshot)));
+        assert_eq!(
+            r.state.accepted.keys().copied().collect::<Vec<_>>(),
+            vec![101]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_file_that_is_not_the_checkpoint_is_not_referred_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let snapshot = Bytes::from(vec![1u8; 5000]);
+        // A file for the slot with other contents (a peer's snapshot was
+        // installed at the same slot meanwhile, say): the log holds the
+        // snapshot itself.
+        write_snapshot_file(dir.path(), 100, &[2u8; 5000]).unwrap();
+        wal.compact(&[checkpoint(100, &snapshot)]).unwrap();
+        let segment = segments(dir.path()).unwrap().pop().unwrap().1;
+        assert!(segment.metadata().unwrap().len() > 5000);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((100, snapshot)));
+    }
+
+    #[test]
+    fn a_missing_or_damaged_snapshot_file_is_corruption_named_as_such() {
+        for damage in ["remove", "flip"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+            let snapshot = Bytes::from(vec![7u8; 10_000]);
+            write_snapshot_file(dir.path(), 40, &snapshot).unwrap();
+            wal.compact(&[checkpoint(40, &snapshot)]).unwrap();
+            drop(wal);
+            let file = dir.path().join(snapshot_name(40));
+            if damage == "remove" {
+                std::fs::remove_file(&file).unwrap();
+            } else {
+                let mut bytes = std::fs::read(&file).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                std::fs::write(&file, bytes).unwrap();
+            }
+            match Wal::open(dir.path(), false) {
+                Err(StorageError::Corrupt { file: f, .. }) => assert_eq!(f, file, "{damage}"),
+                Err(e) => panic!("{damage}: {e}"),
+                Ok(_) => panic!("{damage}: a log whose checkpoint is gone opened"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_compaction_removes_the_snapshot_files_of_older_checkpoints_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let (a, b, c) = (
+            Bytes::from(vec![1u8; 3000]),
+            Bytes::from(vec![2u8; 3000]),
+            Bytes::from(vec![3u8; 3000]),
+        );
+        write_snapshot_file(dir.path(), 100, &a).unwrap();
+        wal.compact(&[checkpoint(100, &a)]).unwrap();
+        write_snapshot_file(dir.path(), 200, &b).unwrap();
+        // Built, its compaction still to come.
+        write_snapshot_file(dir.path(), 300, &c).unwrap();
+        // A temporary file a crash left behind.
+        std::fs::write(dir.path().join("snapshot-0000000000000400.snap.tmp"), b"x").unwrap();
+        wal.compact(&[checkpoint(200, &b)]).unwrap();
+        let slots: Vec<u64> = snapshot_files(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(slots, vec![200, 300]);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((200, b)));
+        assert!(
+            !dir.path()
+                .join("snapshot-0000000000000400.snap.tmp")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_version_1_segment_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = HEADER_V1.to_vec();
+        for op in [
+            accept(1),
+            checkpoint(1, &Bytes::from_static(b"state")),
+            accept(2),
+        ] {
+            let payload = postcard::to_stdvec(&op).unwrap();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        std::fs::write(dir.path().join(segment_name(1)), bytes).unwrap();
+        let (mut wal, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.records, 3);
+        assert_eq!(r.state.checkpoint, Some((1, Bytes::from_static(b"state"))));
+        assert_eq!(
+            r.state.accepted.keys().copied().collect::<Vec<_>>(),
+            vec![2]
+        );
+        // Appending goes on in the old segment; a compaction starts a new
+        // one, and both read back.
+        wal.append(&[accept(3)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(
+            r.state.accepted.keys().copied().collect::<Vec<_>>(),
+            vec![2, 3]
+        );
     }
 
     #[test]
