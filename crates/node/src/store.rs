@@ -124,20 +124,7 @@ fn snapshot_name(slot: u64) -> String {
 
 /// The snapshot files in `dir`, by slot.
 fn snapshot_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
-        let entry = entry.map_err(io("listing", dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(slot) = name
-            .strip_prefix("snapshot-")
-            .and_then(|s| s.strip_suffix(".snap"))
-            .and_then(|s| s.parse().ok())
-        {
-            out.push((slot, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    numbered_files(dir, "snapshot-", ".snap")
 }
 
 /// Writes the checkpoint snapshot of `slot` to its own file in the log
@@ -264,16 +251,25 @@ fn segment_name(seq: u64) -> String {
 }
 
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    numbered_files(dir, "wal-", ".log")
+}
+
+/// The files `<prefix><number><suffix>` in `dir`, in number order.
+fn numbered_files(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
         let entry = entry.map_err(io("listing", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(seq) = name
-            .strip_prefix("wal-")
-            .and_then(|s| s.strip_suffix(".log"))
+        if let Some(n) = name
+            .strip_prefix(prefix)
+            .and_then(|s| s.strip_suffix(suffix))
             .and_then(|s| s.parse().ok())
         {
-            out.push((seq, entry.path()));
+            out.push((n, entry.path()));
         }
     }
     out.sort();
@@ -588,6 +584,10 @@ impl Wal {
                 std::fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
+        // The old segments are gone for good before the files they referred
+        // to go: a crash between the two never leaves a segment whose
+        // snapshot file is missing.
+        sync_dir(&self.dir)?;
         // The snapshot files of checkpoints older than the one now in the
         // log are no longer referred to (a newer one may be waiting for its
         // compaction: kept).
