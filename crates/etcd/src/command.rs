@@ -124,3 +124,70 @@ pub fn decode_outcome(bytes: &[u8]) -> Result<Outcome, EtcdError> {
     postcard::from_bytes(bytes)
         .map_err(|e| EtcdError::Unavailable(format!("cannot decode a command's result: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{
+        Compare, CompareOperand, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    };
+
+    /// Commands are the log's contents and outcomes go between processes:
+    /// their bytes must not change with how they are written. These are
+    /// the bytes of the encoding before 2026-12-03, which wrote each byte
+    /// string as a sequence of single bytes; it now writes them whole
+    /// (`serde_bytes`), which postcard lays out the same way.
+    #[test]
+    fn commands_and_outcomes_keep_their_bytes() {
+        let put = Command::Put(PutRequest {
+            key: b"ab".to_vec(),
+            value: b"xyz".to_vec(),
+            lease: 7,
+            ..Default::default()
+        });
+        let txn = Command::Txn(TxnRequest {
+            compare: vec![Compare {
+                key: b"k".to_vec(),
+                range_end: b"l".to_vec(),
+                operand: CompareOperand::Value(b"v".to_vec()),
+                ..Default::default()
+            }],
+            success: vec![RequestOp::Range(RangeRequest {
+                key: b"a".to_vec(),
+                range_end: b"b".to_vec(),
+                ..Default::default()
+            })],
+            failure: Vec::new(),
+        });
+        assert_eq!(
+            encode_command(&put),
+            [1, 2, 97, 98, 3, 120, 121, 122, 14, 0, 0, 0]
+        );
+        assert_eq!(
+            encode_command(&txn),
+            [
+                3, 1, 0, 0, 1, 107, 1, 108, 4, 1, 118, 1, 0, 1, 97, 1, 98, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0
+            ]
+        );
+        assert_eq!(decode_command(&encode_command(&put)).unwrap(), put);
+        assert_eq!(decode_command(&encode_command(&txn)).unwrap(), txn);
+        let outcome: Outcome = Ok(Response::Put(crate::request::PutResult {
+            revision: 5,
+            prev_kv: Some(crate::types::KeyValue {
+                key: b"ab".to_vec(),
+                create_revision: 2,
+                mod_revision: 4,
+                version: 3,
+                value: b"old".to_vec(),
+                lease: 0,
+            }),
+        }));
+        let bytes = encode_outcome(&outcome);
+        assert_eq!(
+            bytes,
+            [0, 1, 10, 1, 2, 97, 98, 4, 8, 6, 3, 111, 108, 100, 0]
+        );
+        assert_eq!(decode_outcome(&bytes).unwrap(), outcome);
+    }
+}

@@ -278,6 +278,7 @@ struct SnapshotChange {
 struct SnapshotPut {
     create_revision: i64,
     version: i64,
+    #[serde(with = "serde_bytes")]
     value: Vec<u8>,
     lease: i64,
 }

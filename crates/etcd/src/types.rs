@@ -8,6 +8,7 @@ use std::ops::Bound;
 /// A key's state at one revision, as etcd's `mvccpb.KeyValue`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// The revision of the put that created this generation of the key.
     pub create_revision: i64,
@@ -15,6 +16,7 @@ pub struct KeyValue {
     pub mod_revision: i64,
     /// Puts in this generation, counting the creating one.
     pub version: i64,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// The attached lease, 0 for none.
     pub lease: i64,
@@ -48,6 +50,7 @@ impl Event {
 /// is `[p, p with its last byte plus one)`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRange {
+    #[serde(with = "serde_bytes")]
     pub start: Vec<u8>,
     pub end: RangeEnd,
 }
@@ -62,7 +65,7 @@ pub enum RangeEnd {
     /// Every key from `start` on.
     Unbounded,
     /// Keys below this one (exclusive).
-    Before(Vec<u8>),
+    Before(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl KeyRange {
