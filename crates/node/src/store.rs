@@ -184,13 +184,13 @@ fn read_snapshot_file(
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| {
             corrupt(format!(
-                "the log's checkpoint of slot {slot} is in this file: {e}"
+                "cannot read it ({e}), and it holds the log's checkpoint of slot {slot}"
             ))
         })?;
     if bytes.len() < SNAPSHOT_PREFIX || &bytes[..8] != SNAPSHOT_HEADER {
         return Err(corrupt("not a synod snapshot file (bad header)".into()));
     }
-    let snapshot = bytes.split_off(SNAPSHOT_PREFIX);
+    let snapshot = bytes::Bytes::from(bytes).slice(SNAPSHOT_PREFIX..);
     if snapshot.len() as u64 != len || crc32c::crc32c(&snapshot) != crc {
         return Err(corrupt(format!(
             "holds {} bytes that are not the checkpoint of slot {slot} the log names \
@@ -198,7 +198,7 @@ fn read_snapshot_file(
             snapshot.len()
         )));
     }
-    Ok(bytes::Bytes::from(snapshot))
+    Ok(snapshot)
 }
 
 /// A torn last record that recovery cut off.
