@@ -235,9 +235,9 @@ impl Store {
 
     fn record(&mut self, rev: Revision, key: &[u8], change: Change) {
         // Keys are shared, not copied: the first write to a node of these
-        // persistent maps after a capture (the store is published after
-        // every turn) copies the node, and a key copied is a pointer, where
-        // a `Vec<u8>` was an allocation each (2026-12-03).
+        // persistent maps after a capture (a checkpoint's, or the copy a
+        // watcher asked for) copies the node, and a key copied is a
+        // pointer, where a `Vec<u8>` was an allocation each (2026-12-03).
         self.size += change_size(&change);
         let key = match self.keys.get_key_value(key).map(|(k, _)| k.clone()) {
             Some(shared) => {

@@ -214,7 +214,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "synod_checkpoint_duration",
-            "Time to serialise and digest one checkpoint of the state, off the core task",
+            "Time to serialise, digest and write (synced, to its snapshot file) one checkpoint of the state, off the core task",
             Unit::Seconds,
             m.checkpoint_duration.clone(),
         );

@@ -471,6 +471,11 @@ impl Wal {
                     let on_file = snapshot_file_prefix(&self.dir.join(snapshot_name(*slot)));
                     match on_file {
                         Some((l, crc)) if l == len && crc == crc32c::crc32c(snapshot) => {
+                            // The file's contents were synced before its
+                            // rename; the rename is durable once the
+                            // directory is (its builder may not have got
+                            // that far yet). Before the reference can be.
+                            sync_dir(&self.dir)?;
                             RecordOut::SnapshotFile {
                                 slot: *slot,
                                 len,
