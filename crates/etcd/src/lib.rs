@@ -3,7 +3,8 @@
 //! it through the log (`command`), and the gRPC services (`service`) over
 //! an abstract backend (`backend`) that a node runtime implements; `memory`
 //! is a single-process backend for tests and tools; `node` the backend of
-//! a synod node, and `on_node` runs such a node with its gRPC listener.
+//! a synod node, and `on_node` runs such a node with its gRPC listener
+//! (whose connections pass through `authority`, for etcd 3.4's clients).
 //!
 //! Where this differs from etcd, on purpose:
 //! - A txn that deletes from a key onwards (`range_end` "\0") may not put
@@ -12,6 +13,7 @@
 //!   the compaction applies. Watch `fragment` is ignored (responses are
 //!   sent whole).
 
+pub mod authority;
 pub mod backend;
 pub mod command;
 mod convert;

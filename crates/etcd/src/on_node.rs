@@ -7,8 +7,10 @@
 //! cluster's mutual TLS (HTTP/2 offered by ALPN), a client or admin
 //! certificate required; plain only on a plain cluster. It holds at most
 //! `limits.client_connections` connections, and a connection has 5 s for
-//! its TLS handshake.
+//! its TLS handshake. What a client sends passes through
+//! [`AuthorityFix`] on its way to the HTTP/2 server.
 
+use crate::authority::AuthorityFix;
 use crate::backend::MemberInfo;
 use crate::mvcc::Store;
 use crate::node::NodeBackend;
@@ -145,7 +147,7 @@ async fn serve(
                 }
                 let _ = tx
                     .send(Ok(Conn {
-                        io: tokio::io::join(read, write),
+                        io: tokio::io::join(AuthorityFix::new(read), write),
                         _permit: permit,
                     }))
                     .await;
@@ -163,7 +165,7 @@ async fn serve(
 
 /// An accepted connection, holding its place under the listener's limit.
 struct Conn {
-    io: Join<Reader, Writer>,
+    io: Join<AuthorityFix<Reader>, Writer>,
     _permit: OwnedSemaphorePermit,
 }
 
