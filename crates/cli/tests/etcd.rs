@@ -242,6 +242,55 @@ fn etcdctl_names_plain_endpoints_by_url_and_is_answered() {
     }
 }
 
+/// `[etcd] auto_compaction_*` in the cluster file: the leader compacts the
+/// history by itself, through the log, keeping what the retention says
+/// (here the last 10 revisions) and no less.
+#[test]
+fn the_leader_compacts_by_itself_as_the_cluster_file_says() {
+    if !have_etcdctl() {
+        return;
+    }
+    let c = Cluster::up_with(3, &["--etcd"]);
+    assert!(
+        synod(&["cluster", "down", "--dir", c.dir()])
+            .status
+            .success()
+    );
+    let file = std::fs::read_to_string(c.file()).unwrap();
+    std::fs::write(
+        c.file(),
+        format!(
+            "{file}\n[etcd]\nauto_compaction_mode = \"revision\"\n\
+             auto_compaction_retention = \"10\"\n"
+        ),
+    )
+    .unwrap();
+    let up = synod(&["cluster", "up", "--nodes", "3", "--dir", c.dir()]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let e = Etcd::new(&c);
+    for i in 0..30 {
+        e.ok(&["put", "k", &format!("v{i}")]);
+    }
+    let last = e.revision();
+    assert!(last >= 31, "{last}");
+    let compacted = |rev: i64| {
+        let out = e.run_at(&e.endpoints, &["get", "k", &format!("--rev={rev}")]);
+        String::from_utf8_lossy(&out.stderr).contains("compacted")
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || compacted(2)),
+        "revision 2 was never compacted"
+    );
+    // Within the retention, history stays.
+    let kept = e.ok(&["get", "k", &format!("--rev={}", last - 5)]);
+    assert_eq!(kept, format!("k\nv{}\n", 30 - 6), "revision {}", last - 5);
+    assert!(!compacted(last - 10));
+}
+
 #[test]
 fn a_leased_key_outlives_a_leader_kill_and_goes_once_its_ttl_has_passed() {
     if !have_etcdctl() {

@@ -16,6 +16,7 @@
 pub mod authority;
 pub mod backend;
 pub mod command;
+mod compactor;
 mod convert;
 pub mod error;
 pub mod lease;

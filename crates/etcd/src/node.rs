@@ -23,6 +23,7 @@
 
 use crate::backend::{EtcdBackend, HeaderInfo, LeaseTtl, MemberInfo, ReadConsistency, StatusInfo};
 use crate::command::{Command, Outcome, Response, decode_outcome, encode_command};
+use crate::compactor::Compactor;
 use crate::error::EtcdError;
 use crate::mvcc::{Compacted, EventBatch, Store};
 use crate::types::KeyRange;
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use synod_core::{RequestKind, Role, Status};
 use synod_node::AppObserver;
+use synod_node::config::AutoCompaction;
 use synod_node::local::{LocalClient, LocalPort};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -55,6 +57,8 @@ struct Applied {
     revision: i64,
     leases: crate::lease::Leases,
     size: i64,
+    /// The store's compaction revision.
+    compacted: i64,
     status: Option<Status>,
 }
 
@@ -160,6 +164,7 @@ impl Follower {
             revision: app.revision(),
             leases: app.leases().clone(),
             size: app.approximate_size(),
+            compacted: app.compact_revision(),
             status: Some(status.clone()),
         });
         self.shared.revision.send_if_modified(|r| {
@@ -174,14 +179,21 @@ impl NodeBackend {
     /// The backend of the node behind `port`, and the observer to hand the
     /// node ([`synod_node::server::run_with`]). `members` lists the
     /// cluster's nodes as etcd names them; `cluster_id` is the cluster
-    /// file's, hashed. Starts the lease-expiry task on the current runtime.
-    pub fn new(port: LocalPort, cluster_id: &str, members: Vec<MemberInfo>) -> (Self, Follower) {
+    /// file's, hashed. Starts the lease-expiry task on the current runtime,
+    /// and the automatic compaction's if `auto_compaction` is set.
+    pub fn new(
+        port: LocalPort,
+        cluster_id: &str,
+        members: Vec<MemberInfo>,
+        auto_compaction: Option<AutoCompaction>,
+    ) -> (Self, Follower) {
         let shared = Arc::new(Shared {
             applied: watch::channel(Applied {
                 store: None,
                 revision: 1,
                 leases: crate::lease::Leases::default(),
                 size: 0,
+                compacted: 0,
                 status: None,
             })
             .0,
@@ -198,6 +210,9 @@ impl NodeBackend {
             members: Arc::new(members),
         };
         tokio::spawn(expire_leases(backend.clone()));
+        if let Some(policy) = auto_compaction {
+            tokio::spawn(compact_automatically(backend.clone(), policy));
+        }
         (backend, Follower { shared, seen: None })
     }
 
@@ -297,6 +312,40 @@ async fn expire_leases(backend: NodeBackend) {
                     backend.shared.clock().expiring.remove(&id);
                 }
             });
+        }
+    }
+}
+
+/// The leader's side of automatic compaction (`compactor.rs`).
+async fn compact_automatically(backend: NodeBackend, policy: AutoCompaction) {
+    let mut compactor = Compactor::new(policy);
+    let mut tick = tokio::time::interval(compactor.interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (role, revision, compacted) = {
+            let applied = backend.shared.applied.borrow();
+            (
+                applied.status.as_ref().map(|s| s.role),
+                applied.revision,
+                applied.compacted,
+            )
+        };
+        if role != Some(Role::Leader) {
+            compactor.pause();
+            continue;
+        }
+        let Some(target) = compactor.due(Instant::now(), revision, compacted) else {
+            continue;
+        };
+        let outcome = backend
+            .submit(&Command::Compact { revision: target }, RequestKind::Command)
+            .await;
+        match outcome {
+            Ok(_) => tracing::debug!(revision = target, "history compacted automatically"),
+            // A client compacted further meanwhile: nothing lost.
+            Err(EtcdError::Compacted) => {}
+            Err(e) => tracing::warn!(revision = target, "automatic compaction failed: {e}"),
         }
     }
 }

@@ -76,6 +76,8 @@ pub async fn run(
         ..EtcdOptions::default()
     };
     let limit = cluster.limits.client_connections;
+    // Validated when the file was loaded.
+    let auto_compaction = cluster.etcd.auto_compaction().ok().flatten();
     let cluster_id = cluster.cluster_id.clone();
     let (closing_tx, closing) = watch::channel(false);
     let result = run_with(
@@ -85,7 +87,7 @@ pub async fn run(
         Store::new(),
         shutdown,
         |port| {
-            let (backend, follower) = NodeBackend::new(port, &cluster_id, members);
+            let (backend, follower) = NodeBackend::new(port, &cluster_id, members, auto_compaction);
             tracing::info!(node = id, "etcd API on {scheme}://{advertised}");
             tokio::spawn(serve(
                 listener,

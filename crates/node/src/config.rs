@@ -61,6 +61,9 @@ pub struct ClusterFile {
     pub limits: Limits,
     #[serde(default)]
     pub testing: Testing,
+    /// The etcd front end's settings (`application = "etcd"` only).
+    #[serde(default, skip_serializing_if = "EtcdSettings::is_default")]
+    pub etcd: EtcdSettings,
     /// Mutual TLS on every connection (docs/security.md); without this
     /// section the cluster runs plain TCP and authenticates nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,6 +339,80 @@ fn with_id(template: &Path, id: u32) -> PathBuf {
     PathBuf::from(template.to_string_lossy().replace("{id}", &id.to_string()))
 }
 
+/// The etcd front end (docs/etcd.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdSettings {
+    /// How `auto_compaction_retention` is read, as etcd's
+    /// `--auto-compaction-mode`: "periodic" (a duration) or "revision" (a
+    /// number of revisions).
+    pub auto_compaction_mode: AutoCompactionMode,
+    /// As etcd's `--auto-compaction-retention`: how much of the store's
+    /// history the leader keeps when it compacts by itself. "periodic": a
+    /// duration ("1h", "30m", "1h30m"; a bare number counts hours, as in
+    /// etcd); "revision": how many revisions. Empty or "0": never (the
+    /// default, as etcd's), so history goes only when a client compacts.
+    pub auto_compaction_retention: String,
+}
+
+impl EtcdSettings {
+    fn is_default(&self) -> bool {
+        *self == EtcdSettings::default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoCompactionMode {
+    #[default]
+    Periodic,
+    Revision,
+}
+
+/// What the leader of an etcd cluster keeps of the history when it
+/// compacts by itself (`[etcd] auto_compaction_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoCompaction {
+    /// Keep at least this long a stretch of history.
+    Periodic(std::time::Duration),
+    /// Keep at least this many revisions.
+    Revisions(u64),
+}
+
+impl EtcdSettings {
+    /// The retention as set; `None` when automatic compaction is off.
+    pub fn auto_compaction(&self) -> Result<Option<AutoCompaction>, String> {
+        let text = self.auto_compaction_retention.trim();
+        if text.is_empty() || text == "0" {
+            return Ok(None);
+        }
+        match self.auto_compaction_mode {
+            AutoCompactionMode::Revision => match text.parse::<u64>() {
+                Ok(n) => Ok(Some(AutoCompaction::Revisions(n))),
+                Err(_) => Err(format!(
+                    "{text:?} is not a number of revisions (auto_compaction_mode = \"revision\")"
+                )),
+            },
+            AutoCompactionMode::Periodic => {
+                let period = match text.parse::<u64>() {
+                    // A bare number counts hours, as in etcd.
+                    Ok(hours) => hours
+                        .checked_mul(3600)
+                        .map(std::time::Duration::from_secs)
+                        .ok_or_else(|| format!("{text} hours is too long"))?,
+                    Err(_) => humantime::parse_duration(text).map_err(|e| {
+                        format!("{text:?} is not a duration such as \"1h\" or \"30m\" ({e})")
+                    })?,
+                };
+                if period < std::time::Duration::from_secs(1) {
+                    return Err(format!("{text:?} is shorter than a second"));
+                }
+                Ok(Some(AutoCompaction::Periodic(period)))
+            }
+        }
+    }
+}
+
 /// Switches for classes and tests, off by default.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -390,6 +467,11 @@ client_connections = 1024
 
 [testing]
 fault_injection = false     # true: partitions, and the dashboard's fault buttons, work
+
+# With application = "etcd" (docs/etcd.md), etcd's automatic compaction:
+# [etcd]
+# auto_compaction_mode = "periodic"   # or "revision"
+# auto_compaction_retention = "1h"    # history kept ("revision": a count); "0": never
 
 # Mutual TLS on every connection (docs/security.md); `synod certs` writes
 # these files. Without this section the cluster runs plain TCP and
@@ -581,6 +663,16 @@ impl ClusterFile {
                 _ => {}
             }
         }
+        match self.etcd.auto_compaction() {
+            Err(why) => return Err(Self::invalid("etcd.auto_compaction_retention", why)),
+            Ok(Some(_)) if self.application != Application::Etcd => {
+                return Err(Self::invalid(
+                    "etcd.auto_compaction_retention",
+                    "set only with application = \"etcd\"",
+                ));
+            }
+            Ok(_) => {}
+        }
         if self.max_frame_bytes < 1024 {
             return Err(Self::invalid("max_frame_bytes", "must be at least 1024"));
         }
@@ -736,6 +828,7 @@ impl ClusterFile {
             runtime: Runtime::default(),
             limits: Limits::default(),
             testing: Testing::default(),
+            etcd: EtcdSettings::default(),
             tls: None,
             founders: Vec::new(),
             nodes: ports
@@ -898,6 +991,72 @@ mod tests {
             e.contains("metrics_addr") || e.contains("socket address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn auto_compaction_is_read_as_etcd_reads_it_and_only_for_etcd() {
+        use std::time::Duration;
+        let mut file = ClusterFile::on_free_ports("t", PathBuf::from("data"), 3).unwrap();
+        let set = |file: &mut ClusterFile, mode, retention: &str| {
+            file.etcd = EtcdSettings {
+                auto_compaction_mode: mode,
+                auto_compaction_retention: retention.into(),
+            };
+        };
+        set(&mut file, AutoCompactionMode::Periodic, "1h");
+        let e = file.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("etcd.auto_compaction_retention") && e.contains("application"),
+            "{e}"
+        );
+        file.serve_etcd_on_free_ports().unwrap();
+        use AutoCompaction as A;
+        use AutoCompactionMode as M;
+        for (mode, text, want) in [
+            (M::Periodic, "", None),
+            (M::Periodic, "0", None),
+            (M::Revision, "0", None),
+            (
+                M::Periodic,
+                "1h30m",
+                Some(A::Periodic(Duration::from_secs(5400))),
+            ),
+            (
+                M::Periodic,
+                "2",
+                Some(A::Periodic(Duration::from_secs(7200))),
+            ),
+            (
+                M::Periodic,
+                "90s",
+                Some(A::Periodic(Duration::from_secs(90))),
+            ),
+            (M::Revision, "1000", Some(A::Revisions(1000))),
+        ] {
+            set(&mut file, mode, text);
+            file.validate().unwrap();
+            assert_eq!(file.etcd.auto_compaction(), Ok(want), "{mode:?} {text:?}");
+            assert_eq!(ClusterFile::parse(&file.to_toml()).unwrap(), file);
+        }
+        for (mode, text, says) in [
+            (M::Revision, "1h", "number of revisions"),
+            (M::Periodic, "soon", "not a duration"),
+            (M::Periodic, "500ms", "shorter than a second"),
+            (M::Revision, "-5", "number of revisions"),
+        ] {
+            set(&mut file, mode, text);
+            let e = file.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("etcd.auto_compaction_retention") && e.contains(says),
+                "{text}: {e}"
+            );
+        }
+        file.etcd = EtcdSettings::default();
+        let e = err(&format!(
+            "{}\n[etcd]\nauto_compaction_mode = \"hourly\"\n",
+            file.to_toml()
+        ));
+        assert!(e.contains("hourly"), "{e}");
     }
 
     #[test]
