@@ -73,6 +73,18 @@ impl Etcd<'_> {
         self.command(endpoints, args).output().unwrap()
     }
 
+    /// `endpoint status` answers for all three endpoints, one of them the
+    /// leader.
+    fn status_shows_one_leader_of_three(&self) {
+        let status = self.ok(&["endpoint", "status"]);
+        assert_eq!(status.lines().count(), 3, "{status}");
+        let leaders = status
+            .lines()
+            .filter(|l| l.split(", ").nth(4) == Some("true"))
+            .count();
+        assert_eq!(leaders, 1, "{status}");
+    }
+
     /// The store's revision now, from a response header.
     fn revision(&self) -> i64 {
         let out = self.ok(&["get", "no-such-key", "-w", "json"]);
@@ -173,13 +185,7 @@ fn etcdctl_drives_a_synod_cluster() {
     let members = e.ok(&["member", "list"]);
     assert_eq!(members.lines().count(), 3, "{members}");
     assert!(members.lines().all(|l| l.contains("started")), "{members}");
-    let status = e.ok(&["endpoint", "status"]);
-    assert_eq!(status.lines().count(), 3, "{status}");
-    let leaders = status
-        .lines()
-        .filter(|l| l.split(", ").nth(4) == Some("true"))
-        .count();
-    assert_eq!(leaders, 1, "{status}");
+    e.status_shows_one_leader_of_three();
 
     // A write through each follower's endpoint alone is forwarded.
     let leader = c.leader() as usize;
@@ -225,13 +231,7 @@ fn etcdctl_names_plain_endpoints_by_url_and_is_answered() {
     let e = Etcd::new(&c);
     assert!(e.endpoints.iter().all(|ep| ep.starts_with("http://")));
     assert_eq!(e.ok(&["put", "foo", "bar"]).trim(), "OK");
-    let status = e.ok(&["endpoint", "status"]);
-    assert_eq!(status.lines().count(), 3, "{status}");
-    let leaders = status
-        .lines()
-        .filter(|l| l.split(", ").nth(4) == Some("true"))
-        .count();
-    assert_eq!(leaders, 1, "{status}");
+    e.status_shows_one_leader_of_three();
     // What synod does not serve is refused as unimplemented, not as a
     // malformed request.
     for args in [&["defrag"][..], &["endpoint", "hashkv"]] {
