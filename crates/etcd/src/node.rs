@@ -20,6 +20,8 @@
 //!   `LeaseExpire` naming the renewals it saw, which revokes the lease only
 //!   if no keep-alive was ordered first. A new leader restarts every TTL, so
 //!   a failover never expires a live lease early.
+//! - Automatic compaction, when the cluster file asks for it: the leader
+//!   proposes `Compact` as `compactor.rs` decides (docs/etcd.md).
 
 use crate::backend::{EtcdBackend, HeaderInfo, LeaseTtl, MemberInfo, ReadConsistency, StatusInfo};
 use crate::command::{Command, Outcome, Response, decode_outcome, encode_command};
