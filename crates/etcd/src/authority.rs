@@ -112,6 +112,15 @@ enum State {
     },
 }
 
+impl State {
+    fn next_frame() -> State {
+        State::FrameHeader {
+            header: [0; FRAME_HEADER_LEN],
+            have: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Rewriter {
     state: State,
@@ -137,10 +146,7 @@ impl Rewriter {
                     input = &input[n..];
                     *left -= n;
                     if *left == 0 {
-                        self.state = State::FrameHeader {
-                            header: [0; FRAME_HEADER_LEN],
-                            have: 0,
-                        };
+                        self.state = State::next_frame();
                     }
                 }
                 State::FrameHeader { header, have } => {
@@ -163,13 +169,11 @@ impl Rewriter {
                             self.finish_headers(out);
                         } else {
                             out.extend_from_slice(&header);
-                            self.state = State::Payload(len);
-                            if len == 0 {
-                                self.state = State::FrameHeader {
-                                    header: [0; FRAME_HEADER_LEN],
-                                    have: 0,
-                                };
-                            }
+                            self.state = if len == 0 {
+                                State::next_frame()
+                            } else {
+                                State::Payload(len)
+                            };
                         }
                     }
                 }
@@ -209,10 +213,7 @@ impl Rewriter {
                 out.extend_from_slice(payload);
             }
         }
-        self.state = State::FrameHeader {
-            header: [0; FRAME_HEADER_LEN],
-            have: 0,
-        };
+        self.state = State::next_frame();
     }
 
     /// The connection ended: whatever is held back goes on as it came.
@@ -285,9 +286,10 @@ fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
             name_index == 1
         };
         let value_at = at;
-        let (value, next) = read_string(block, at)?;
-        at = next;
-        if is_authority && let Some(fixed) = fix_authority(&value) {
+        at = string_end(block, at)?;
+        // Only the authority's value is decoded: every request's header
+        // block passes through here.
+        if is_authority && let Some(fixed) = fix_authority(&read_string(block, value_at)?.0) {
             out.extend_from_slice(&block[copied..value_at]);
             write_raw_string(&fixed, &mut out);
             copied = at;
@@ -334,13 +336,20 @@ fn read_int(block: &[u8], mut at: usize, prefix: u8) -> Option<(usize, usize)> {
     }
 }
 
-/// An HPACK string literal at `block[at]` (RFC 7541 §5.2), Huffman
-/// decoded: its octets and where the next field starts.
-fn read_string(block: &[u8], at: usize) -> Option<(Vec<u8>, usize)> {
-    let huffman = *block.get(at)? & 0x80 != 0;
+/// Where the HPACK string literal at `block[at]` (RFC 7541 §5.2) ends.
+fn string_end(block: &[u8], at: usize) -> Option<usize> {
     let (len, start) = read_int(block, at, 7)?;
     let end = start.checked_add(len)?;
-    let raw = block.get(start..end)?;
+    (end <= block.len()).then_some(end)
+}
+
+/// The HPACK string literal at `block[at]`, Huffman decoded: its octets
+/// and where the next field starts.
+fn read_string(block: &[u8], at: usize) -> Option<(Vec<u8>, usize)> {
+    let huffman = *block.get(at)? & 0x80 != 0;
+    let end = string_end(block, at)?;
+    let (_, start) = read_int(block, at, 7)?;
+    let raw = &block[start..end];
     let octets = if huffman {
         let mut decoded = Vec::with_capacity(raw.len() * 2);
         httlib_huffman::decode(raw, &mut decoded, httlib_huffman::DecoderSpeed::FourBits).ok()?;

@@ -355,12 +355,6 @@ pub struct EtcdSettings {
     pub auto_compaction_retention: String,
 }
 
-impl EtcdSettings {
-    fn is_default(&self) -> bool {
-        *self == EtcdSettings::default()
-    }
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AutoCompactionMode {
@@ -380,6 +374,10 @@ pub enum AutoCompaction {
 }
 
 impl EtcdSettings {
+    fn is_default(&self) -> bool {
+        *self == EtcdSettings::default()
+    }
+
     /// The retention as set; `None` when automatic compaction is off.
     pub fn auto_compaction(&self) -> Result<Option<AutoCompaction>, String> {
         let text = self.auto_compaction_retention.trim();
