@@ -484,6 +484,15 @@ fn cluster_up_prints_each_nodes_metrics_endpoint_and_every_node_is_healthy() {
         assert_eq!(status, 200);
         assert!(text.contains("\netcd_server_has_leader 1\n"), "{text}");
     }
+    // Every node runs without transparent huge pages (main.rs says why),
+    // where the kernel reports it (Linux 5.0 on).
+    for id in 1..=3 {
+        let pid = std::fs::read_to_string(_cluster.dir.path().join(format!("n{id}.pid"))).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(line.split_whitespace().nth(1), Some("0"), "n{id}: {line}");
+        }
+    }
 }
 
 #[test]
