@@ -8,7 +8,7 @@ use synod_node::ClusterFile;
 use synod_node::wire::{self, Caller, Frame};
 
 mod common;
-use common::{Cluster, eventually, json, synod, text};
+use common::{Cluster, eventually, http_get, json, synod, text};
 
 #[test]
 fn the_demo_survives_a_leader_kill() {
@@ -434,22 +434,6 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
 
 /// The status code of `GET http://{addr_path}` and its body; `None` if
 /// nothing answers.
-fn http_get(addr_path: &str) -> Option<(u16, String)> {
-    let (addr, path) = addr_path.split_once('/')?;
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
-}
-
 #[test]
 fn cluster_up_prints_each_nodes_metrics_endpoint_and_every_node_is_healthy() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,8 +9,9 @@
 
 mod common;
 
-use common::{Cluster, eventually, have_tool, synod};
+use common::{Cluster, eventually, have_tool, http_get, synod};
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use synod_node::ClusterFile;
@@ -289,6 +290,37 @@ fn the_leader_compacts_by_itself_as_the_cluster_file_says() {
     let kept = e.ok(&["get", "k", &format!("--rev={}", last - 5)]);
     assert_eq!(kept, format!("k\nv{}\n", 30 - 6), "revision {}", last - 5);
     assert!(!compacted(last - 10));
+    // Every node's metrics show the compaction; the leader's counts it.
+    let file = ClusterFile::load(Path::new(&c.file())).unwrap();
+    let mut auto_compactions = 0;
+    for node in &file.nodes {
+        let addr = node.metrics_addr.unwrap();
+        let mut text = String::new();
+        let shown = eventually(Duration::from_secs(10), || {
+            text = http_get(&format!("{addr}/metrics"))
+                .map(|(_, body)| body)
+                .unwrap_or_default();
+            gauge(&text, "etcd_debugging_mvcc_compact_revision") >= 2
+        });
+        assert!(shown, "n{}: {text}", node.id);
+        assert!(
+            gauge(&text, "etcd_debugging_mvcc_current_revision") >= last,
+            "{text}"
+        );
+        assert!(
+            gauge(&text, "etcd_mvcc_db_total_size_in_bytes") > 0,
+            "{text}"
+        );
+        auto_compactions += gauge(&text, "synod_etcd_auto_compactions_total");
+    }
+    assert!(auto_compactions >= 1);
+}
+
+/// A metric's value in the text format (0 if absent).
+fn gauge(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod error;
 pub mod lease;
 pub mod machine;
 pub mod memory;
+mod metrics;
 pub mod mvcc;
 pub mod node;
 pub mod on_node;

@@ -22,11 +22,14 @@
 //!   a failover never expires a live lease early.
 //! - Automatic compaction, when the cluster file asks for it: the leader
 //!   proposes `Compact` as `compactor.rs` decides (docs/etcd.md).
+//! - The store's revisions and size go to the node's `/metrics`
+//!   (`metrics.rs`) after every turn that executed something.
 
 use crate::backend::{EtcdBackend, HeaderInfo, LeaseTtl, MemberInfo, ReadConsistency, StatusInfo};
 use crate::command::{Command, Outcome, Response, decode_outcome, encode_command};
 use crate::compactor::Compactor;
 use crate::error::EtcdError;
+use crate::metrics::StoreMetrics;
 use crate::mvcc::{Compacted, EventBatch, Store};
 use crate::types::KeyRange;
 use bytes::Bytes;
@@ -77,6 +80,8 @@ struct LeaseClock {
 
 struct Shared {
     applied: watch::Sender<Applied>,
+    /// On the node's `/metrics`, if it serves one.
+    metrics: Option<StoreMetrics>,
     revision: watch::Sender<i64>,
     clock: Mutex<LeaseClock>,
     /// A watcher waits for the store: publish it after the next turn.
@@ -156,6 +161,9 @@ impl Follower {
     /// Tells the services what the node applied.
     /// The revision goes last: a watcher it wakes finds the rest current.
     fn publish(&self, app: &Store, status: &Status) {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.show(app);
+        }
         let store = self
             .shared
             .store_wanted
@@ -200,6 +208,9 @@ impl NodeBackend {
             })
             .0,
             revision: watch::channel(1).0,
+            metrics: port
+                .metrics()
+                .map(|m| StoreMetrics::register(&mut m.app_registry())),
             clock: Mutex::new(LeaseClock::default()),
             store_wanted: AtomicBool::new(false),
         });
@@ -344,7 +355,12 @@ async fn compact_automatically(backend: NodeBackend, policy: AutoCompaction) {
             .submit(&Command::Compact { revision: target }, RequestKind::Command)
             .await;
         match outcome {
-            Ok(_) => tracing::debug!(revision = target, "history compacted automatically"),
+            Ok(_) => {
+                tracing::debug!(revision = target, "history compacted automatically");
+                if let Some(metrics) = &backend.shared.metrics {
+                    metrics.auto_compacted();
+                }
+            }
             // A client compacted further meanwhile: nothing lost.
             Err(EtcdError::Compacted) => {}
             Err(e) => tracing::warn!(revision = target, "automatic compaction failed: {e}"),

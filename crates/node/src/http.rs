@@ -80,12 +80,8 @@ fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Byte
         return response;
     }
     if path == "/metrics" {
-        let mut text = String::with_capacity(8 * 1024);
-        return match prometheus_client::encoding::prometheus_text::encode(
-            &mut text,
-            metrics.registry(),
-        ) {
-            Ok(()) => with_type(
+        return match metrics.encode() {
+            Ok(text) => with_type(
                 StatusCode::OK,
                 prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
                 text,

@@ -11,6 +11,7 @@
 
 use crate::client::drive;
 use crate::core_task::{Input, ReplySink};
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,20 +28,32 @@ pub struct LocalPort {
     me: NodeId,
     inputs: mpsc::UnboundedSender<Input>,
     next_conn: Arc<AtomicU64>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl LocalPort {
-    pub(crate) fn new(me: NodeId, inputs: mpsc::UnboundedSender<Input>) -> Self {
+    pub(crate) fn new(
+        me: NodeId,
+        inputs: mpsc::UnboundedSender<Input>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         LocalPort {
             me,
             inputs,
             next_conn: Arc::new(AtomicU64::new(LOCAL_CONN)),
+            metrics,
         }
     }
 
     /// The node this port belongs to.
     pub fn node(&self) -> NodeId {
         self.me
+    }
+
+    /// The node's metrics, if it serves them: the application registers
+    /// its own in [`Metrics::app_registry`].
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Asks the node to show its observer the applied state after its next

@@ -28,8 +28,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use synod_core::{Ballot, Event, Message, NodeId, Role, Status};
 
@@ -54,6 +54,10 @@ const HEARTBEATS_TIMED: usize = 64;
 
 pub struct Metrics {
     registry: Registry,
+    /// Metrics the node's application registers (the etcd front end's
+    /// revisions), encoded after the node's own: the application gets a
+    /// registry of its own so that it can register once the node is up.
+    app_registry: Mutex<Registry>,
     /// The instant that the atomics holding times count from.
     epoch: Instant,
 
@@ -109,6 +113,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut m = Metrics {
             registry: Registry::default(),
+            app_registry: Mutex::new(Registry::default()),
             epoch: Instant::now(),
             has_leader: Gauge::default(),
             is_leader: Gauge::default(),
@@ -264,6 +269,23 @@ impl Metrics {
     /// The registry, for the endpoint to encode.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The application's registry: register its metrics here (at start;
+    /// the endpoint encodes them after the node's own).
+    pub fn app_registry(&self) -> MutexGuard<'_, Registry> {
+        // Registration and encoding do not panic midway.
+        self.app_registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every metric in the text format: the node's, then the
+    /// application's.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        use prometheus_client::encoding::prometheus_text::encode;
+        let mut text = String::with_capacity(8 * 1024);
+        encode(&mut text, &self.registry)?;
+        encode(&mut text, &self.app_registry())?;
+        Ok(text)
     }
 
     fn micros_since_epoch(&self) -> u64 {

@@ -224,7 +224,11 @@ where
         })
         .map_err(NodeError::Writer)?
     };
-    let observer = frontend(LocalPort::new(NodeId(id), input_tx.clone()));
+    let observer = frontend(LocalPort::new(
+        NodeId(id),
+        input_tx.clone(),
+        metrics.clone(),
+    ));
     let core = Core::new(
         replica,
         writer,

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that drive real node processes.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -127,4 +129,21 @@ pub fn eventually(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     true
+}
+
+/// `GET http://{addr_path}` over plain HTTP/1.1: the status and body.
+pub fn http_get(addr_path: &str) -> Option<(u16, String)> {
+    let (addr, path) = addr_path.split_once('/')?;
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
 }
