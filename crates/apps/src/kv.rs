@@ -66,7 +66,34 @@ impl fmt::Display for KvResult {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kv {
     /// A persistent map: a checkpoint's copy of the store shares it.
+    #[serde(deserialize_with = "entries")]
     entries: OrdMap<String, Vec<u8>>,
+}
+
+/// Reads the map as it arrives. imbl's own `Deserialize` reserves room for
+/// as many entries as the input says it holds before reading one, so a
+/// damaged snapshot (or a peer's) stating billions of entries aborted the
+/// process for want of memory instead of being refused (found by
+/// `crates/node/tests/fuzz.rs`, 2026-12-04). Same bytes in either case.
+fn entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OrdMap<String, Vec<u8>>, D::Error> {
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = OrdMap<String, Vec<u8>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of keys to values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut entries = OrdMap::new();
+            while let Some((key, value)) = map.next_entry()? {
+                entries.insert(key, value);
+            }
+            Ok(entries)
+        }
+    }
+    d.deserialize_map(Entries)
 }
 
 impl Kv {
@@ -118,6 +145,21 @@ impl Kv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_stating_more_entries_than_it_holds_is_refused() {
+        let mut kv = Kv::default();
+        kv.apply(&KvOp::Put {
+            key: "k".into(),
+            value: b"v".to_vec(),
+        });
+        let bytes = postcard::to_allocvec(&kv).unwrap();
+        assert_eq!(postcard::from_bytes::<Kv>(&bytes).unwrap(), kv);
+        // The entry count (a varint, first) says 2^40; one entry follows.
+        let mut huge = vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x20];
+        huge.extend_from_slice(&bytes[1..]);
+        assert!(postcard::from_bytes::<Kv>(&huge).is_err());
+    }
 
     #[test]
     fn put_get_cas_delete() {
