@@ -128,7 +128,11 @@ impl StateMachine for Services {
     }
 
     fn serialize(capture: &Services) -> Vec<u8> {
-        postcard::to_stdvec(capture).expect("the state always serialises")
+        // Sized for the whole state at once: growing a buffer of many
+        // megabytes by doubling copies it over and over.
+        let capacity = usize::try_from(capture.size_hint()).unwrap_or(0);
+        postcard::to_extend(capture, Vec::with_capacity(capacity))
+            .expect("the state always serialises")
     }
 
     fn size_hint(&self) -> u64 {
