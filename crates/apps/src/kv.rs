@@ -79,6 +79,8 @@ pub struct Kv {
     entries: OrdMap<String, Vec<u8>>,
 }
 
+/// Writes the map with each value as a byte string (the module comment
+/// says why).
 fn entries_out<S: serde::Serializer>(
     entries: &OrdMap<String, Vec<u8>>,
     s: S,
@@ -86,7 +88,8 @@ fn entries_out<S: serde::Serializer>(
     s.collect_map(entries.iter().map(|(k, v)| (k, serde_bytes::Bytes::new(v))))
 }
 
-/// Reads the map as it arrives. imbl's own `Deserialize` reserves room for
+/// Reads what `entries_out` wrote, entry by entry, as it arrives. imbl's
+/// own `Deserialize` reserves room for
 /// as many entries as the input says it holds before reading one, so a
 /// damaged snapshot (or a peer's) stating billions of entries aborted the
 /// process for want of memory instead of being refused (found by
