@@ -432,8 +432,6 @@ fn the_tools_never_wipe_a_cluster_nor_share_a_log() {
     assert_eq!(c.client(&["kv", "get", "kept"])["text"], "yes");
 }
 
-/// The status code of `GET http://{addr_path}` and its body; `None` if
-/// nothing answers.
 #[test]
 fn cluster_up_prints_each_nodes_metrics_endpoint_and_every_node_is_healthy() {
     let dir = tempfile::tempdir().unwrap();

@@ -572,7 +572,6 @@ fn role_name(role: Role) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prometheus_client::encoding::prometheus_text::encode;
 
     fn healthy() -> Signs {
         Signs {
@@ -683,10 +682,26 @@ mod tests {
         }
     }
 
+    /// What `GET /metrics` serves.
     fn text(m: &Metrics) -> String {
-        let mut out = String::new();
-        encode(&mut out, m.registry()).unwrap();
-        out
+        m.encode().unwrap()
+    }
+
+    #[test]
+    fn the_applications_metrics_follow_the_nodes() {
+        let metrics = Metrics::new();
+        let gauge: Gauge = Gauge::default();
+        metrics.app_registry().register(
+            "app_things",
+            "Things the application counts",
+            gauge.clone(),
+        );
+        gauge.set(7);
+        let out = text(&metrics);
+        let node = out.find("\netcd_server_has_leader ").unwrap();
+        let app = out.find("\napp_things 7\n").unwrap();
+        assert!(node < app, "{out}");
+        assert!(!out.contains("# EOF"), "one exposition, not two: {out}");
     }
 
     #[test]

@@ -131,7 +131,8 @@ pub fn eventually(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
     true
 }
 
-/// `GET http://{addr_path}` over plain HTTP/1.1: the status and body.
+/// The status code of `GET http://{addr_path}` (plain HTTP/1.1) and its
+/// body; `None` if nothing answers.
 pub fn http_get(addr_path: &str) -> Option<(u16, String)> {
     let (addr, path) = addr_path.split_once('/')?;
     let mut s = TcpStream::connect(addr).ok()?;
