@@ -5,7 +5,10 @@
 # serving etcd's API driven by the very load tool that drives etcd
 # (etcd-bench, the etcd-client crate: same client, same wire protocol). For
 # each client count it alternates the three ROUNDS times and reports
-# medians, a table, and one JSON line per point with the ratios.
+# medians, a table, and one JSON line per point with the ratios. Under
+# etcd-bench it also reads what each operation cost in CPU, the servers'
+# and the load tool's (bench/cpu-per-op.py): on a machine where they share
+# the cores, that bounds what any ratio can reach (docs/performance.md).
 #
 #   bench/compare-etcd.sh            # clients 1 64 256 1024, 3 rounds, 5 s each
 #   CLIENTS="1 64" ROUNDS=5 SECONDS_PER_RUN=10 bench/compare-etcd.sh
@@ -52,7 +55,7 @@ etcd_gone() {
 run_etcd() {
   etcd_gone
   ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" up >&2
-  "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
+  bench/cpu-per-op.py /tmp/synod-cmp-etcd -- "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
     --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
   ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" down >&2
   etcd_gone
@@ -66,7 +69,7 @@ run_synod_etcd() {
   "$SYNOD" cluster up --nodes 3 --dir "$dir" --etcd --plain >&2
   local endpoints
   endpoints=$(python3 -c "import tomllib,sys; f=tomllib.load(open(sys.argv[1],'rb')); print(','.join('http://'+n['etcd_addr'] for n in f['nodes']))" "$dir/cluster.toml")
-  "$ETCD_BENCH" --endpoints "$endpoints" \
+  bench/cpu-per-op.py "$dir" -- "$ETCD_BENCH" --endpoints "$endpoints" \
     --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
   "$SYNOD" cluster down --dir "$dir" >&2
   rm -rf "$dir" # this script's own scratch cluster
@@ -97,17 +100,24 @@ for c in $CLIENTS; do
   for sys in synod synod-etcd etcd; do
     for f in ops_per_sec p50_us p99_us; do args+=("$(stat "$OUT/$sys-$c.jsonl" "$f")"); done
   done
+  for sys in synod-etcd etcd; do
+    for f in server_cpu_us_per_op client_cpu_us_per_op; do args+=("$(stat "$OUT/$sys-$c.jsonl" "$f")"); done
+  done
   python3 - "${args[@]}" <<'PY'
 import json, sys
 c, rounds, *v = sys.argv[1:]
 s, g, e = [tuple(map(float, v[i:i + 3])) for i in (0, 3, 6)]
+g_cpu, e_cpu = tuple(map(float, v[9:11])), tuple(map(float, v[11:13]))
 ratio = lambda a, b: a / b if b else float("inf")
 ms = lambda us: us / 1000
 print(f"{c:<8} | {s[0]:9.0f} {ms(s[1]):5.1f} {ms(s[2]):5.1f} | {g[0]:9.0f} {ms(g[1]):5.1f} {ms(g[2]):5.1f} | "
       f"{e[0]:9.0f} {ms(e[1]):5.1f} {ms(e[2]):5.1f} | {ratio(s[0], e[0]):8.2f} {ratio(s[2], e[2]):8.2f} | "
       f"{ratio(g[0], e[0]):8.2f} {ratio(g[2], e[2]):8.2f}")
+print(f"{'':<8}   CPU per operation under etcd-bench (servers + load tool): "
+      f"synod {g_cpu[0]:.0f} + {g_cpu[1]:.0f} us, etcd {e_cpu[0]:.0f} + {e_cpu[1]:.0f} us")
+cpu = lambda t: {"server_cpu_us_per_op": t[0], "client_cpu_us_per_op": t[1]}
 point = lambda t: {"ops_per_sec": t[0], "p50_us": t[1], "p99_us": t[2]}
-print(json.dumps({"clients": int(c), "rounds": int(rounds), "synod": point(s), "synod_etcd_api": point(g), "etcd": point(e),
+print(json.dumps({"clients": int(c), "rounds": int(rounds), "synod": point(s), "synod_etcd_api": point(g) | cpu(g_cpu), "etcd": point(e) | cpu(e_cpu),
                   "throughput_ratio": round(ratio(s[0], e[0]), 2), "p99_ratio": round(ratio(s[2], e[2]), 3),
                   "etcd_api_throughput_ratio": round(ratio(g[0], e[0]), 2), "etcd_api_p99_ratio": round(ratio(g[2], e[2]), 3)}))
 PY
