@@ -95,8 +95,11 @@ pub struct Config {
     /// At most this many client requests per slot.
     pub max_batch_size: usize,
     /// Wait up to this long to fill a batch when slots are already in flight
-    /// (0: propose whenever the window has room; batches then form on their
-    /// own under load, and a lone client pays no delay).
+    /// (0: propose whenever the window has room). A lone request never
+    /// waits, and a slot chosen meanwhile releases the wait at once; until
+    /// then the requests that arrive share one slot instead of each turn
+    /// proposing its own, which costs every node a message, a log record
+    /// and a sync's worth of work per slot (docs/performance.md).
     pub max_batch_delay: Time,
     /// At most this many chosen entries in one catch-up reply.
     pub catchup_batch: usize,
@@ -156,7 +159,7 @@ impl Config {
             retransmit_interval: 40 * MS,
             window: 256,
             max_batch_size: 512,
-            max_batch_delay: 0,
+            max_batch_delay: MS,
             catchup_batch: 256,
             max_pending: 100_000,
             checkpoint_interval: 100,

@@ -586,6 +586,23 @@ mod tests {
     }
 
     #[test]
+    fn by_default_requests_behind_a_slot_in_flight_share_the_next_one() {
+        let cfg = Config::cluster(1, 3);
+        let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);
+        l.enqueue(&cfg, req(1, 1), 0);
+        let (slot, _) = l.next_batch(&cfg, 0).expect("a lone request goes at once");
+        for c in 2..=4 {
+            l.enqueue(&cfg, req(c, 1), 100);
+        }
+        assert!(l.next_batch(&cfg, 200).is_none(), "slot 1 is in flight");
+        // Slot 1 chosen: the three go together, before the delay ran out.
+        l.accepted(&cfg, 0, slot, slot);
+        l.accepted(&cfg, 1, slot, slot);
+        let (_, v) = l.next_batch(&cfg, 300).unwrap();
+        assert_eq!(v.requests().len(), 3);
+    }
+
+    #[test]
     fn a_retry_in_flight_is_not_queued_twice() {
         let cfg = Config::cluster(1, 3);
         let mut l = Leadership::new(voters(cfg.nodes.len()), b(1, 1), 1, &[], 0);

@@ -63,6 +63,9 @@ fn a_hole_no_promise_reported_becomes_a_no_op() {
     // ...then "kept" in the slot after, which n2 and n3 accept.
     c.heal();
     c.submit(N1, 3, 1, b"kept");
+    // With "lost" in flight it waits to fill a batch, and goes in a slot of
+    // its own once the batching delay has run out.
+    c.advance(5 * MS);
     c.settle();
     assert!(c.replica(N2).accepted(hole).is_none());
     assert!(c.replica(N2).accepted(hole + 1).is_some());

@@ -446,7 +446,7 @@ retransmit_ms = 40          # resend unacknowledged ACCEPTs and catch-up request
 [batching]
 window = 256                # slots in flight (pipelining)
 max_batch_size = 512        # requests per slot
-max_batch_delay_us = 0      # wait to fill a batch (0: adaptive, no added latency)
+max_batch_delay_us = 1000   # while slots are in flight, wait up to this to fill a batch (0: never)
 
 [checkpoints]
 interval = 100              # K: digest the state every K executed slots

@@ -140,9 +140,11 @@ fn crash_restart_with_reconfig() -> SimOptions {
 }
 
 /// The seeds below were found with the liveness rules of before
-/// 2026-12-02 (`Config::replay_old_rules`): they replay those runs.
+/// 2026-12-02 (`Config::replay_old_rules`) and with no batching delay
+/// (the default until 2026-12-04): they replay those runs.
 fn with_the_old_rules(c: &mut synod_core::Config) {
     c.replay_old_rules = true;
+    c.max_batch_delay = 0;
 }
 
 /// Runs `seed` of `options` with `bug` planted and without: the invariants

@@ -184,9 +184,11 @@ fn a_promise_to_an_earlier_prepare_of_the_same_ballot_is_caught() {
     let options = SimOptions {
         configure: Some(Arc::new(|c| {
             c.planted_bug = Some(PlantedBug::StalePromiseCounted);
-            // Found with the liveness rules of before 2026-12-02: replay
-            // those runs.
+            // Found with the liveness rules of before 2026-12-02, and no
+            // batching delay (the default until 2026-12-04): replay those
+            // runs.
             c.replay_old_rules = true;
+            c.max_batch_delay = 0;
         })),
         ..SimOptions::swarm()
     };
