@@ -450,7 +450,7 @@ max_batch_delay_us = 1000   # while slots are in flight, wait up to this to fill
 
 [checkpoints]
 interval = 100              # K: digest the state every K executed slots
-max_log_bytes = 4194304     # ... and at the latest once this much log executed since the last
+max_log_bytes = 8388608     # ... and at the latest once this much log executed since the last
 
 [storage]
 sync_pacing_us = 0          # under sustained load, start an fsync at most every N µs
@@ -1119,9 +1119,9 @@ mod tests {
         assert!(e.contains("runtime.threads"), "{e}");
         let e = err(&EXAMPLE.replace("sync_pacing_us = 0 ", "sync_pacing_us = 5000000 "));
         assert!(e.contains("storage.sync_pacing_us"), "{e}");
-        let e = err(&EXAMPLE.replace("max_log_bytes = 4194304 ", "max_log_bytes = 9000000 "));
+        let e = err(&EXAMPLE.replace("max_log_bytes = 8388608 ", "max_log_bytes = 9000000 "));
         assert!(e.contains("checkpoints.max_log_bytes"), "{e}");
-        let e = err(&EXAMPLE.replace("max_log_bytes = 4194304 ", "max_log_bytes = 0 "));
+        let e = err(&EXAMPLE.replace("max_log_bytes = 8388608 ", "max_log_bytes = 0 "));
         assert!(e.contains("checkpoints.max_log_bytes"), "{e}");
     }
 

@@ -101,11 +101,12 @@ impl<S: StateMachine> Replica<S> {
                 break;
             };
             let value = value.clone();
-            let bytes: u64 = value
+            let commands: u64 = value
                 .requests()
                 .iter()
                 .map(|r| r.command.len() as u64)
                 .sum();
+            let log_bytes = value.log_bytes();
             let epoch = self.executor.membership().epoch;
             let executions = self.executor.execute(slot, &value);
             let reconfigured = self.executor.membership().epoch != epoch;
@@ -119,7 +120,7 @@ impl<S: StateMachine> Replica<S> {
                     executions,
                 });
             }
-            self.checkpoints.executed(bytes);
+            self.checkpoints.executed(commands, log_bytes);
             self.maybe_checkpoint(slot);
             if reconfigured {
                 self.checkpoint_reconfiguration(slot);
