@@ -1089,14 +1089,20 @@ mod tests {
         assert_eq!(recovery.records, 1);
     }
 
-    #[test]
-    fn a_torn_tail_is_cut_off_reported_and_the_log_goes_on() {
+    /// A fresh log holding two synced records, and where they end.
+    fn two_records_synced() -> (tempfile::TempDir, Wal, u64) {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         wal.append(&[accept(1), accept(2)]).unwrap();
         wal.sync().unwrap();
+        let end = wal.size;
+        (dir, wal, end)
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_reported_and_the_log_goes_on() {
+        let (dir, mut wal, good) = two_records_synced();
         let path = segment(dir.path());
-        let good = wal.size;
         // A crash in the middle of writing a third record, in a file the
         // size of its records (as written before room was made ahead).
         wal.append(&[accept(3)]).unwrap();
@@ -1180,11 +1186,7 @@ mod tests {
 
     #[test]
     fn a_record_torn_in_the_room_is_cut_off_but_zeros_before_records_are_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
-        wal.append(&[accept(1), accept(2)]).unwrap();
-        wal.sync().unwrap();
-        let good = wal.size;
+        let (dir, mut wal, good) = two_records_synced();
         // A crash while the third record was half on disk: its first half
         // over the zeros made ahead.
         wal.append(&[accept(3)]).unwrap();
