@@ -344,20 +344,23 @@ impl Write<'_> {
     }
 
     fn put(&mut self, p: &PutRequest) -> PutResult {
-        let prev = self.store.get(&p.key).cloned();
-        let value = match (&prev, p.ignore_value) {
+        // The previous pair is copied only if the request asks for it: a
+        // put executes on every node, and most ask for nothing of it.
+        let prev = self.store.get(&p.key);
+        let value = match (prev, p.ignore_value) {
             (Some(prev), true) => prev.value.clone(),
             _ => p.value.clone(),
         };
-        let lease = match (&prev, p.ignore_lease) {
+        let lease = match (prev, p.ignore_lease) {
             (Some(prev), true) => prev.lease,
             _ => p.lease,
         };
+        let prev_kv = if p.prev_kv { prev.cloned() } else { None };
         let rev = self.next_rev();
         self.store.put_at(rev, &p.key, value, lease);
         PutResult {
             revision: self.main,
-            prev_kv: if p.prev_kv { prev } else { None },
+            prev_kv,
         }
     }
 
