@@ -157,8 +157,8 @@ impl Checkpoints {
     /// often than the state's size justifies (the commands executed since
     /// the last one must add up to `log_ratio` ([`LOG_RATIO`] by default)
     /// times that state's size), unless the log since the last one adds up
-    /// to `max_log_bytes` ([`MAX_LOG_BYTES`]) as a PROMISE carries it. All depend on the log alone. If due, it counts
-    /// as taken. `state_size` is asked only at checkpoint slots (it may
+    /// to `max_log_bytes` ([`MAX_LOG_BYTES`]) as a PROMISE carries it. All
+    /// depend on the log alone. If due, it counts as taken. `state_size` is asked only at checkpoint slots (it may
     /// take a walk over the state).
     pub fn due(&mut self, slot: Slot, spacing: Spacing, state_size: impl FnOnce() -> u64) -> bool {
         let (last_slot, last_size) = self.last_taken;

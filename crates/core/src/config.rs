@@ -96,8 +96,8 @@ pub struct Config {
     pub max_batch_size: usize,
     /// Wait up to this long to fill a batch when slots are already in flight
     /// (0: propose whenever the window has room). A lone request never
-    /// waits, and a slot chosen meanwhile releases the wait at once; until
-    /// then the requests that arrive share one slot instead of each turn
+    /// waits, and the wait ends as soon as no slot is in flight; until then
+    /// the requests that arrive share one slot instead of each turn
     /// proposing its own, which costs every node a message, a log record
     /// and a sync's worth of work per slot (docs/performance.md).
     pub max_batch_delay: Time,

@@ -31,15 +31,15 @@
 //! A segment is written ahead with zeros ([`PREALLOCATE`] bytes at a time),
 //! so that most group commits overwrite blocks the file already has: their
 //! `fdatasync` then writes the records alone, where an append that grows
-//! the file also has to write its new size (on this project's virtual disk
-//! 40-70% longer per sync, docs/storage.md). Zero bytes after the last
+//! the file also has to write its new size (docs/storage.md, "Room made
+//! ahead"). Zero bytes after the last
 //! record are that room, in any segment: never a record, since no record's
 //! length is zero.
 //!
 //! Recovery replays every segment in order. A record cut short at the end
 //! of the last segment, or whose checksum fails while nothing (or only
-//! zeros) follows it, is a torn write from a crash: it was never synced, so nothing depended on
-//! it; it is cut off and reported. A bad checksum anywhere else is
+//! zeros) follows it, is a torn write from a crash: it was never synced,
+//! so nothing depended on it; it is cut off and reported. A bad checksum anywhere else is
 //! corruption: opening fails with the file and byte offset, and the node
 //! refuses to start rather than serve from a state it cannot trust.
 //!
