@@ -55,7 +55,9 @@ etcd_gone() {
 run_etcd() {
   etcd_gone
   ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" up >&2
-  bench/cpu-per-op.py /tmp/synod-cmp-etcd -- "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
+  # The members' data directories are below this one (its trailing slash
+  # keeps synod's /tmp/synod-cmp-etcdapi.* clusters out of the count).
+  bench/cpu-per-op.py /tmp/synod-cmp-etcd/ -- "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
     --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
   ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" down >&2
   etcd_gone

@@ -138,9 +138,12 @@ impl Value {
     /// 30 times its count). A reconfiguration is rare and counts as an
     /// empty entry.
     pub fn log_bytes(&self) -> u64 {
-        let requests = self.requests();
-        let commands: u64 = requests.iter().map(|r| r.command.len() as u64).sum();
-        ENTRY_OVERHEAD + commands + REQUEST_OVERHEAD * requests.len() as u64
+        ENTRY_OVERHEAD + self.command_bytes() + REQUEST_OVERHEAD * self.requests().len() as u64
+    }
+
+    /// The bytes of the commands this value holds.
+    pub fn command_bytes(&self) -> u64 {
+        self.requests().iter().map(|r| r.command.len() as u64).sum()
     }
 }
 

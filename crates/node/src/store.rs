@@ -1111,17 +1111,24 @@ mod tests {
         drop(wal);
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(good + (full - good) / 2).unwrap();
-        let (mut wal, r) = Wal::open(dir.path(), false).unwrap();
+        torn_at_and_going_on(dir.path(), good);
+    }
+
+    /// Reopens a log of two records whose third was torn at `good`: the
+    /// tail is cut off and reported, and the log takes a record after it.
+    fn torn_at_and_going_on(dir: &Path, good: u64) -> TornTail {
+        let (mut wal, r) = Wal::open(dir, false).unwrap();
         assert_eq!(r.records, 2);
         let torn = r.torn_tail.unwrap();
         assert_eq!(torn.offset, good);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        assert_eq!(std::fs::metadata(segment(dir)).unwrap().len(), good);
         wal.append(&[accept(4)]).unwrap();
         wal.sync().unwrap();
         drop(wal);
-        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        let (_, r) = Wal::open(dir, false).unwrap();
         assert_eq!(r.records, 3);
         assert!(r.state.accepted.contains_key(&4));
+        torn
     }
 
     #[test]
@@ -1197,17 +1204,8 @@ mod tests {
         f.seek(SeekFrom::Start(good)).unwrap();
         f.write_all(&third[..third.len() / 2]).unwrap();
         drop(f);
-        let (mut wal, r) = Wal::open(dir.path(), false).unwrap();
-        assert_eq!(r.records, 2);
-        let torn = r.torn_tail.unwrap();
-        assert_eq!(torn.offset, good);
+        let torn = torn_at_and_going_on(dir.path(), good);
         assert!(torn.dropped_bytes > 0 && torn.dropped_bytes <= third.len() as u64 / 2);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
-        wal.append(&[accept(4)]).unwrap();
-        wal.sync().unwrap();
-        drop(wal);
-        let (_, r) = Wal::open(dir.path(), false).unwrap();
-        assert_eq!(r.records, 3);
 
         // A zeroed block with records after it is damage, not room.
         let mut bytes = std::fs::read(&path).unwrap();

@@ -101,12 +101,7 @@ impl<S: StateMachine> Replica<S> {
                 break;
             };
             let value = value.clone();
-            let commands: u64 = value
-                .requests()
-                .iter()
-                .map(|r| r.command.len() as u64)
-                .sum();
-            let log_bytes = value.log_bytes();
+            let (commands, log_bytes) = (value.command_bytes(), value.log_bytes());
             let epoch = self.executor.membership().epoch;
             let executions = self.executor.execute(slot, &value);
             let reconfigured = self.executor.membership().epoch != epoch;
