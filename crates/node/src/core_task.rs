@@ -16,6 +16,7 @@ use crate::wire::{
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
@@ -126,7 +127,14 @@ pub(crate) struct NodeIo {
     peers: PeerView,
     /// The epoch of the membership the links and `peers` follow.
     epoch: u64,
+    /// How long this node's last checkpoint build took, in µs: what it
+    /// waits per node before it in the membership (see `checkpoint`).
+    last_build_us: Arc<AtomicU64>,
 }
+
+/// The longest a node waits, per member before it, to start building a
+/// checkpoint.
+const MAX_BUILD_STAGGER: Duration = Duration::from_millis(250);
 
 impl<S: StateMachine + Inspect + 'static> Core<S> {
     pub(crate) fn new(
@@ -158,6 +166,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             dialer,
             peers,
             epoch: replica.membership().epoch,
+            last_build_us: Arc::new(AtomicU64::new(0)),
         };
         Core {
             replica,
@@ -606,12 +615,26 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     /// checkpoint later costs the log writer a reference, not the state
     /// (`store::write_snapshot_file`); if it cannot, the compaction writes
     /// the snapshot into the log itself.
+    ///
+    /// Every member checkpoints at the same slot; building all at once
+    /// made every node slow at the same moment (a build walks, hashes and
+    /// writes the whole state). So each waits first, for as long as its
+    /// last build took (at most [`MAX_BUILD_STAGGER`]) times the members
+    /// before it in id order: builds follow one another, and the first
+    /// ones (a quorum's) let the log be truncated. The replica does not
+    /// depend on when a build ends. Measured in docs/performance.md ("What
+    /// each change bought").
     fn checkpoint(&mut self, job: CheckpointJob<S>) {
         let inputs = self.inputs.clone();
         let timer = self.metrics.as_ref().map(Observer::checkpoint_timer);
         let dir = self.writer.dir().to_path_buf();
         let node = self.id;
+        let rank = self.peers.rank(node);
+        let last_build_us = self.last_build_us.clone();
+        let last = Duration::from_micros(last_build_us.load(Ordering::Relaxed));
+        let wait = last.min(MAX_BUILD_STAGGER) * rank as u32;
         tokio::task::spawn_blocking(move || {
+            std::thread::sleep(wait);
             let started = Instant::now();
             let checkpoint = job.build();
             if let Err(e) =
@@ -619,8 +642,10 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
             {
                 tracing::warn!(%node, slot = checkpoint.slot, "checkpoint snapshot file not written ({e}); the log will hold it");
             }
+            let took = started.elapsed();
+            last_build_us.store(took.as_micros() as u64, Ordering::Relaxed);
             if let Some(timer) = timer {
-                timer.observe(started.elapsed().as_secs_f64());
+                timer.observe(took.as_secs_f64());
             }
             let _ = inputs.send(Input::CheckpointBuilt(checkpoint));
         });

@@ -67,6 +67,16 @@ impl PeerView {
         gone
     }
 
+    /// How many members come before `me` in id order (0 if it is not one).
+    pub(crate) fn rank(&self, me: NodeId) -> usize {
+        let view = self.0.read().unwrap_or_else(|e| e.into_inner());
+        view.membership
+            .ids()
+            .into_iter()
+            .filter(|id| *id < me)
+            .count()
+    }
+
     /// Whether `peer` may open a peer link to node `me`; the reason if not.
     pub(crate) fn admits(
         &self,
@@ -187,6 +197,26 @@ mod tests {
             "/tmp/x".into(),
             &[(17001, 17101), (17002, 17102), (17003, 17103)],
         )
+    }
+
+    /// Checkpoint builds are staggered by this rank: members in id order,
+    /// the membership as executed (a node added later takes its place).
+    #[test]
+    fn a_nodes_rank_counts_the_members_before_it() {
+        let m0 = Membership::initial(&[NodeId(3), NodeId(1), NodeId(5)], &[]);
+        let view = PeerView::new(m0.clone());
+        let ranks: Vec<usize> = [1, 3, 5].map(|id| view.rank(NodeId(id))).to_vec();
+        assert_eq!(ranks, vec![0, 1, 2]);
+        let m1 = m0
+            .apply(&Change::AddLearner {
+                id: NodeId(2),
+                peer_addr: "127.0.0.1:17002".into(),
+                client_addr: "127.0.0.1:17102".into(),
+            })
+            .unwrap();
+        view.reconfigured(&m1);
+        let ranks: Vec<usize> = [1, 2, 3, 5].map(|id| view.rank(NodeId(id))).to_vec();
+        assert_eq!(ranks, vec![0, 1, 2, 3]);
     }
 
     #[test]

@@ -441,6 +441,13 @@ impl Wal {
     }
 
     fn create_segment(dir: &Path, seq: u64) -> Result<Wal, StorageError> {
+        let wal = Wal::create_segment_unsynced(dir, seq)?;
+        wal.file.sync_data().map_err(io("syncing", &wal.path))?;
+        Ok(wal)
+    }
+
+    /// A new segment whose header is written but not yet synced.
+    fn create_segment_unsynced(dir: &Path, seq: u64) -> Result<Wal, StorageError> {
         let path = dir.join(segment_name(seq));
         let mut file = OpenOptions::new()
             .read(true)
@@ -449,7 +456,6 @@ impl Wal {
             .open(&path)
             .map_err(io("creating", &path))?;
         file.write_all(HEADER).map_err(io("writing", &path))?;
-        file.sync_data().map_err(io("syncing", &path))?;
         Ok(Wal {
             dir: dir.to_path_buf(),
             file,
@@ -617,23 +623,27 @@ impl Wal {
     /// unnecessary): written to a new segment and synced before the old
     /// segments are removed, so a crash at any point leaves a complete log.
     pub fn compact(&mut self, live: &[PersistOp]) -> Result<(), StorageError> {
+        self.compact_keeping(live)?.remove()
+    }
+
+    /// [`Wal::compact`] up to the point where the new segment is durable:
+    /// the log is `live` from now on. The files it replaced are returned,
+    /// for the caller to remove when it likes ([`Obsolete::remove`]):
+    /// removing them (unlinking tens of megabytes, three directory syncs)
+    /// held the log writer, and every acceptance waiting for it, for 4 to
+    /// 48 ms under etcd-bench (docs/performance.md). Until they go, a
+    /// restart replays them before the new segment, which restates
+    /// everything they held.
+    pub fn compact_keeping(&mut self, live: &[PersistOp]) -> Result<Obsolete, StorageError> {
         self.check()?;
         self.sync()?;
         let old = segments(&self.dir)?;
-        let mut next = Wal::create_segment(&self.dir, self.seq + 1)?;
+        // One sync below makes the header and the records durable together.
+        let mut next = Wal::create_segment_unsynced(&self.dir, self.seq + 1)?;
         // The new segment is the log from now on: its syncs are timed too.
         next.sync_probe = self.sync_probe.clone();
         next.append(live)?;
         next.sync()?;
-        sync_dir(&self.dir)?;
-        for (seq, path) in old {
-            if seq <= self.seq {
-                std::fs::remove_file(&path).map_err(io("removing", &path))?;
-            }
-        }
-        // The old segments are gone for good before the files they referred
-        // to go: a crash between the two never leaves a segment whose
-        // snapshot file is missing.
         sync_dir(&self.dir)?;
         // The snapshot files of checkpoints older than the one now in the
         // log are no longer referred to (a newer one may be waiting for its
@@ -642,20 +652,29 @@ impl Wal {
             PersistOp::Checkpoint { slot, .. } => Some(*slot),
             _ => None,
         });
-        if let Some(latest) = latest {
-            for (slot, path) in snapshot_files(&self.dir)? {
-                if slot < latest {
-                    std::fs::remove_file(&path).map_err(io("removing", &path))?;
-                }
-            }
-        }
-        sync_dir(&self.dir)?;
+        let snapshots = match latest {
+            Some(latest) => snapshot_files(&self.dir)?
+                .into_iter()
+                .filter(|(slot, _)| *slot < latest)
+                .map(|(_, path)| path)
+                .collect(),
+            None => Vec::new(),
+        };
+        let obsolete = Obsolete {
+            dir: self.dir.clone(),
+            segments: old
+                .into_iter()
+                .filter(|(seq, _)| *seq <= self.seq)
+                .map(|(_, path)| path)
+                .collect(),
+            snapshots,
+        };
         let faults = std::mem::take(&mut self.faults);
         let lock = self.lock.take();
         *self = next;
         self.faults = faults;
         self.lock = lock;
-        Ok(())
+        Ok(obsolete)
     }
 
     /// The log's segments and snapshot files.
@@ -671,6 +690,45 @@ impl Wal {
                 .unwrap_or(0)
         };
         size(segments(&self.dir)) + size(snapshot_files(&self.dir))
+    }
+}
+
+/// The files a compaction replaced ([`Wal::compact_keeping`]).
+#[derive(Debug, Default)]
+pub struct Obsolete {
+    dir: PathBuf,
+    segments: Vec<PathBuf>,
+    snapshots: Vec<PathBuf>,
+}
+
+impl Obsolete {
+    /// Removes the replaced segments, then the snapshot files they referred
+    /// to: the segments are gone for good (the directory synced) before
+    /// those files go, so a crash between the two never leaves a segment
+    /// whose snapshot file is missing. A file already gone is fine (a later
+    /// compaction may list it again before it went).
+    pub fn remove(self) -> Result<(), StorageError> {
+        let remove = |paths: &[PathBuf]| -> Result<(), StorageError> {
+            for path in paths {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io("removing", path)(e));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        if self.segments.is_empty() && self.snapshots.is_empty() {
+            return Ok(());
+        }
+        remove(&self.segments)?;
+        sync_dir(&self.dir)?;
+        if !self.snapshots.is_empty() {
+            remove(&self.snapshots)?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 }
 
@@ -962,6 +1020,86 @@ mod tests {
                 Ok(_) => panic!("{damage}: a log whose checkpoint is gone opened"),
             }
         }
+    }
+
+    /// The log writer removes what a compaction replaced later, on another
+    /// thread: until then a restart replays the old segments before the
+    /// new one, and must come back to the compacted log's state.
+    #[test]
+    fn the_files_a_compaction_replaced_stay_until_removed_and_a_restart_before_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let (a, b) = (Bytes::from(vec![1u8; 3000]), Bytes::from(vec![2u8; 3000]));
+        write_snapshot_file(dir.path(), 100, &a).unwrap();
+        wal.compact(&[checkpoint(100, &a), accept(101)]).unwrap();
+        wal.append(&(102..=250).map(accept).collect::<Vec<_>>())
+            .unwrap();
+        wal.sync().unwrap();
+        let before = segments(dir.path()).unwrap();
+        write_snapshot_file(dir.path(), 200, &b).unwrap();
+        // The live set: the checkpoint and every entry accepted above it.
+        let live: Vec<PersistOp> = std::iter::once(checkpoint(200, &b))
+            .chain((201..=250).map(accept))
+            .collect();
+        let obsolete = wal.compact_keeping(&live).unwrap();
+        wal.append(&[accept(251)]).unwrap();
+        wal.sync().unwrap();
+        // Nothing removed yet: the old segment and its snapshot file are
+        // still there, beside the new segment.
+        assert_eq!(segments(dir.path()).unwrap().len(), before.len() + 1);
+        assert_eq!(snapshot_files(dir.path()).unwrap().len(), 2);
+        drop(wal);
+        let (wal, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((200, b.clone())));
+        let above: Vec<u64> = (201..=251).collect();
+        assert_eq!(r.state.accepted.keys().copied().collect::<Vec<_>>(), above);
+        drop(wal);
+        obsolete.remove().unwrap();
+        assert_eq!(
+            segments(dir.path()).unwrap().len(),
+            1,
+            "the replaced segments are gone"
+        );
+        let slots: Vec<u64> = snapshot_files(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(slots, vec![200]);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((200, b)));
+        assert_eq!(r.state.accepted.keys().copied().collect::<Vec<_>>(), above);
+    }
+
+    /// Two compactions before the first's files were removed: the second
+    /// lists them again, and whichever removal runs second finds them gone.
+    #[test]
+    fn files_two_compactions_replaced_are_removed_in_either_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let snapshots: Vec<Bytes> = (1..=3u8).map(|i| Bytes::from(vec![i; 2000])).collect();
+        write_snapshot_file(dir.path(), 100, &snapshots[0]).unwrap();
+        wal.compact(&[checkpoint(100, &snapshots[0])]).unwrap();
+        write_snapshot_file(dir.path(), 200, &snapshots[1]).unwrap();
+        let first = wal
+            .compact_keeping(&[checkpoint(200, &snapshots[1])])
+            .unwrap();
+        write_snapshot_file(dir.path(), 300, &snapshots[2]).unwrap();
+        let second = wal
+            .compact_keeping(&[checkpoint(300, &snapshots[2])])
+            .unwrap();
+        second.remove().unwrap();
+        first.remove().expect("files already gone are no error");
+        assert_eq!(segments(dir.path()).unwrap().len(), 1);
+        let slots: Vec<u64> = snapshot_files(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(slots, vec![300]);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((300, snapshots[2].clone())));
     }
 
     #[test]
