@@ -189,9 +189,13 @@ impl Store {
     /// Writes `key` at `rev`, continuing its generation if it is live, and
     /// moves it between leases. The caller checked that `lease` exists.
     pub(crate) fn put_at(&mut self, rev: Revision, key: &[u8], value: Vec<u8>, lease: i64) {
-        let prev = self.get(key).cloned();
-        let (create_revision, version) = match &prev {
-            Some(p) => (p.create_revision, p.version + 1),
+        // What the new version continues (not a copy of the pair: its key
+        // and value would be two allocations per put, on every node).
+        let prev = self
+            .get(key)
+            .map(|p| (p.create_revision, p.version, p.lease));
+        let (create_revision, version) = match prev {
+            Some((created, version, _)) => (created, version + 1),
             None => (rev.main, 1),
         };
         let kv = KeyValue {
@@ -202,11 +206,11 @@ impl Store {
             value,
             lease,
         };
-        if let Some(p) = &prev
-            && p.lease != 0
-            && p.lease != lease
+        if let Some((_, _, prev_lease)) = prev
+            && prev_lease != 0
+            && prev_lease != lease
         {
-            self.leases.detach(p.lease, key);
+            self.leases.detach(prev_lease, key);
         }
         if lease != 0 {
             self.leases.attach(lease, key);
@@ -239,12 +243,10 @@ impl Store {
         // watcher asked for) copies the node, and a key copied is a
         // pointer, where a `Vec<u8>` was an allocation each (2026-12-03).
         self.size += change_size(&change);
-        let key = match self.keys.get_key_value(key).map(|(k, _)| k.clone()) {
-            Some(shared) => {
-                if let Some(history) = self.keys.get_mut(&shared) {
-                    history.push_back(change);
-                }
-                shared
+        let key = match self.keys.get_key_value_mut(key) {
+            Some((shared, history)) => {
+                history.push_back(change);
+                shared.clone()
             }
             None => {
                 self.size += key.len() as i64;

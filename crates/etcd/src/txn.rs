@@ -344,9 +344,15 @@ impl Write<'_> {
     }
 
     fn put(&mut self, p: &PutRequest) -> PutResult {
-        // The previous pair is copied only if the request asks for it: a
-        // put executes on every node, and most ask for nothing of it.
-        let prev = self.store.get(&p.key);
+        // The previous pair is looked up (and copied) only if the request
+        // asks for something of it: a put executes on every node, and most
+        // ask for nothing.
+        let wants_prev = p.ignore_value || p.ignore_lease || p.prev_kv;
+        let prev = if wants_prev {
+            self.store.get(&p.key)
+        } else {
+            None
+        };
         let value = match (prev, p.ignore_value) {
             (Some(prev), true) => prev.value.clone(),
             _ => p.value.clone(),
