@@ -67,7 +67,7 @@ impl PeerView {
         gone
     }
 
-    /// How many members come before `me` in id order (0 if it is not one).
+    /// How many members (learners too) have an id below `me`'s.
     pub(crate) fn rank(&self, me: NodeId) -> usize {
         let view = self.0.read().unwrap_or_else(|e| e.into_inner());
         view.membership
