@@ -933,6 +933,15 @@ mod tests {
         }
     }
 
+    /// The slots of the snapshot files in `dir`.
+    fn snapshot_slots(dir: &Path) -> Vec<u64> {
+        snapshot_files(dir)
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    }
+
     fn segment(dir: &Path) -> PathBuf {
         segments(dir).unwrap().last().unwrap().1.clone()
     }
@@ -1060,11 +1069,7 @@ mod tests {
             1,
             "the replaced segments are gone"
         );
-        let slots: Vec<u64> = snapshot_files(dir.path())
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let slots = snapshot_slots(dir.path());
         assert_eq!(slots, vec![200]);
         let (_, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.state.checkpoint, Some((200, b)));
@@ -1091,11 +1096,7 @@ mod tests {
         second.remove().unwrap();
         first.remove().expect("files already gone are no error");
         assert_eq!(segments(dir.path()).unwrap().len(), 1);
-        let slots: Vec<u64> = snapshot_files(dir.path())
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let slots = snapshot_slots(dir.path());
         assert_eq!(slots, vec![300]);
         drop(wal);
         let (_, r) = Wal::open(dir.path(), false).unwrap();
@@ -1119,11 +1120,7 @@ mod tests {
         // A temporary file a crash left behind.
         std::fs::write(dir.path().join("snapshot-0000000000000400.snap.tmp"), b"x").unwrap();
         wal.compact(&[checkpoint(200, &b)]).unwrap();
-        let slots: Vec<u64> = snapshot_files(dir.path())
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let slots = snapshot_slots(dir.path());
         assert_eq!(slots, vec![200, 300]);
         drop(wal);
         let (_, r) = Wal::open(dir.path(), false).unwrap();
