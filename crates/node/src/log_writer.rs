@@ -116,8 +116,8 @@ fn clean(obsolete: mpsc::Receiver<Obsolete>) {
     }
 }
 
-/// The log as a batch of writes sees it: a compaction's replaced files are
-/// set aside for the cleaner.
+/// The write-ahead log as the core's writes see it (`Write::apply_to`):
+/// a compaction's replaced files are set aside for the cleaner.
 struct Batch<'a> {
     wal: &'a mut Wal,
     obsolete: &'a mut Vec<Obsolete>,

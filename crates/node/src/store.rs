@@ -622,6 +622,8 @@ impl Wal {
     /// Replaces the whole log with `live` (after a checkpoint made the rest
     /// unnecessary): written to a new segment and synced before the old
     /// segments are removed, so a crash at any point leaves a complete log.
+    /// All in one call; the log writer uses [`Wal::compact_keeping`] and
+    /// removes the replaced files on another thread.
     pub fn compact(&mut self, live: &[PersistOp]) -> Result<(), StorageError> {
         self.compact_keeping(live)?.remove()
     }
@@ -729,19 +731,6 @@ impl Obsolete {
             sync_dir(&self.dir)?;
         }
         Ok(())
-    }
-}
-
-/// The write-ahead log as the core's writes see it (`Write::apply_to`).
-impl synod_core::Log for Wal {
-    type Error = StorageError;
-
-    fn replace(&mut self, live: &[PersistOp]) -> Result<(), StorageError> {
-        self.compact(live)
-    }
-
-    fn append(&mut self, ops: &[PersistOp]) -> Result<(), StorageError> {
-        Wal::append(self, ops)
     }
 }
 
