@@ -40,6 +40,10 @@ pub struct Executor<S> {
     bugs: Bugs,
 }
 
+/// What a snapshot of the current layout begins with (see
+/// [`Executor::snapshot`]).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SYNEXEC\x02";
+
 /// The whole replicated state frozen at one slot, to be serialised (and
 /// digested) later, elsewhere: see [`Executor::capture`].
 pub struct Capture<S: StateMachine> {
@@ -57,8 +61,10 @@ impl<S: StateMachine> Capture<S> {
 
     /// The snapshot bytes: the layout of [`Executor::snapshot`].
     pub fn serialize(&self) -> Vec<u8> {
-        let app = S::serialize(&self.app);
-        let mut out = Vec::with_capacity(64 + self.replies.len() * 48 + app.len());
+        let mut out = Vec::with_capacity(64 + self.replies.len() * 48);
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        S::serialize_into(&self.app, &mut out);
+        let app_len = (out.len() - SNAPSHOT_MAGIC.len()) as u64;
         out.extend_from_slice(&self.executed.to_le_bytes());
         if self.membership.epoch == 0 {
             // Epoch 0 is each node's cluster file: its voters are the
@@ -78,7 +84,7 @@ impl<S: StateMachine> Capture<S> {
             out.extend_from_slice(&(result.len() as u64).to_le_bytes());
             out.extend_from_slice(result);
         }
-        out.extend_from_slice(&app);
+        out.extend_from_slice(&app_len.to_le_bytes());
         out
     }
 }
@@ -168,9 +174,18 @@ impl<S: StateMachine> Executor<S> {
     /// table and the application's snapshot, in one byte string that is
     /// equal on every correct replica at equal executed slots.
     ///
-    /// Layout: `executed u64 | membership | n u64 | n × (client u64,
-    /// timestamp u64, len u64, result) | application snapshot` (integers
+    /// Layout: `"SYNEXEC\x02" | application snapshot | executed u64 |
+    /// membership | n u64 | n × (client u64, timestamp u64, len u64,
+    /// result) | application snapshot's length u64` (integers
     /// little-endian; the membership as `Membership::encode` writes it).
+    /// The application's snapshot comes first so that consecutive
+    /// snapshots of an application that grows at its end share their
+    /// beginning (the node's snapshot files keep such a beginning once);
+    /// the rest changes at every slot.
+    ///
+    /// The layout before (still read): `executed u64 | membership | n u64
+    /// | n × (...) | application snapshot`. Its first 8 bytes would be
+    /// the magic only at a slot above 10^17.
     pub fn snapshot(&self) -> Vec<u8> {
         self.capture().serialize()
     }
@@ -205,9 +220,23 @@ impl<S: StateMachine> Executor<S> {
             let head = bytes.first_chunk::<8>().ok_or_else(|| cut(what))?;
             Ok((u64::from_le_bytes(*head), 8))
         };
-        let (executed, used) = take_u64(snapshot, "header")?;
+        let (app, state) = match snapshot.strip_prefix(SNAPSHOT_MAGIC) {
+            Some(after) => {
+                let (rest, len) = after
+                    .split_last_chunk::<8>()
+                    .ok_or_else(|| cut("trailer"))?;
+                let len = usize::try_from(u64::from_le_bytes(*len))
+                    .ok()
+                    .filter(|&len| len <= rest.len())
+                    .ok_or_else(|| cut("application snapshot"))?;
+                let (app, state) = rest.split_at(len);
+                (Some(app), state)
+            }
+            None => (None, snapshot),
+        };
+        let (executed, used) = take_u64(state, "header")?;
         let (membership, mut rest) =
-            Membership::decode(&snapshot[used..]).ok_or_else(|| cut("membership"))?;
+            Membership::decode(&state[used..]).ok_or_else(|| cut("membership"))?;
         let (n, used) = take_u64(rest, "reply table")?;
         rest = &rest[used..];
         let mut replies = OrdMap::new();
@@ -222,7 +251,17 @@ impl<S: StateMachine> Executor<S> {
             replies.insert(ClientId(client), (ts, Bytes::copy_from_slice(result)));
             rest = &rest[start + result.len()..];
         }
-        self.app.restore(rest)?;
+        match app {
+            Some(app) if rest.is_empty() => self.app.restore(app)?,
+            Some(_) => {
+                return Err(SnapshotError(format!(
+                    "{} bytes after the reply table",
+                    rest.len()
+                )));
+            }
+            // The layout before: the application's snapshot last.
+            None => self.app.restore(rest)?,
+        }
         self.replies = replies;
         self.executed = executed;
         if membership.epoch > 0 {

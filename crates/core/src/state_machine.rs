@@ -33,6 +33,14 @@ pub trait StateMachine {
     /// replicas compare checkpoint digests computed over snapshots.
     fn serialize(capture: &Self::Capture) -> Vec<u8>;
 
+    /// Appends `serialize`'s bytes to `out`: the replica puts the
+    /// application's snapshot inside its own, and a state machine with a
+    /// large state can write it there directly instead of into a vector
+    /// that is then copied.
+    fn serialize_into(capture: &Self::Capture, out: &mut Vec<u8>) {
+        out.extend_from_slice(&Self::serialize(capture));
+    }
+
     /// Replaces the state with one produced by `serialize`.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError>;
 
@@ -71,6 +79,9 @@ impl<S: StateMachine> StateMachine for Box<S> {
     }
     fn serialize(capture: &S::Capture) -> Vec<u8> {
         S::serialize(capture)
+    }
+    fn serialize_into(capture: &S::Capture, out: &mut Vec<u8>) {
+        S::serialize_into(capture, out)
     }
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
         (**self).restore(snapshot)

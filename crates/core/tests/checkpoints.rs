@@ -65,6 +65,38 @@ fn a_snapshot_carries_the_state_the_slot_and_the_reply_table() {
     assert_eq!(other.executed(), 7, "a refused snapshot changes nothing");
 }
 
+/// The application's snapshot comes first, so snapshots of a growing
+/// application share their beginning; and the layout written before that
+/// (the application's snapshot last) is still restored.
+#[test]
+fn a_snapshot_begins_with_the_applications_and_the_layout_before_is_still_read() {
+    let ex = executed(7);
+    let snapshot = ex.snapshot();
+    let app = Sum(28).snapshot();
+    assert_eq!(&snapshot[..8], b"SYNEXEC\x02");
+    assert_eq!(&snapshot[8..16], &app[..]);
+    // The layout before: executed | membership | replies | application.
+    let mut before = 7u64.to_le_bytes().to_vec();
+    Membership::initial(&[NodeId(1), NodeId(2), NodeId(3)], &[]).encode(&mut before);
+    before.extend_from_slice(&1u64.to_le_bytes());
+    before.extend_from_slice(&9u64.to_le_bytes());
+    before.extend_from_slice(&7u64.to_le_bytes());
+    let reply = ex.last_reply(ClientId(9)).unwrap().1.clone();
+    before.extend_from_slice(&(reply.len() as u64).to_le_bytes());
+    before.extend_from_slice(&reply);
+    before.extend_from_slice(&app);
+    let mut other = Executor::new(Sum::default());
+    other.restore(&before).unwrap();
+    assert_eq!(other.state_digest(), ex.state_digest());
+    assert_eq!(other.app(), &Sum(28));
+    // Bytes left over after the reply table: refused.
+    let mut longer = snapshot.clone();
+    let trailer = longer.split_off(longer.len() - 8);
+    longer.push(0);
+    longer.extend_from_slice(&trailer);
+    assert!(Executor::new(Sum::default()).restore(&longer).is_err());
+}
+
 #[test]
 fn replaying_a_checkpoint_drops_the_entries_it_covers() {
     let b = Ballot::new(1, NodeId(1));

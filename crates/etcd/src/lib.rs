@@ -1,5 +1,6 @@
 //! etcd's v3 API over synod: an MVCC key-value state machine with etcd's
-//! semantics (`mvcc`, `txn`, `lease`, `machine`), the commands that carry
+//! semantics (`mvcc`, `txn`, `lease`, `machine`, its layout on disk in
+//! `snapshot`), the commands that carry
 //! it through the log (`command`), and the gRPC services (`service`) over
 //! an abstract backend (`backend`) that a node runtime implements; `memory`
 //! is a single-process backend for tests and tools; `node` the backend of
@@ -30,6 +31,7 @@ pub mod pb;
 pub mod request;
 pub mod server;
 pub mod service;
+mod snapshot;
 pub mod txn;
 pub mod types;
 

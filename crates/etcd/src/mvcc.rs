@@ -17,6 +17,7 @@
 use crate::error::EtcdError;
 use crate::lease::Leases;
 use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
+use crate::snapshot::CacheSlot;
 use crate::types::{Event, EventType, KeyRange, KeyValue};
 use bytes::Bytes;
 use imbl::{OrdMap, Vector};
@@ -47,14 +48,19 @@ pub struct Store {
     /// Each key's changes in revision order. A key leaves the map once
     /// compaction has dropped all of its history.
     pub(crate) keys: OrdMap<Bytes, Vector<Change>>,
-    /// The key each change from the compaction revision on touched, in
-    /// revision order: the watch log.
-    pub(crate) changes: OrdMap<Revision, Bytes>,
+    /// Each change from the compaction revision on and the key it
+    /// touched, in revision order: the watch log, and the order snapshots
+    /// list history in (the change itself is here, not only its key, so
+    /// neither looks each one up in its key's history).
+    pub(crate) changes: OrdMap<Revision, (Bytes, Change)>,
     pub(crate) leases: Leases,
     /// `approximate_size`, kept as changes come and go: Status asks for it
     /// and checkpoints are spaced by it, and counting it afresh walks the
     /// whole history.
     pub(crate) size: i64,
+    /// What this store's checkpoints encoded so far (`snapshot`); a clone
+    /// starts without.
+    pub(crate) cache: CacheSlot,
 }
 
 impl Default for Store {
@@ -87,6 +93,7 @@ impl Store {
             changes: OrdMap::new(),
             leases: Leases::default(),
             size: 0,
+            cache: CacheSlot::fresh(),
         }
     }
 
@@ -245,17 +252,17 @@ impl Store {
         self.size += change_size(&change);
         let key = match self.keys.get_key_value_mut(key) {
             Some((shared, history)) => {
-                history.push_back(change);
+                history.push_back(change.clone());
                 shared.clone()
             }
             None => {
                 self.size += key.len() as i64;
                 let new = Bytes::copy_from_slice(key);
-                self.keys.insert(new.clone(), Vector::unit(change));
+                self.keys.insert(new.clone(), Vector::unit(change.clone()));
                 new
             }
         };
-        self.changes.insert(rev, key);
+        self.changes.insert(rev, (key, change));
     }
 
     /// Drops history below `rev`: afterwards reads at `rev` or later, and
@@ -329,7 +336,7 @@ impl Store {
             main: after.saturating_add(1),
             sub: 0,
         };
-        for (rev, key) in self.changes.range(from..) {
+        for (rev, (key, _)) in self.changes.range(from..) {
             if events.len() >= max_events && events.last().is_some_and(|e| e.revision() != rev.main)
             {
                 let through = rev.main - 1;
