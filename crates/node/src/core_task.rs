@@ -10,13 +10,14 @@ use crate::members::{Dialer, PeerView};
 use crate::metrics::{Metrics, Observer, ReplyOutcome};
 use crate::net::{FrameSender, NotQueued};
 use crate::server::NodeError;
+use crate::snapshot_file::SnapshotWriter;
 use crate::wire::{
     AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
     encode,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_core::{
     Checkpoint, CheckpointJob, ClientId, Envelope, Event, Inspect, Message, NodeId, Replica, Reply,
@@ -130,6 +131,8 @@ pub(crate) struct NodeIo {
     /// How long this node's last checkpoint build took, in µs: what it
     /// waits per node before it in the membership (see `checkpoint`).
     last_build_us: Arc<AtomicU64>,
+    /// Writes the built checkpoints' snapshot files, one at a time.
+    snapshot_files: Arc<Mutex<SnapshotWriter>>,
 }
 
 /// The longest a node waits, per member before it, to start building a
@@ -148,6 +151,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         // A node restarted after reconfigurations knows members its file
         // may not list (its latest checkpoint holds the membership).
         dialer.link_members(replica.membership(), &mut links);
+        let snapshot_files = SnapshotWriter::new(writer.dir());
         let io = NodeIo {
             id: replica.id(),
             start: Instant::now(),
@@ -167,6 +171,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             peers,
             epoch: replica.membership().epoch,
             last_build_us: Arc::new(AtomicU64::new(0)),
+            snapshot_files: Arc::new(Mutex::new(snapshot_files)),
         };
         Core {
             replica,
@@ -613,8 +618,9 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     /// thread does it, and the core task goes on. It also writes the
     /// snapshot to its file, so that the compaction recording the
     /// checkpoint later costs the log writer a reference, not the state
-    /// (`store::write_snapshot_file`); if it cannot, the compaction writes
-    /// the snapshot into the log itself.
+    /// (`snapshot_file`: the file holds what the snapshot does not share
+    /// with the one before); if it cannot, the compaction writes the
+    /// snapshot into the log itself.
     ///
     /// Every member checkpoints at the same slot; building all at once
     /// made every node slow at the same moment (a build walks, hashes and
@@ -627,7 +633,7 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
     fn checkpoint(&mut self, job: CheckpointJob<S>) {
         let inputs = self.inputs.clone();
         let timer = self.metrics.as_ref().map(Observer::checkpoint_timer);
-        let dir = self.writer.dir().to_path_buf();
+        let files = self.snapshot_files.clone();
         let node = self.id;
         let rank = self.peers.rank(node);
         let last_build_us = self.last_build_us.clone();
@@ -637,9 +643,11 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
             std::thread::sleep(wait);
             let started = Instant::now();
             let checkpoint = job.build();
-            if let Err(e) =
-                crate::store::write_snapshot_file(&dir, checkpoint.slot, &checkpoint.snapshot)
-            {
+            let written = files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write(checkpoint.slot, &checkpoint.snapshot);
+            if let Err(e) = written {
                 tracing::warn!(%node, slot = checkpoint.slot, "checkpoint snapshot file not written ({e}); the log will hold it");
             }
             let took = started.elapsed();

@@ -29,6 +29,7 @@ mod members;
 pub mod metrics;
 pub mod net;
 pub mod server;
+pub mod snapshot_file;
 pub mod store;
 pub mod tls;
 pub mod wire;

@@ -301,7 +301,7 @@ mod tests {
             LogWriter::start(wal, "test-wal-n1".into(), Duration::ZERO, report).unwrap();
         let snapshots: Vec<bytes::Bytes> = (1..=2u8).map(|i| vec![i; 5000].into()).collect();
         for (turn, (slot, snapshot)) in [100u64, 200].into_iter().zip(&snapshots).enumerate() {
-            crate::store::write_snapshot_file(dir.path(), slot, snapshot).unwrap();
+            crate::snapshot_file::write_whole(dir.path(), slot, snapshot).unwrap();
             let checkpoint = PersistOp::Checkpoint {
                 slot,
                 snapshot: snapshot.clone(),

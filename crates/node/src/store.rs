@@ -10,19 +10,14 @@
 //! The payload is `postcard(Record)` in a version 2 segment (written since
 //! 2026-12-03), `postcard(PersistOp)` in a version 1 segment (still read).
 //! A `Record::SnapshotFile` stands for a checkpoint whose snapshot is in
-//! `<dir>/snapshot-<slot>.snap` ([`write_snapshot_file`]):
-//!
-//! ```text
-//! [SYNSNAP\x01][len: u64 LE][crc32c(snapshot): u32 LE][snapshot]
-//! ```
-//!
-//! The node's checkpoint builder writes and syncs that file before the
-//! compaction that needs it reaches the log writer, so the writer, which
-//! every acceptance waits for, writes a reference of a few bytes instead
-//! of the whole state (tens of megabytes for an etcd store keeping its
-//! history: the compaction held every append for up to ~100 ms). A
-//! checkpoint with no such file (a snapshot installed from a peer, or a
-//! file that could not be written) goes into the log whole, as before.
+//! its own file (`snapshot_file`). The node's checkpoint builder writes
+//! and syncs that file before the compaction that needs it reaches the log
+//! writer, so the writer, which every acceptance waits for, writes a
+//! reference of a few bytes instead of the whole state (tens of megabytes
+//! for an etcd store keeping its history: the compaction held every append
+//! for up to ~100 ms). A checkpoint with no such file (a snapshot installed
+//! from a peer, or a file that could not be written) goes into the log
+//! whole, as before.
 //!
 //! `append` only buffers; `sync` writes the buffer and calls `fdatasync`
 //! once, whatever the number of records (group commit). The runtime sends a
@@ -47,6 +42,7 @@
 //! fails, so the node can never acknowledge what it could not persist.
 
 use crate::metrics::SyncProbe;
+use crate::snapshot_file;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -57,9 +53,6 @@ use thiserror::Error;
 const HEADER: &[u8; 8] = b"SYNWAL\x00\x02";
 /// Segments written before snapshot files: every payload a `PersistOp`.
 const HEADER_V1: &[u8; 8] = b"SYNWAL\x00\x01";
-const SNAPSHOT_HEADER: &[u8; 8] = b"SYNSNAP\x01";
-/// The snapshot file's magic, length and checksum.
-const SNAPSHOT_PREFIX: usize = 8 + 8 + 4;
 const RECORD_HEADER: usize = 8;
 /// How far ahead of its records a segment is written with zeros.
 const PREALLOCATE: u64 = 1 << 20;
@@ -128,89 +121,6 @@ enum RecordOut<'a> {
     SnapshotFile { slot: u64, len: u64, crc: u32 },
 }
 
-fn snapshot_name(slot: u64) -> String {
-    format!("snapshot-{slot:016}.snap")
-}
-
-/// The snapshot files in `dir`, by slot.
-fn snapshot_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    numbered_files(dir, "snapshot-", ".snap")
-}
-
-/// Writes the checkpoint snapshot of `slot` to its own file in the log
-/// directory `dir` and makes it durable (written under a temporary name,
-/// synced, renamed, the directory synced), so that the compaction that
-/// records this checkpoint can refer to it. Called off the log writer's
-/// thread; the log writer removes the file once a later checkpoint is in
-/// the log.
-pub fn write_snapshot_file(dir: &Path, slot: u64, snapshot: &[u8]) -> Result<(), StorageError> {
-    let path = dir.join(snapshot_name(slot));
-    let tmp = dir.join(format!("{}.tmp", snapshot_name(slot)));
-    let mut file = File::create(&tmp).map_err(io("creating", &tmp))?;
-    let mut prefix = Vec::with_capacity(SNAPSHOT_PREFIX);
-    prefix.extend_from_slice(SNAPSHOT_HEADER);
-    prefix.extend_from_slice(&(snapshot.len() as u64).to_le_bytes());
-    prefix.extend_from_slice(&crc32c::crc32c(snapshot).to_le_bytes());
-    file.write_all(&prefix)
-        .and_then(|()| file.write_all(snapshot))
-        .and_then(|()| file.sync_data())
-        .map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-    sync_dir(dir)
-}
-
-/// The length and checksum a snapshot file says it holds, if it is there
-/// and whole (the prefix only: the writer compares them with the snapshot
-/// it holds).
-fn snapshot_file_prefix(path: &Path) -> Option<(u64, u32)> {
-    let mut prefix = [0u8; SNAPSHOT_PREFIX];
-    let mut file = File::open(path).ok()?;
-    file.read_exact(&mut prefix).ok()?;
-    if &prefix[..8] != SNAPSHOT_HEADER {
-        return None;
-    }
-    let len = u64::from_le_bytes(prefix[8..16].try_into().ok()?);
-    let crc = u32::from_le_bytes(prefix[16..20].try_into().ok()?);
-    let size = file.metadata().ok()?.len();
-    (size == SNAPSHOT_PREFIX as u64 + len).then_some((len, crc))
-}
-
-/// Reads back the snapshot a `Record::SnapshotFile` refers to, checking it
-/// is the one the record names.
-fn read_snapshot_file(
-    dir: &Path,
-    slot: u64,
-    len: u64,
-    crc: u32,
-) -> Result<bytes::Bytes, StorageError> {
-    let path = dir.join(snapshot_name(slot));
-    let corrupt = |reason: String| StorageError::Corrupt {
-        file: path.clone(),
-        offset: 0,
-        reason,
-    };
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| {
-            corrupt(format!(
-                "cannot read it ({e}), and it holds the log's checkpoint of slot {slot}"
-            ))
-        })?;
-    if bytes.len() < SNAPSHOT_PREFIX || &bytes[..8] != SNAPSHOT_HEADER {
-        return Err(corrupt("not a synod snapshot file (bad header)".into()));
-    }
-    let snapshot = bytes::Bytes::from(bytes).slice(SNAPSHOT_PREFIX..);
-    if snapshot.len() as u64 != len || crc32c::crc32c(&snapshot) != crc {
-        return Err(corrupt(format!(
-            "holds {} bytes that are not the checkpoint of slot {slot} the log names \
-             ({len} bytes with another checksum)",
-            snapshot.len()
-        )));
-    }
-    Ok(snapshot)
-}
-
 /// A torn last record that recovery cut off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
@@ -254,7 +164,10 @@ pub struct Wal {
     sync_probe: Option<SyncProbe>,
 }
 
-fn io(op: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
+pub(crate) fn io(
+    op: &'static str,
+    file: &Path,
+) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
     let file = file.to_path_buf();
     move |source| StorageError::Io { op, file, source }
 }
@@ -268,7 +181,7 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
 }
 
 /// The files `<prefix><number><suffix>` in `dir`, in number order.
-fn numbered_files(
+pub(crate) fn numbered_files(
     dir: &Path,
     prefix: &str,
     suffix: &str,
@@ -326,7 +239,7 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("syncing directory", dir))
@@ -491,9 +404,9 @@ impl Wal {
             let record = match op {
                 PersistOp::Checkpoint { slot, snapshot } => {
                     let len = snapshot.len() as u64;
-                    let on_file = snapshot_file_prefix(&self.dir.join(snapshot_name(*slot)));
+                    let on_file = snapshot_file::header(&snapshot_file::path(&self.dir, *slot));
                     match on_file {
-                        Some((l, crc)) if l == len && crc == crc32c::crc32c(snapshot) => {
+                        Some(h) if h.len == len && h.crc == crc32c::crc32c(snapshot) => {
                             // The file's contents were synced before its
                             // rename; the rename is durable once the
                             // directory is (its builder may not have got
@@ -502,7 +415,7 @@ impl Wal {
                             RecordOut::SnapshotFile {
                                 slot: *slot,
                                 len,
-                                crc,
+                                crc: h.crc,
                             }
                         }
                         _ => RecordOut::Op(op),
@@ -648,18 +561,14 @@ impl Wal {
         next.sync()?;
         sync_dir(&self.dir)?;
         // The snapshot files of checkpoints older than the one now in the
-        // log are no longer referred to (a newer one may be waiting for its
-        // compaction: kept).
+        // log are no longer referred to, unless a kept file is built on
+        // them (a newer one may be waiting for its compaction: kept).
         let latest = live.iter().rev().find_map(|op| match op {
             PersistOp::Checkpoint { slot, .. } => Some(*slot),
             _ => None,
         });
         let snapshots = match latest {
-            Some(latest) => snapshot_files(&self.dir)?
-                .into_iter()
-                .filter(|(slot, _)| *slot < latest)
-                .map(|(_, path)| path)
-                .collect(),
+            Some(latest) => snapshot_file::obsolete(&self.dir, latest)?,
             None => Vec::new(),
         };
         let obsolete = Obsolete {
@@ -691,7 +600,7 @@ impl Wal {
                 })
                 .unwrap_or(0)
         };
-        size(segments(&self.dir)) + size(snapshot_files(&self.dir))
+        size(segments(&self.dir)) + size(snapshot_file::files(&self.dir))
     }
 }
 
@@ -845,7 +754,7 @@ fn replay(path: &Path, last: bool, state: &mut DurableState) -> Result<Replayed,
             Record::Op(op) => op,
             Record::SnapshotFile { slot, len, crc } => PersistOp::Checkpoint {
                 slot,
-                snapshot: read_snapshot_file(dir, slot, len, crc)?,
+                snapshot: snapshot_file::read(dir, slot, len, crc)?,
             },
         };
         state.apply(&op);
@@ -924,7 +833,7 @@ mod tests {
 
     /// The slots of the snapshot files in `dir`.
     fn snapshot_slots(dir: &Path) -> Vec<u64> {
-        snapshot_files(dir)
+        snapshot_file::files(dir)
             .unwrap()
             .into_iter()
             .map(|(s, _)| s)
@@ -963,7 +872,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         let snapshot = Bytes::from((0..4u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
-        write_snapshot_file(dir.path(), 100, &snapshot).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &snapshot).unwrap();
         wal.compact(&[checkpoint(100, &snapshot), accept(101)])
             .unwrap();
         // The segment holds a reference of a few bytes, not 4 MiB.
@@ -985,7 +894,7 @@ mod tests {
         // A file for the slot with other contents (a peer's snapshot was
         // installed at the same slot meanwhile, say): the log holds the
         // snapshot itself.
-        write_snapshot_file(dir.path(), 100, &[2u8; 5000]).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &[2u8; 5000]).unwrap();
         wal.compact(&[checkpoint(100, &snapshot)]).unwrap();
         let segment = segments(dir.path()).unwrap().pop().unwrap().1;
         assert!(segment.metadata().unwrap().len() > 5000);
@@ -1000,10 +909,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
             let snapshot = Bytes::from(vec![7u8; 10_000]);
-            write_snapshot_file(dir.path(), 40, &snapshot).unwrap();
+            snapshot_file::write_whole(dir.path(), 40, &snapshot).unwrap();
             wal.compact(&[checkpoint(40, &snapshot)]).unwrap();
             drop(wal);
-            let file = dir.path().join(snapshot_name(40));
+            let file = snapshot_file::path(dir.path(), 40);
             if damage == "remove" {
                 std::fs::remove_file(&file).unwrap();
             } else {
@@ -1028,13 +937,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         let (a, b) = (Bytes::from(vec![1u8; 3000]), Bytes::from(vec![2u8; 3000]));
-        write_snapshot_file(dir.path(), 100, &a).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &a).unwrap();
         wal.compact(&[checkpoint(100, &a), accept(101)]).unwrap();
         wal.append(&(102..=250).map(accept).collect::<Vec<_>>())
             .unwrap();
         wal.sync().unwrap();
         let before = segments(dir.path()).unwrap();
-        write_snapshot_file(dir.path(), 200, &b).unwrap();
+        snapshot_file::write_whole(dir.path(), 200, &b).unwrap();
         // The live set: the checkpoint and every entry accepted above it.
         let live: Vec<PersistOp> = std::iter::once(checkpoint(200, &b))
             .chain((201..=250).map(accept))
@@ -1045,7 +954,7 @@ mod tests {
         // Nothing removed yet: the old segment and its snapshot file are
         // still there, beside the new segment.
         assert_eq!(segments(dir.path()).unwrap().len(), before.len() + 1);
-        assert_eq!(snapshot_files(dir.path()).unwrap().len(), 2);
+        assert_eq!(snapshot_file::files(dir.path()).unwrap().len(), 2);
         drop(wal);
         let (wal, r) = Wal::open(dir.path(), false).unwrap();
         assert_eq!(r.state.checkpoint, Some((200, b.clone())));
@@ -1072,13 +981,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         let snapshots: Vec<Bytes> = (1..=3u8).map(|i| Bytes::from(vec![i; 2000])).collect();
-        write_snapshot_file(dir.path(), 100, &snapshots[0]).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &snapshots[0]).unwrap();
         wal.compact(&[checkpoint(100, &snapshots[0])]).unwrap();
-        write_snapshot_file(dir.path(), 200, &snapshots[1]).unwrap();
+        snapshot_file::write_whole(dir.path(), 200, &snapshots[1]).unwrap();
         let first = wal
             .compact_keeping(&[checkpoint(200, &snapshots[1])])
             .unwrap();
-        write_snapshot_file(dir.path(), 300, &snapshots[2]).unwrap();
+        snapshot_file::write_whole(dir.path(), 300, &snapshots[2]).unwrap();
         let second = wal
             .compact_keeping(&[checkpoint(300, &snapshots[2])])
             .unwrap();
@@ -1101,11 +1010,11 @@ mod tests {
             Bytes::from(vec![2u8; 3000]),
             Bytes::from(vec![3u8; 3000]),
         );
-        write_snapshot_file(dir.path(), 100, &a).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &a).unwrap();
         wal.compact(&[checkpoint(100, &a)]).unwrap();
-        write_snapshot_file(dir.path(), 200, &b).unwrap();
+        snapshot_file::write_whole(dir.path(), 200, &b).unwrap();
         // Built, its compaction still to come.
-        write_snapshot_file(dir.path(), 300, &c).unwrap();
+        snapshot_file::write_whole(dir.path(), 300, &c).unwrap();
         // A temporary file a crash left behind.
         std::fs::write(dir.path().join("snapshot-0000000000000400.snap.tmp"), b"x").unwrap();
         wal.compact(&[checkpoint(200, &b)]).unwrap();
@@ -1119,6 +1028,44 @@ mod tests {
                 .join("snapshot-0000000000000400.snap.tmp")
                 .exists()
         );
+    }
+
+    /// Snapshot files built on earlier ones: a restart puts the
+    /// checkpoint together from its chain, and compactions keep every file
+    /// a kept checkpoint's chain runs through.
+    #[test]
+    fn a_checkpoint_in_a_chain_of_snapshot_files_reads_back_and_keeps_its_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let growing = |len: usize| -> Bytes { (0..len).map(|i| (i % 253) as u8).collect() };
+        let mut writer = snapshot_file::SnapshotWriter::new(dir.path());
+        let (a, b, c) = (growing(40_000), growing(60_000), growing(80_000));
+        writer.write(100, &a).unwrap();
+        wal.compact(&[checkpoint(100, &a)]).unwrap();
+        writer.write(200, &b).unwrap();
+        wal.compact(&[checkpoint(200, &b), accept(201)]).unwrap();
+        // 200 holds its last 20,000 bytes and refers to 100 for the rest.
+        let on_disk = snapshot_file::path(dir.path(), 200)
+            .metadata()
+            .unwrap()
+            .len();
+        assert!(on_disk < 21_000, "{on_disk} bytes");
+        assert_eq!(snapshot_slots(dir.path()), vec![100, 200]);
+        drop(wal);
+        let (mut wal, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((200, b)));
+        writer.write(300, &c).unwrap();
+        wal.compact(&[checkpoint(300, &c)]).unwrap();
+        assert_eq!(snapshot_slots(dir.path()), vec![100, 200, 300]);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((300, c)));
+        // A whole file at last: the chain before it goes.
+        let d = Bytes::from(vec![9u8; 100]);
+        writer.write(400, &d).unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), false).unwrap();
+        wal.compact(&[checkpoint(400, &d)]).unwrap();
+        assert_eq!(snapshot_slots(dir.path()), vec![400]);
     }
 
     #[test]
