@@ -204,6 +204,69 @@ impl Digest {
     }
 }
 
+/// Digests of snapshots that often begin like the one before (a state that
+/// grows at its end, as the etcd store's history does): the hash of the
+/// part they share is not computed again. It keeps the last snapshot and
+/// the hasher's state after every `mark` bytes of it; the next snapshot is
+/// compared with it and hashed on from the last mark inside the part they
+/// share. The digest is [`Digest::of`] the snapshot, whatever was kept.
+#[derive(Clone)]
+pub struct DigestCache {
+    mark: usize,
+    last: Bytes,
+    /// `marks[i]`: the hasher after the first `(i + 1) * mark` bytes of
+    /// `last`.
+    marks: Vec<Sha256>,
+}
+
+impl Default for DigestCache {
+    /// Marks every MiB: a few dozen hasher states for a large snapshot,
+    /// and at most a MiB hashed again.
+    fn default() -> Self {
+        DigestCache::with_mark(1 << 20)
+    }
+}
+
+impl DigestCache {
+    pub fn with_mark(mark: usize) -> Self {
+        DigestCache {
+            mark: mark.max(1),
+            last: Bytes::new(),
+            marks: Vec::new(),
+        }
+    }
+
+    /// [`Digest::of`] `snapshot`.
+    pub fn digest(&mut self, snapshot: &Bytes) -> Digest {
+        let shared = common_prefix(&self.last, snapshot);
+        let kept = (shared / self.mark).min(self.marks.len());
+        self.marks.truncate(kept);
+        let mut hasher = self.marks.last().cloned().unwrap_or_default();
+        for chunk in snapshot[kept * self.mark..].chunks(self.mark) {
+            hasher.update(chunk);
+            if chunk.len() == self.mark {
+                self.marks.push(hasher.clone());
+            }
+        }
+        self.last = snapshot.clone();
+        Digest(hasher.finalize().into())
+    }
+}
+
+/// How many bytes `a` and `b` begin with in common.
+pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at + CHUNK <= n && a[at..at + CHUNK] == b[at..at + CHUNK] {
+        at += CHUNK;
+    }
+    while at < n && a[at] == b[at] {
+        at += 1;
+    }
+    at
+}
+
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in &self.0[..6] {
@@ -257,5 +320,44 @@ mod tests {
         }
         // Counting commands alone, 100 one-byte commands would weigh 100.
         assert!(Value::Batch(vec![request(1); 100]).log_bytes() > 3_000);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Each snapshot keeps some of the one before's beginning (all of
+        /// it, part, or none), changes a byte or not, and grows or
+        /// shrinks: the cached digest is always the plain one.
+        #[test]
+        fn a_cached_digest_is_the_digest_of_the_whole(
+            steps in prop::collection::vec((0usize..=100, any::<bool>(), 0usize..300), 1..12),
+            mark in 1usize..100,
+        ) {
+            let mut cache = DigestCache::with_mark(mark);
+            let mut last: Vec<u8> = Vec::new();
+            for (i, (keep_percent, flip, grow)) in steps.into_iter().enumerate() {
+                let keep = last.len() * keep_percent / 100;
+                let mut next = last[..keep].to_vec();
+                next.extend((0..grow).map(|j| (i * 31 + j) as u8));
+                if flip && !next.is_empty() {
+                    let at = next.len() / 2;
+                    next[at] ^= 0x5a;
+                }
+                let snapshot = Bytes::from(next.clone());
+                prop_assert_eq!(cache.digest(&snapshot), Digest::of(&snapshot));
+                last = next;
+            }
+        }
+    }
+
+    #[test]
+    fn common_prefix_counts_to_the_first_difference() {
+        let a: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let mut b = a.clone();
+        assert_eq!(common_prefix(&a, &b), 10_000);
+        b[9_000] ^= 1;
+        assert_eq!(common_prefix(&a, &b), 9_000);
+        assert_eq!(common_prefix(&a[..5], &b), 5);
+        assert_eq!(common_prefix(&[], &b), 0);
     }
 }

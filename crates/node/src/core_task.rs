@@ -642,11 +642,10 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
         tokio::task::spawn_blocking(move || {
             std::thread::sleep(wait);
             let started = Instant::now();
-            let checkpoint = job.build();
-            let written = files
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .write(checkpoint.slot, &checkpoint.snapshot);
+            let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+            let checkpoint = job.build_after(&mut files.digests);
+            let written = files.write(checkpoint.slot, &checkpoint.snapshot);
+            drop(files);
             if let Err(e) = written {
                 tracing::warn!(%node, slot = checkpoint.slot, "checkpoint snapshot file not written ({e}); the log will hold it");
             }

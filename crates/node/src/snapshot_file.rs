@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use synod_core::{DigestCache, common_prefix};
 
 const WHOLE: &[u8; 8] = b"SYNSNAP\x01";
 const SHARED: &[u8; 8] = b"SYNSNAP\x02";
@@ -158,6 +159,9 @@ pub struct SnapshotWriter {
     /// The last file written: its slot, its snapshot and how many files
     /// its chain spans.
     last: Option<(u64, Bytes, usize)>,
+    /// The builder's digests: like the files, they skip what a snapshot
+    /// shares with the one before.
+    pub digests: DigestCache,
 }
 
 impl SnapshotWriter {
@@ -166,6 +170,7 @@ impl SnapshotWriter {
         SnapshotWriter {
             dir: dir.to_path_buf(),
             last: None,
+            digests: DigestCache::default(),
         }
     }
 
@@ -194,20 +199,6 @@ impl SnapshotWriter {
         self.last = Some((slot, snapshot.clone(), shared.map_or(1, |(_, _, c)| c)));
         Ok(())
     }
-}
-
-/// How many bytes `a` and `b` begin with in common.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 4096;
-    let n = a.len().min(b.len());
-    let mut at = 0;
-    while at + CHUNK <= n && a[at..at + CHUNK] == b[at..at + CHUNK] {
-        at += CHUNK;
-    }
-    while at < n && a[at] == b[at] {
-        at += 1;
-    }
-    at
 }
 
 /// Reads back the snapshot of `slot` the log refers to (with its length

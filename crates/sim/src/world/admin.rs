@@ -495,18 +495,7 @@ impl World<'_> {
 
     /// A fresh host for node `id`, started as a learner joining the cluster.
     fn add_host(&mut self, id: NodeId) {
-        self.nodes.push(NodeHost {
-            id,
-            replica: None,
-            disk: Disk::default(),
-            wiped: false,
-            incarnation: 0,
-            paused: false,
-            stash: Vec::new(),
-            disk_free_at: 0,
-            clock: (0, 0),
-            retired: false,
-        });
+        self.nodes.push(NodeHost::new(id, (0, 0)));
         self.log(|| format!("admin: starts {id}, a new node, as a learner"));
         self.start_node(self.nodes.len() - 1);
     }

@@ -24,9 +24,33 @@ pub(super) struct NodeHost {
     pub(super) clock: (i64, Time),
     /// Removed from the cluster and stopped for good by the operator.
     pub(super) retired: bool,
+    /// The checkpoint builder's digests, as a node keeps them (lost in a
+    /// crash). Marks every few bytes, so that the simulator's small
+    /// snapshots take the path a node's large ones do.
+    pub(super) digests: DigestCache,
 }
 
+/// How far apart the simulated builders' digest marks are (bytes).
+pub(super) const SIM_DIGEST_MARK: usize = 24;
+
 impl NodeHost {
+    /// A host for node `id` that has not started, its clock off by `clock`.
+    pub(super) fn new(id: NodeId, clock: (i64, Time)) -> Self {
+        NodeHost {
+            id,
+            replica: None,
+            disk: Disk::default(),
+            wiped: false,
+            incarnation: 0,
+            paused: false,
+            stash: Vec::new(),
+            disk_free_at: 0,
+            clock,
+            retired: false,
+            digests: DigestCache::with_mark(SIM_DIGEST_MARK),
+        }
+    }
+
     pub(super) fn local_time(&self, now: Time) -> Time {
         let (ppm, offset) = self.clock;
         let skewed = now as i128 + now as i128 * ppm as i128 / 1_000_000;
@@ -170,6 +194,7 @@ impl World<'_> {
         host.replica = None;
         host.paused = false;
         host.stash.clear();
+        host.digests = DigestCache::with_mark(SIM_DIGEST_MARK);
         host.incarnation += 1;
         let lost = host.disk.crash(&mut self.rng_disk);
         let id = host.id;
@@ -253,8 +278,8 @@ impl synod_core::host::Io<Services> for SimIo<'_, '_> {
     /// Built at once (the build is deterministic), handed back after a
     /// seeded delay as a real build on another thread would be.
     fn checkpoint(&mut self, job: CheckpointJob<Services>) {
-        let checkpoint = job.build();
         let world = &mut *self.world;
+        let checkpoint = job.build_after(&mut world.nodes[self.node].digests);
         let delay = world.rng_disk.random_range(0..=3 * MS);
         let incarnation = world.nodes[self.node].incarnation;
         let node = self.node;

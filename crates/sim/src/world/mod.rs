@@ -48,9 +48,9 @@ use synod_apps::{
 };
 use synod_check::workload::AppKind;
 use synod_core::{
-    Checkpoint, CheckpointJob, ClientAction, ClientId, Envelope, Event, MS, Membership, NodeId,
-    Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, RequestKind, Slot, Time, Value,
-    Write,
+    Checkpoint, CheckpointJob, ClientAction, ClientId, DigestCache, Envelope, Event, MS,
+    Membership, NodeId, Outcome as ClientOutcome, PersistOp, Replica, Reply, Request, RequestKind,
+    Slot, Time, Value, Write,
 };
 
 mod admin;
@@ -241,18 +241,7 @@ impl<'a> World<'a> {
         let nodes = ids
             .iter()
             .zip(&schedule.clocks)
-            .map(|(&id, &clock)| NodeHost {
-                id,
-                replica: None,
-                disk: Disk::default(),
-                wiped: false,
-                incarnation: 0,
-                paused: false,
-                stash: Vec::new(),
-                disk_free_at: 0,
-                clock,
-                retired: false,
-            })
+            .map(|(&id, &clock)| NodeHost::new(id, clock))
             .collect();
         let kinds = std::iter::repeat_n(AppKind::Kv, opts.kv_clients)
             .chain(std::iter::repeat_n(AppKind::Bank, opts.bank_clients))
