@@ -151,7 +151,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
         // A node restarted after reconfigurations knows members its file
         // may not list (its latest checkpoint holds the membership).
         dialer.link_members(replica.membership(), &mut links);
-        let snapshot_files = SnapshotWriter::new(writer.dir());
+        let snapshot_files = writer.snapshot_writer();
         let io = NodeIo {
             id: replica.id(),
             start: Instant::now(),

@@ -45,6 +45,8 @@ pub struct LogWriter {
     thread: Option<JoinHandle<Option<String>>>,
     /// Removes what compactions replaced; stops once the writer has.
     cleaner: Option<JoinHandle<()>>,
+    /// The log's record of the snapshot files its node wrote.
+    written: crate::snapshot_file::Written,
 }
 
 impl LogWriter {
@@ -60,6 +62,7 @@ impl LogWriter {
         let (tx, rx) = mpsc::channel();
         let (obsolete_tx, obsolete_rx) = mpsc::channel();
         let dir = wal.dir().to_path_buf();
+        let written = wal.written();
         let cleaner = std::thread::Builder::new()
             .name(name.replace("wal", "clean"))
             .spawn(move || clean(obsolete_rx))?;
@@ -71,12 +74,19 @@ impl LogWriter {
             jobs: Some(tx),
             thread: Some(thread),
             cleaner: Some(cleaner),
+            written,
         })
     }
 
     /// The directory of the log this writer owns.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// A writer of snapshot files for this log's directory, which tells the
+    /// log what it wrote.
+    pub fn snapshot_writer(&self) -> crate::snapshot_file::SnapshotWriter {
+        crate::snapshot_file::SnapshotWriter::new(&self.dir, self.written.clone())
     }
 
     /// Queues a write. If the writer has stopped after an error, returns

@@ -27,10 +27,11 @@
 
 use crate::store::{StorageError, io, numbered_files, sync_dir};
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use synod_core::{DigestCache, common_prefix};
 
 const WHOLE: &[u8; 8] = b"SYNSNAP\x01";
@@ -152,42 +153,83 @@ fn write_file(dir: &Path, slot: u64, header: &Header, own: &[u8]) -> Result<(), 
     sync_dir(dir)
 }
 
+/// The snapshots a node's builder wrote to files lately, with their
+/// checksums, shared with the log writer (`Wal::written`).
+#[derive(Clone, Default)]
+pub struct Written(Arc<Mutex<VecDeque<(u64, Bytes, u32)>>>);
+
+/// How many snapshots [`Written`] keeps: a compaction follows its build
+/// closely.
+const WRITTEN: usize = 2;
+
+impl Written {
+    fn record(&self, slot: u64, snapshot: &Bytes, crc: u32) {
+        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if written.len() == WRITTEN {
+            written.pop_front();
+        }
+        written.push_back((slot, snapshot.clone(), crc));
+    }
+
+    /// The checksum of `snapshot` if it is the very one (the same bytes in
+    /// memory) written as the file of `slot`. Holding it keeps its memory
+    /// from being reused, so the same address and length are the same
+    /// bytes.
+    pub(crate) fn crc_of(&self, slot: u64, snapshot: &Bytes) -> Option<u32> {
+        let written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        written
+            .iter()
+            .find(|(s, b, _)| {
+                *s == slot && b.as_ptr() == snapshot.as_ptr() && b.len() == snapshot.len()
+            })
+            .map(|(_, _, crc)| *crc)
+    }
+}
+
 /// The checkpoint builder's writer: each file shares what it can with the
 /// one it wrote before.
 pub struct SnapshotWriter {
     dir: PathBuf,
-    /// The last file written: its slot, its snapshot and how many files
-    /// its chain spans.
-    last: Option<(u64, Bytes, usize)>,
+    /// The last file written: its slot, its snapshot, its checksum and how
+    /// many files its chain spans.
+    last: Option<(u64, Bytes, u32, usize)>,
     /// The builder's digests: like the files, they skip what a snapshot
     /// shares with the one before.
     pub digests: DigestCache,
+    /// Tells the log writer what was written.
+    written: Written,
 }
 
 impl SnapshotWriter {
-    /// A writer for `dir` whose first file is whole.
-    pub fn new(dir: &Path) -> Self {
+    /// A writer for `dir` whose first file is whole, recording what it
+    /// writes in `written` (the log's: [`crate::store::Wal::written`]).
+    pub fn new(dir: &Path, written: Written) -> Self {
         SnapshotWriter {
             dir: dir.to_path_buf(),
             last: None,
             digests: DigestCache::default(),
+            written,
         }
     }
 
     /// Writes the snapshot of `slot` and makes it durable, sharing the
     /// bytes it begins with with the last file written if that is at least
-    /// half of it, that file is older, still there, and its chain is
-    /// shorter than [`MAX_CHAIN`].
+    /// half of it, that file is older, still there as it was written, and
+    /// its chain is shorter than [`MAX_CHAIN`].
     pub fn write(&mut self, slot: u64, snapshot: &Bytes) -> Result<(), StorageError> {
         let whole_crc = crc32c::crc32c(snapshot);
-        let shared = self.last.take().and_then(|(last_slot, last, chain)| {
+        let shared = self.last.take().and_then(|(last_slot, last, crc, chain)| {
+            if last_slot >= slot || chain >= MAX_CHAIN {
+                return None;
+            }
             let shared = common_prefix(&last, snapshot);
-            (last_slot < slot
-                && chain < MAX_CHAIN
-                && shared * 2 >= snapshot.len()
-                && shared > 0
-                && path(&self.dir, last_slot).exists())
-            .then_some((last_slot, shared, chain + 1))
+            let as_written = header(&path(&self.dir, last_slot))
+                .is_some_and(|h| h.len == last.len() as u64 && h.crc == crc);
+            (shared * 2 >= snapshot.len() && shared > 0 && as_written).then_some((
+                last_slot,
+                shared,
+                chain + 1,
+            ))
         });
         let header = Header {
             len: snapshot.len() as u64,
@@ -196,7 +238,9 @@ impl SnapshotWriter {
         };
         let own = &snapshot[shared.map_or(0, |(_, shared, _)| shared)..];
         write_file(&self.dir, slot, &header, own)?;
-        self.last = Some((slot, snapshot.clone(), shared.map_or(1, |(_, _, c)| c)));
+        self.written.record(slot, snapshot, whole_crc);
+        let chain = shared.map_or(1, |(_, _, chain)| chain);
+        self.last = Some((slot, snapshot.clone(), whole_crc, chain));
         Ok(())
     }
 }
@@ -334,7 +378,7 @@ mod tests {
     #[test]
     fn a_growing_snapshot_writes_its_new_part_and_reads_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path());
+        let mut writer = SnapshotWriter::new(dir.path(), Written::default());
         let mut sizes = Vec::new();
         for (i, len) in [100_000, 150_000, 210_000, 300_000].into_iter().enumerate() {
             let slot = 100 * (i as u64 + 1);
@@ -356,7 +400,7 @@ mod tests {
     #[test]
     fn a_snapshot_sharing_less_than_half_or_ending_a_long_chain_is_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path());
+        let mut writer = SnapshotWriter::new(dir.path(), Written::default());
         writer.write(10, &growing(1000)).unwrap();
         // Shares 1000 of 3000 bytes: whole.
         writer.write(20, &growing(3000)).unwrap();
@@ -391,7 +435,7 @@ mod tests {
     #[test]
     fn a_missing_or_damaged_parent_is_corruption_naming_both_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path());
+        let mut writer = SnapshotWriter::new(dir.path(), Written::default());
         let (a, b) = (growing(10_000), growing(12_000));
         writer.write(1, &a).unwrap();
         writer.write(2, &b).unwrap();
@@ -416,21 +460,53 @@ mod tests {
     }
 
     #[test]
-    fn a_parent_that_is_gone_makes_the_next_file_whole() {
+    fn a_parent_that_is_gone_or_replaced_makes_the_next_file_whole() {
+        for change in ["remove", "replace"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut writer = SnapshotWriter::new(dir.path(), Written::default());
+            writer.write(1, &growing(10_000)).unwrap();
+            if change == "remove" {
+                std::fs::remove_file(path(dir.path(), 1)).unwrap();
+            } else {
+                write_whole(dir.path(), 1, &[0u8; 10_000]).unwrap();
+            }
+            let b = growing(12_000);
+            writer.write(2, &b).unwrap();
+            assert_eq!(
+                header(&path(dir.path(), 2)).unwrap().parent,
+                None,
+                "{change}"
+            );
+            assert_eq!(read_back(dir.path(), 2, &b).unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn the_log_learns_a_written_snapshots_checksum_only_for_those_very_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path());
-        writer.write(1, &growing(10_000)).unwrap();
-        std::fs::remove_file(path(dir.path(), 1)).unwrap();
-        writer.write(2, &growing(12_000)).unwrap();
-        assert_eq!(header(&path(dir.path(), 2)).unwrap().parent, None);
-        let b = growing(12_000);
-        assert_eq!(read_back(dir.path(), 2, &b).unwrap(), b);
+        let written = Written::default();
+        let mut writer = SnapshotWriter::new(dir.path(), written.clone());
+        let a = growing(5000);
+        writer.write(10, &a).unwrap();
+        assert_eq!(written.crc_of(10, &a), Some(crc32c::crc32c(&a)));
+        assert_eq!(written.crc_of(10, &a.clone()), Some(crc32c::crc32c(&a)));
+        // Equal bytes elsewhere in memory, or another slot: not known.
+        assert_eq!(written.crc_of(10, &Bytes::from(a.to_vec())), None);
+        assert_eq!(written.crc_of(11, &a), None);
+        assert_eq!(written.crc_of(10, &a.slice(..4000)), None);
+        // Only the last few are kept.
+        let later: Vec<Bytes> = (0..WRITTEN).map(|i| growing(6000 + i)).collect();
+        for (i, s) in later.iter().enumerate() {
+            writer.write(20 + i as u64, s).unwrap();
+        }
+        assert_eq!(written.crc_of(10, &a), None);
+        assert!(written.crc_of(20, &later[0]).is_some());
     }
 
     #[test]
     fn compaction_keeps_every_file_a_kept_chain_runs_through_and_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path());
+        let mut writer = SnapshotWriter::new(dir.path(), Written::default());
         // 10 whole; 20 and 30 built on it; 40 whole (shares too little);
         // 50 built on 40.
         writer.write(10, &growing(1000)).unwrap();

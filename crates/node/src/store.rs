@@ -162,6 +162,8 @@ pub struct Wal {
     lock: Option<File>,
     /// Times each group commit's `fdatasync` (for the metrics endpoint).
     sync_probe: Option<SyncProbe>,
+    /// The snapshot files the node's checkpoint builder wrote lately.
+    written: snapshot_file::Written,
 }
 
 pub(crate) fn io(
@@ -330,6 +332,7 @@ impl Wal {
             faults: Faults::default(),
             lock: Some(lock),
             sync_probe: None,
+            written: Default::default(),
         };
         wal.file
             .seek(SeekFrom::Start(end))
@@ -382,11 +385,19 @@ impl Wal {
             faults: Faults::default(),
             lock: None,
             sync_probe: None,
+            written: Default::default(),
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the node's checkpoint builder records the snapshot files it
+    /// writes ([`snapshot_file::SnapshotWriter`]), so that a compaction
+    /// knows them without checksumming the snapshot again.
+    pub fn written(&self) -> snapshot_file::Written {
+        self.written.clone()
     }
 
     fn check(&self) -> Result<(), StorageError> {
@@ -405,8 +416,16 @@ impl Wal {
                 PersistOp::Checkpoint { slot, snapshot } => {
                     let len = snapshot.len() as u64;
                     let on_file = snapshot_file::header(&snapshot_file::path(&self.dir, *slot));
+                    // Checksumming tens of megabytes here held every
+                    // append behind the compaction for milliseconds; the
+                    // builder knows the checksum of what it wrote.
+                    let crc = || {
+                        self.written
+                            .crc_of(*slot, snapshot)
+                            .unwrap_or_else(|| crc32c::crc32c(snapshot))
+                    };
                     match on_file {
-                        Some(h) if h.len == len && h.crc == crc32c::crc32c(snapshot) => {
+                        Some(h) if h.len == len && h.crc == crc() => {
                             // The file's contents were synced before its
                             // rename; the rename is durable once the
                             // directory is (its builder may not have got
@@ -557,6 +576,7 @@ impl Wal {
         let mut next = Wal::create_segment_unsynced(&self.dir, self.seq + 1)?;
         // The new segment is the log from now on: its syncs are timed too.
         next.sync_probe = self.sync_probe.clone();
+        next.written = self.written.clone();
         next.append(live)?;
         next.sync()?;
         sync_dir(&self.dir)?;
@@ -903,6 +923,28 @@ mod tests {
         assert_eq!(r.state.checkpoint, Some((100, snapshot)));
     }
 
+    /// The builder tells the log the checksum of what it wrote; a file
+    /// replaced since (other bytes, same length) is still not referred to.
+    #[test]
+    fn a_snapshot_file_replaced_after_the_builder_wrote_it_is_not_referred_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        let mut writer = snapshot_file::SnapshotWriter::new(dir.path(), wal.written());
+        let snapshot = Bytes::from(vec![1u8; 5000]);
+        writer.write(100, &snapshot).unwrap();
+        snapshot_file::write_whole(dir.path(), 100, &[2u8; 5000]).unwrap();
+        wal.compact(&[checkpoint(100, &snapshot)]).unwrap();
+        let segment = segments(dir.path()).unwrap().pop().unwrap().1;
+        assert!(segment.metadata().unwrap().len() > 5000);
+        // Written as the builder wrote it: referred to.
+        writer.write(200, &snapshot).unwrap();
+        wal.compact(&[checkpoint(200, &snapshot)]).unwrap();
+        assert!(wal.size < 1024, "{} bytes of records", wal.size);
+        drop(wal);
+        let (_, r) = Wal::open(dir.path(), false).unwrap();
+        assert_eq!(r.state.checkpoint, Some((200, snapshot)));
+    }
+
     #[test]
     fn a_missing_or_damaged_snapshot_file_is_corruption_named_as_such() {
         for damage in ["remove", "flip"] {
@@ -1038,7 +1080,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         let growing = |len: usize| -> Bytes { (0..len).map(|i| (i % 253) as u8).collect() };
-        let mut writer = snapshot_file::SnapshotWriter::new(dir.path());
+        let mut writer = snapshot_file::SnapshotWriter::new(dir.path(), wal.written());
         let (a, b, c) = (growing(40_000), growing(60_000), growing(80_000));
         writer.write(100, &a).unwrap();
         wal.compact(&[checkpoint(100, &a)]).unwrap();
