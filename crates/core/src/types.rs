@@ -217,6 +217,8 @@ pub struct DigestCache {
     /// `marks[i]`: the hasher after the first `(i + 1) * mark` bytes of
     /// `last`.
     marks: Vec<Sha256>,
+    /// The snapshot before `last`, and how many bytes they share.
+    compared: (Bytes, usize),
 }
 
 impl Default for DigestCache {
@@ -233,7 +235,19 @@ impl DigestCache {
             mark: mark.max(1),
             last: Bytes::new(),
             marks: Vec::new(),
+            compared: (Bytes::new(), 0),
         }
+    }
+
+    /// How many bytes `snapshot` and `before` begin with in common, if
+    /// they are the last two snapshots digested (the very same bytes in
+    /// memory; the cache holds `before` until asked, so its memory is not
+    /// reused): the comparison is not made twice. Asked once: it lets go
+    /// of `before`.
+    pub fn take_shared(&mut self, before: &Bytes, snapshot: &Bytes) -> Option<usize> {
+        let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
+        let (compared, shared) = std::mem::take(&mut self.compared);
+        (same(&compared, before) && same(&self.last, snapshot)).then_some(shared)
     }
 
     /// [`Digest::of`] `snapshot`.
@@ -248,7 +262,8 @@ impl DigestCache {
                 self.marks.push(hasher.clone());
             }
         }
-        self.last = snapshot.clone();
+        let before = std::mem::replace(&mut self.last, snapshot.clone());
+        self.compared = (before, shared);
         Digest(hasher.finalize().into())
     }
 }
@@ -344,7 +359,19 @@ mod tests {
                     next[at] ^= 0x5a;
                 }
                 let snapshot = Bytes::from(next.clone());
+                let before = cache.last.clone();
                 prop_assert_eq!(cache.digest(&snapshot), Digest::of(&snapshot));
+                if i % 2 == 0 || last.is_empty() {
+                    let shared = common_prefix(&last, &next);
+                    prop_assert_eq!(cache.take_shared(&before, &snapshot), Some(shared));
+                } else {
+                    // Equal bytes elsewhere in memory: not known.
+                    let copy = Bytes::from(last.clone());
+                    prop_assert_eq!(cache.take_shared(&copy, &snapshot), None);
+                }
+                if !before.is_empty() {
+                    prop_assert_eq!(cache.take_shared(&before, &snapshot), None, "asked once");
+                }
                 last = next;
             }
         }

@@ -190,15 +190,29 @@ impl Written {
 /// one it wrote before.
 pub struct SnapshotWriter {
     dir: PathBuf,
-    /// The last file written: its slot, its snapshot, its checksum and how
-    /// many files its chain spans.
-    last: Option<(u64, Bytes, u32, usize)>,
+    /// The last file written.
+    last: Option<Last>,
     /// The builder's digests: like the files, they skip what a snapshot
     /// shares with the one before.
     pub digests: DigestCache,
     /// Tells the log writer what was written.
     written: Written,
 }
+
+/// The last snapshot file written.
+struct Last {
+    slot: u64,
+    snapshot: Bytes,
+    crc: u32,
+    /// How many files its chain spans.
+    chain: usize,
+    /// `crc_marks[i]`: the checksum of its first `(i + 1)` MiB, so that
+    /// the next snapshot's is computed over what differs.
+    crc_marks: Vec<u32>,
+}
+
+/// How far apart a snapshot's checksum marks are.
+const CRC_MARK: usize = 1 << 20;
 
 impl SnapshotWriter {
     /// A writer for `dir` whose first file is whole, recording what it
@@ -217,32 +231,62 @@ impl SnapshotWriter {
     /// half of it, that file is older, still there as it was written, and
     /// its chain is shorter than [`MAX_CHAIN`].
     pub fn write(&mut self, slot: u64, snapshot: &Bytes) -> Result<(), StorageError> {
-        let whole_crc = crc32c::crc32c(snapshot);
-        let shared = self.last.take().and_then(|(last_slot, last, crc, chain)| {
-            if last_slot >= slot || chain >= MAX_CHAIN {
-                return None;
-            }
-            let shared = common_prefix(&last, snapshot);
-            let as_written = header(&path(&self.dir, last_slot))
-                .is_some_and(|h| h.len == last.len() as u64 && h.crc == crc);
-            (shared * 2 >= snapshot.len() && shared > 0 && as_written).then_some((
-                last_slot,
-                shared,
-                chain + 1,
-            ))
+        let last = self.last.take();
+        // How much of the last snapshot this one begins with: the
+        // builder's digest has usually compared the two already.
+        let shared = last.as_ref().map_or(0, |l| {
+            self.digests
+                .take_shared(&l.snapshot, snapshot)
+                .unwrap_or_else(|| common_prefix(&l.snapshot, snapshot))
+        });
+        let (whole_crc, crc_marks) = checksum(snapshot, last.as_ref(), shared);
+        let parent = last.filter(|l| {
+            l.slot < slot
+                && l.chain < MAX_CHAIN
+                && shared > 0
+                && shared * 2 >= snapshot.len()
+                && header(&path(&self.dir, l.slot))
+                    .is_some_and(|h| h.len == l.snapshot.len() as u64 && h.crc == l.crc)
         });
         let header = Header {
             len: snapshot.len() as u64,
             crc: whole_crc,
-            parent: shared.map(|(parent, shared, _)| (parent, shared as u64)),
+            parent: parent.as_ref().map(|l| (l.slot, shared as u64)),
         };
-        let own = &snapshot[shared.map_or(0, |(_, shared, _)| shared)..];
+        let own = &snapshot[if parent.is_some() { shared } else { 0 }..];
         write_file(&self.dir, slot, &header, own)?;
         self.written.record(slot, snapshot, whole_crc);
-        let chain = shared.map_or(1, |(_, _, chain)| chain);
-        self.last = Some((slot, snapshot.clone(), whole_crc, chain));
+        self.last = Some(Last {
+            slot,
+            snapshot: snapshot.clone(),
+            crc: whole_crc,
+            chain: parent.map_or(1, |l| l.chain + 1),
+            crc_marks,
+        });
         Ok(())
     }
+}
+
+/// `crc32c(snapshot)` and its marks, resumed from the last mark of `last`
+/// inside the `shared` bytes they begin with.
+fn checksum(snapshot: &Bytes, last: Option<&Last>, shared: usize) -> (u32, Vec<u32>) {
+    let mut marks: Vec<u32> = last
+        .map(|l| {
+            l.crc_marks
+                .iter()
+                .copied()
+                .take(shared / CRC_MARK)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut crc = marks.last().copied().unwrap_or(0);
+    for chunk in snapshot[marks.len() * CRC_MARK..].chunks(CRC_MARK) {
+        crc = crc32c::crc32c_append(crc, chunk);
+        if chunk.len() == CRC_MARK {
+            marks.push(crc);
+        }
+    }
+    (crc, marks)
 }
 
 /// Reads back the snapshot of `slot` the log refers to (with its length
@@ -395,6 +439,33 @@ mod tests {
             header(&path(dir.path(), 400)).unwrap().parent,
             Some((300, 210_000))
         );
+    }
+
+    /// Checksums resume from the marks of the part shared with the last
+    /// snapshot (every MiB): the header still holds the whole's.
+    #[test]
+    fn a_resumed_checksum_is_the_whole_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Written::default());
+        let mb = 1 << 20;
+        let mut changed = growing(5 * mb + 10).to_vec();
+        changed[3 * mb + 7] ^= 1;
+        let sizes = [
+            growing(3 * mb + 5),
+            growing(5 * mb + 10),
+            Bytes::from(changed),
+            growing(2 * mb),
+            growing(6 * mb),
+        ];
+        for (i, snapshot) in sizes.iter().enumerate() {
+            let slot = i as u64 + 1;
+            // As the builder does: the digest first, which compares.
+            writer.digests.digest(snapshot);
+            writer.write(slot, snapshot).unwrap();
+            let h = header(&path(dir.path(), slot)).unwrap();
+            assert_eq!(h.crc, crc32c::crc32c(snapshot), "snapshot {i}");
+            assert_eq!(read_back(dir.path(), slot, snapshot).unwrap(), *snapshot);
+        }
     }
 
     #[test]
