@@ -85,6 +85,21 @@ struct Meta {
     leases: Vec<(i64, i64, u64)>,
 }
 
+impl Meta {
+    fn of(store: &Store) -> Meta {
+        Meta {
+            revision: store.revision,
+            compact_revision: store.compact_revision,
+            next_lease_id: store.leases.next_id(),
+            leases: store
+                .leases
+                .iter()
+                .map(|(id, l)| (id, l.ttl, l.renewals))
+                .collect(),
+        }
+    }
+}
+
 /// The frames of sealed blocks (and the base) a live store's snapshots
 /// have encoded so far, valid for one compaction revision.
 #[derive(Default)]
@@ -177,17 +192,7 @@ pub(crate) fn write_into(
             });
         }
     }
-    let meta = Meta {
-        revision: store.revision,
-        compact_revision: store.compact_revision,
-        next_lease_id: store.leases.next_id(),
-        leases: store
-            .leases
-            .iter()
-            .map(|(id, l)| (id, l.ttl, l.renewals))
-            .collect(),
-    };
-    push_frame(out, META, &meta);
+    push_frame(out, META, &Meta::of(store));
 }
 
 /// Calls `f` with each block that holds a change, in order, and whether it
@@ -547,16 +552,13 @@ mod tests {
 
     /// Format 2's bytes, as the previous version wrote them.
     fn key_order_bytes(store: &Store) -> Vec<u8> {
+        let meta = Meta::of(store);
         let snapshot = KeyOrder {
             format: FORMAT_KEY_ORDER,
-            revision: store.revision,
-            compact_revision: store.compact_revision,
-            next_lease_id: store.leases.next_id(),
-            leases: store
-                .leases
-                .iter()
-                .map(|(id, l)| (id, l.ttl, l.renewals))
-                .collect(),
+            revision: meta.revision,
+            compact_revision: meta.compact_revision,
+            next_lease_id: meta.next_lease_id,
+            leases: meta.leases,
             keys: store
                 .keys
                 .iter()
