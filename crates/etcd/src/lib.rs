@@ -32,6 +32,7 @@ pub mod request;
 pub mod server;
 pub mod service;
 mod snapshot;
+mod snapshot_cache;
 pub mod txn;
 pub mod types;
 

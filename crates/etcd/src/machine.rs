@@ -11,7 +11,8 @@
 use crate::command::{Command, Outcome, Response, decode_command, encode_outcome};
 use crate::error::EtcdError;
 use crate::mvcc::Store;
-use crate::snapshot::{self, CacheSlot};
+use crate::snapshot;
+use crate::snapshot_cache::CacheSlot;
 use synod_core::{Inspect, SnapshotError, StateMachine};
 
 impl Store {

@@ -17,7 +17,7 @@
 use crate::error::EtcdError;
 use crate::lease::Leases;
 use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
-use crate::snapshot::CacheSlot;
+use crate::snapshot_cache::CacheSlot;
 use crate::types::{Event, EventType, KeyRange, KeyValue};
 use bytes::Bytes;
 use imbl::{OrdMap, Vector};

@@ -33,11 +33,11 @@
 
 use crate::lease::Leases;
 use crate::mvcc::{Change, Revision, Store};
+use crate::snapshot_cache::{CacheSlot, SnapshotCache};
 use crate::types::KeyValue;
 use bytes::Bytes;
 use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use synod_core::SnapshotError;
 
@@ -97,49 +97,6 @@ impl Meta {
                 .map(|(id, l)| (id, l.ttl, l.renewals))
                 .collect(),
         }
-    }
-}
-
-/// The frames of sealed blocks (and the base) a live store's snapshots
-/// have encoded so far, valid for one compaction revision.
-#[derive(Default)]
-pub(crate) struct SnapshotCache {
-    compact_revision: i64,
-    base: Option<Bytes>,
-    /// By block number (main revision / block size).
-    blocks: BTreeMap<i64, Bytes>,
-}
-
-/// A live store's cache, shared with its captures (`Store::capture`) and
-/// with nothing else: a clone of the store starts without one, since it
-/// may go on to write a history of its own. Not part of the state (it
-/// compares equal whatever it holds).
-#[derive(Default)]
-pub(crate) struct CacheSlot(pub(crate) Option<Arc<Mutex<SnapshotCache>>>);
-
-impl CacheSlot {
-    pub(crate) fn fresh() -> Self {
-        CacheSlot(Some(Arc::default()))
-    }
-}
-
-impl Clone for CacheSlot {
-    fn clone(&self) -> Self {
-        CacheSlot(None)
-    }
-}
-
-impl PartialEq for CacheSlot {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for CacheSlot {}
-
-impl std::fmt::Debug for CacheSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CacheSlot")
     }
 }
 

@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 mod connections;
 mod core_task;
+mod disk;
 pub mod embedded;
 pub mod http;
 pub mod local;

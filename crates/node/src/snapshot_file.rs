@@ -25,7 +25,7 @@
 //! is built on, and the newest file (the next one written may build on
 //! it).
 
-use crate::store::{StorageError, io, numbered_files, sync_dir};
+use crate::disk::{StorageError, io, numbered_files, sync_dir};
 use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;

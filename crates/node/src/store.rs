@@ -41,6 +41,8 @@
 //! After any write or sync error the log is poisoned: every later call
 //! fails, so the node can never acknowledge what it could not persist.
 
+pub use crate::disk::StorageError;
+use crate::disk::{io, numbered_files, sync_dir};
 use crate::metrics::SyncProbe;
 use crate::snapshot_file;
 use serde::{Deserialize, Serialize};
@@ -48,7 +50,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use synod_core::{DurableState, PersistOp};
-use thiserror::Error;
 
 const HEADER: &[u8; 8] = b"SYNWAL\x00\x02";
 /// Segments written before snapshot files: every payload a `PersistOp`.
@@ -62,44 +63,6 @@ const PREALLOCATE: u64 = 1 << 20;
 /// had written, and a node whose etcd store had outgrown that could not
 /// restart.
 const MAX_RECORD: usize = u32::MAX as usize;
-
-#[derive(Debug, Error)]
-pub enum StorageError {
-    #[error(
-        "no synod data in {}: a node of a new cluster is initialised once with `synod node --init`; \
-         a node whose disk was lost while its cluster ran on comes back with `synod node --rejoin` \
-         (as a learner that never votes)",
-        .0.display()
-    )]
-    Missing(PathBuf),
-    #[error(
-        "refusing --init: {} already holds this node's log (it was initialised before); \
-         start the node without --init",
-        .0.display()
-    )]
-    Exists(PathBuf),
-    #[error(
-        "corrupt write-ahead log {file} at byte {offset}: {reason}; refusing to start (restore the node's data directory, or wipe it and let the node rejoin)"
-    )]
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
-    #[error("{op} {file}: {source}")]
-    Io {
-        op: &'static str,
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the write-ahead log failed earlier ({0}); nothing more is accepted")]
-    Poisoned(String),
-    #[error(
-        "{} is in use by another process ({holder}): two nodes on one log would corrupt it",
-        .dir.display()
-    )]
-    Locked { dir: PathBuf, holder: String },
-}
 
 /// A record of a version 2 segment, as read.
 #[derive(Deserialize)]
@@ -166,42 +129,12 @@ pub struct Wal {
     written: snapshot_file::Written,
 }
 
-pub(crate) fn io(
-    op: &'static str,
-    file: &Path,
-) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
-    let file = file.to_path_buf();
-    move |source| StorageError::Io { op, file, source }
-}
-
 fn segment_name(seq: u64) -> String {
     format!("wal-{seq:016}.log")
 }
 
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     numbered_files(dir, "wal-", ".log")
-}
-
-/// The files `<prefix><number><suffix>` in `dir`, in number order.
-pub(crate) fn numbered_files(
-    dir: &Path,
-    prefix: &str,
-    suffix: &str,
-) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
-        let entry = entry.map_err(io("listing", dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix(prefix)
-            .and_then(|s| s.strip_suffix(suffix))
-            .and_then(|s| s.parse().ok())
-        {
-            out.push((n, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// Locks `<dir>/LOCK` (an advisory `flock`, released when the file closes,
@@ -239,12 +172,6 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
         }
         Err(std::fs::TryLockError::Error(e)) => Err(io("locking", &path)(e)),
     }
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing directory", dir))
 }
 
 impl Wal {
