@@ -88,6 +88,10 @@ impl Header {
             m if m == SHARED => Some((u64_at(20)?, u64_at(28)?)),
             _ => return None,
         };
+        // A file cannot share more than the whole it stands for.
+        if parent.is_some_and(|(_, shared)| shared > len) {
+            return None;
+        }
         Some(Header { len, crc, parent })
     }
 
@@ -122,9 +126,6 @@ pub(crate) fn header(path: &Path) -> Option<Header> {
         }
     }
     let header = Header::parse(&prefix[..got])?;
-    if header.parent.is_some_and(|(_, shared)| shared > header.len) {
-        return None;
-    }
     let size = file.metadata().ok()?.len();
     (size == header.prefix_len() as u64 + header.own_len()).then_some(header)
 }
@@ -521,6 +522,15 @@ mod tests {
         std::fs::remove_file(&parent).unwrap();
         let err = read_back(dir.path(), 2, &b).unwrap_err().to_string();
         assert!(err.contains("cannot read it"), "{err}");
+        // A header sharing more than its whole: refused, not a panic.
+        let child = path(dir.path(), 2);
+        let mut bytes = std::fs::read(&child).unwrap();
+        bytes[28..36].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&child, &bytes).unwrap();
+        let err = read_back(dir.path(), 2, &b).unwrap_err().to_string();
+        assert!(err.contains("bad header"), "{err}");
+        writer.write(1, &a).unwrap();
+        writer.write(2, &b).unwrap();
         // And a file cut short is refused as such.
         let child = path(dir.path(), 2);
         let bytes = std::fs::read(&child).unwrap();
