@@ -81,21 +81,20 @@ impl<S: StateMachine> CheckpointJob<S> {
     /// Serialises and digests the state (the expensive part: run it on
     /// another thread).
     pub fn build(self) -> Checkpoint {
-        let snapshot = Bytes::from(self.capture.serialize());
-        Checkpoint {
-            slot: self.capture.slot(),
-            digest: Digest::of(&snapshot),
-            snapshot,
-        }
+        self.build_with(|snapshot| Digest::of(snapshot))
     }
 
     /// [`CheckpointJob::build`], hashing again only what differs from the
     /// last snapshot `digests` saw: the same checkpoint.
     pub fn build_after(self, digests: &mut DigestCache) -> Checkpoint {
+        self.build_with(|snapshot| digests.digest(snapshot))
+    }
+
+    fn build_with(self, digest: impl FnOnce(&Bytes) -> Digest) -> Checkpoint {
         let snapshot = Bytes::from(self.capture.serialize());
         Checkpoint {
             slot: self.capture.slot(),
-            digest: digests.digest(&snapshot),
+            digest: digest(&snapshot),
             snapshot,
         }
     }
