@@ -15,11 +15,11 @@
 //! Nothing here validates requests (see `txn`) or knows about time.
 
 use crate::error::EtcdError;
+use crate::key::Key;
 use crate::lease::Leases;
 use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
 use crate::snapshot_cache::CacheSlot;
 use crate::types::{Event, EventType, KeyRange, KeyValue};
-use bytes::Bytes;
 use imbl::{OrdMap, Vector};
 use std::sync::Arc;
 
@@ -47,12 +47,12 @@ pub struct Store {
     pub(crate) compact_revision: i64,
     /// Each key's changes in revision order. A key leaves the map once
     /// compaction has dropped all of its history.
-    pub(crate) keys: OrdMap<Bytes, Vector<Change>>,
+    pub(crate) keys: OrdMap<Key, Vector<Change>>,
     /// Each change from the compaction revision on and the key it
     /// touched, in revision order: the watch log, and the order snapshots
     /// list history in (the change itself is here, not only its key, so
     /// neither looks each one up in its key's history).
-    pub(crate) changes: OrdMap<Revision, (Bytes, Change)>,
+    pub(crate) changes: OrdMap<Revision, (Key, Change)>,
     pub(crate) leases: Leases,
     /// `approximate_size`, kept as changes come and go: Status asks for it
     /// and checkpoints are spaced by it, and counting it afresh walks the
@@ -196,24 +196,25 @@ impl Store {
     /// Writes `key` at `rev`, continuing its generation if it is live, and
     /// moves it between leases. The caller checked that `lease` exists.
     pub(crate) fn put_at(&mut self, rev: Revision, key: &[u8], value: Vec<u8>, lease: i64) {
-        // What the new version continues (not a copy of the pair: its key
-        // and value would be two allocations per put, on every node).
-        let prev = self
-            .get(key)
-            .map(|p| (p.create_revision, p.version, p.lease));
-        let (create_revision, version) = match prev {
-            Some((created, version, _)) => (created, version + 1),
-            None => (rev.main, 1),
-        };
-        let kv = KeyValue {
-            key: key.to_vec(),
-            create_revision,
-            mod_revision: rev.main,
-            version,
-            value,
-            lease,
-        };
-        if let Some((_, _, prev_lease)) = prev
+        let prev_lease = self.record(rev, key, |prev| {
+            // What the new version continues (not a copy of the pair: its
+            // key and value would be two allocations per put, on every
+            // node).
+            let (create_revision, version) = match prev {
+                Some(p) => (p.create_revision, p.version + 1),
+                None => (rev.main, 1),
+            };
+            let kv = KeyValue {
+                key: key.to_vec(),
+                create_revision,
+                mod_revision: rev.main,
+                version,
+                value,
+                lease,
+            };
+            (Some(Arc::new(kv)), prev.map(|p| p.lease))
+        });
+        if let Some(prev_lease) = prev_lease
             && prev_lease != 0
             && prev_lease != lease
         {
@@ -222,14 +223,6 @@ impl Store {
         if lease != 0 {
             self.leases.attach(lease, key);
         }
-        self.record(
-            rev,
-            key,
-            Change {
-                rev,
-                kv: Some(Arc::new(kv)),
-            },
-        );
     }
 
     /// Deletes `key` at `rev` if it is live; says whether it was.
@@ -240,29 +233,42 @@ impl Store {
         if prev_lease != 0 {
             self.leases.detach(prev_lease, key);
         }
-        self.record(rev, key, Change { rev, kv: None });
+        self.record(rev, key, |_| (None, ()));
         true
     }
 
-    fn record(&mut self, rev: Revision, key: &[u8], change: Change) {
-        // Keys are shared, not copied: the first write to a node of these
-        // persistent maps after a capture (a checkpoint's, or the copy a
-        // watcher asked for) copies the node, and a key copied is a
-        // pointer, where a `Vec<u8>` was an allocation each (2026-12-03).
-        self.size += change_size(&change);
-        let key = match self.keys.get_key_value_mut(key) {
+    /// Appends a change at `rev` to `key`'s history and to the change log,
+    /// looking the key up once (a put does this on every node): `change`
+    /// makes the change's pair, if any, from the key's current one.
+    fn record<T>(
+        &mut self,
+        rev: Revision,
+        key: &[u8],
+        change: impl FnOnce(Option<&KeyValue>) -> (Option<Arc<KeyValue>>, T),
+    ) -> T {
+        // Keys are held inline or shared, not copied (`Key`): the first
+        // write to a node of these persistent maps after a capture (a
+        // checkpoint's, or the copy a watcher asked for) copies the node,
+        // and a `Vec<u8>` key was an allocation each (2026-12-03).
+        let (key, change, out) = match self.keys.get_key_value_mut(key) {
             Some((shared, history)) => {
+                let (kv, out) = change(history.last().and_then(|c| c.kv.as_deref()));
+                let change = Change { rev, kv };
                 history.push_back(change.clone());
-                shared.clone()
+                (shared.clone(), change, out)
             }
             None => {
+                let (kv, out) = change(None);
+                let change = Change { rev, kv };
                 self.size += key.len() as i64;
-                let new = Bytes::copy_from_slice(key);
+                let new = Key::new(key);
                 self.keys.insert(new.clone(), Vector::unit(change.clone()));
-                new
+                (new, change, out)
             }
         };
+        self.size += change_size(&change);
         self.changes.insert(rev, (key, change));
+        out
     }
 
     /// Drops history below `rev`: afterwards reads at `rev` or later, and

@@ -31,6 +31,7 @@
 //! Format 2 (each key's history in key order, one postcard struct) is still
 //! read, so a node restarts from the files an older version wrote.
 
+use crate::key::Key;
 use crate::lease::Leases;
 use crate::mvcc::{Change, Revision, Store};
 use crate::snapshot_cache::{CacheSlot, SnapshotCache};
@@ -244,8 +245,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Store, SnapshotError> {
 
 /// A store being rebuilt, change by change, each key's in revision order.
 struct Rebuild {
-    keys: OrdMap<Bytes, Vector<Change>>,
-    changes: OrdMap<Revision, (Bytes, Change)>,
+    keys: OrdMap<Key, Vector<Change>>,
+    changes: OrdMap<Revision, (Key, Change)>,
 }
 
 impl Rebuild {
@@ -280,7 +281,7 @@ impl Rebuild {
                 key.clone()
             }
             None => {
-                let key = Bytes::copy_from_slice(r.key);
+                let key = Key::new(r.key);
                 self.keys.insert(key.clone(), Vector::unit(change.clone()));
                 key
             }
