@@ -35,6 +35,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         EtcdOptions::default(),
         std::future::pending(),
     )
-    .await?;
+    .await;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::authority::AuthorityFix;
 use crate::backend::MemberInfo;
 use crate::mvcc::Store;
 use crate::node::NodeBackend;
-use crate::server::routes;
+use crate::server::{Services, serve_connection};
 use crate::service::EtcdOptions;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,9 +25,7 @@ use synod_node::server::{BIND_RETRY, NodeError, Start, bind_listener, run_with};
 use synod_node::tls::{Reader, Security, Writer};
 use tokio::io::{AsyncRead, AsyncWrite, Join, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::Connected;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 /// How long an accepted connection has for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,7 +91,8 @@ pub async fn run(
                 listener,
                 security,
                 limit,
-                routes(std::sync::Arc::new(backend), options, closing),
+                Services::new(std::sync::Arc::new(backend), options, closing.clone()),
+                closing,
             ));
             Some(Box::new(follower))
         },
@@ -111,57 +110,49 @@ fn min_lease_ttl(cluster: &ClusterFile) -> i64 {
     (ms.div_ceil(1000) as i64).max(1)
 }
 
-/// Accepts connections (TLS handshakes on tasks of their own, so a slow
-/// one holds up nobody) and serves gRPC on them.
+/// Accepts connections and serves gRPC on each, on a task of its own (TLS
+/// handshake included, so a slow one holds up nobody).
 async fn serve(
     listener: TcpListener,
     security: Security,
     limit: usize,
-    routes: tonic::service::Routes,
+    services: Services<NodeBackend>,
+    closing: watch::Receiver<bool>,
 ) {
-    let (tx, rx) = mpsc::channel::<Result<Conn, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let mut listener = BoundedListener::new(listener, limit, "etcd clients");
-        loop {
-            let (stream, from, permit) = listener.accept().await;
-            let (security, tx) = (security.clone(), tx.clone());
-            tokio::spawn(async move {
-                let accepted =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, security.accept_h2(stream)).await;
-                let (read, write, credential) = match accepted {
-                    Err(_) => {
-                        tracing::warn!(%from, "etcd client: no TLS handshake within 5 s");
-                        return;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(%from, "etcd client: TLS handshake refused: {e}");
-                        return;
-                    }
-                    Ok(Ok(x)) => x,
-                };
-                if !credential.is_client() {
-                    tracing::warn!(
-                        %from,
-                        "etcd client refused: a node's certificate is for peers \
-                         (present a client or admin certificate)"
-                    );
+    let mut listener = BoundedListener::new(listener, limit, "etcd clients");
+    loop {
+        let (stream, from, permit) = listener.accept().await;
+        let (security, services, closing) = (security.clone(), services.clone(), closing.clone());
+        tokio::spawn(async move {
+            let accepted =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, security.accept_h2(stream)).await;
+            let (read, write, credential) = match accepted {
+                Err(_) => {
+                    tracing::warn!(%from, "etcd client: no TLS handshake within 5 s");
                     return;
                 }
-                let _ = tx
-                    .send(Ok(Conn {
-                        io: tokio::io::join(AuthorityFix::new(read), write),
-                        _permit: permit,
-                    }))
-                    .await;
-            });
-        }
-    });
-    let served = tonic::transport::Server::builder()
-        .add_routes(routes)
-        .serve_with_incoming(ReceiverStream::new(rx))
-        .await;
-    if let Err(e) = served {
-        tracing::error!("the etcd API stopped: {e}");
+                Ok(Err(e)) => {
+                    tracing::warn!(%from, "etcd client: TLS handshake refused: {e}");
+                    return;
+                }
+                Ok(Ok(x)) => x,
+            };
+            if !credential.is_client() {
+                tracing::warn!(
+                    %from,
+                    "etcd client refused: a node's certificate is for peers \
+                     (present a client or admin certificate)"
+                );
+                return;
+            }
+            let conn = Conn {
+                io: tokio::io::join(AuthorityFix::new(read), write),
+                _permit: permit,
+            };
+            if let Err(e) = serve_connection(conn, services, closing).await {
+                tracing::debug!(%from, "etcd client connection ended: {e}");
+            }
+        });
     }
 }
 
@@ -169,11 +160,6 @@ async fn serve(
 struct Conn {
     io: Join<AuthorityFix<Reader>, Writer>,
     _permit: OwnedSemaphorePermit,
-}
-
-impl Connected for Conn {
-    type ConnectInfo = ();
-    fn connect_info(&self) {}
 }
 
 impl AsyncRead for Conn {

@@ -856,3 +856,74 @@ async fn an_empty_key_with_range_end_zero_watches_everything() {
         "etcdserver: mvcc: required revision has been compacted"
     );
 }
+
+/// The services are dispatched by the request's path: a service or
+/// package the server does not have is UNIMPLEMENTED, as gRPC servers
+/// answer, and the connection goes on serving.
+#[tokio::test]
+async fn a_path_no_service_serves_is_unimplemented() {
+    let c = Cluster::start().await;
+    for path in [
+        "/etcdserverpb.Auth/Authenticate",
+        "/etcdserverpb.KVX/Range",
+        "/other.KV/Range",
+        "/",
+    ] {
+        let mut grpc = tonic::client::Grpc::new(c.channel.clone());
+        grpc.ready().await.unwrap();
+        let answer: Result<tonic::Response<pb::RangeResponse>, tonic::Status> = grpc
+            .unary(
+                tonic::Request::new(pb::RangeRequest::default()),
+                http::uri::PathAndQuery::from_static(path),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await;
+        assert_eq!(answer.unwrap_err().code(), Code::Unimplemented, "{path}");
+    }
+    assert_eq!(c.put("still", "served").await, 2);
+}
+
+/// Stopping the server ends the streams open on it (a watch) and refuses
+/// new connections.
+#[tokio::test]
+async fn stopping_the_server_ends_its_streams() {
+    let backend = MemoryBackend::start();
+    let (addr, channel, stop) = serve(&backend, EtcdOptions::default()).await;
+    let mut watch = open_watch(&channel).await;
+    watch
+        .send(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: b"k".to_vec(),
+                ..Default::default()
+            },
+        ))
+        .await;
+    let created = tokio::time::timeout(PATIENCE, watch.responses.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(created.created);
+    drop(stop);
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match watch.responses.message().await {
+                Ok(Some(_)) => continue,
+                end => return end,
+            }
+        }
+    })
+    .await
+    .expect("the watch ends");
+    assert!(matches!(ended, Ok(None) | Err(_)));
+    let refused = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the listener closes");
+}
