@@ -63,6 +63,10 @@ pub enum PlantedBug {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
+    /// A follower of three voters takes its own acceptance of a slot for a
+    /// quorum, without its leader's: it executes a value that may never be
+    /// chosen.
+    FollowerCountsItselfTwice,
 }
 
 #[derive(Clone, Debug)]
@@ -124,8 +128,10 @@ pub struct Config {
     /// leader that steps down says nothing, an unanswered candidacy or a
     /// step aside to catch up lengthens the backoff, a node that just
     /// started waits a whole election timeout, a follower keeps no copy of
-    /// what it forwarded), so that seeds found then replay the runs that
-    /// found them. Safety never depended on any of them.
+    /// what it forwarded), and without followers counting acceptances
+    /// (2026-12-06: a follower of three voters learns from COMMITs only), so
+    /// that seeds found then replay the runs that found them. Safety never
+    /// depended on any of them.
     #[cfg(feature = "planted-bugs")]
     pub replay_old_rules: bool,
 }
@@ -341,6 +347,10 @@ pub(crate) enum PlantedBugStub {
     /// A candidacy that no peer answered lengthens the backoff as if it
     /// had lost a duel: a node cut off alone comes back slow to stand.
     UnansweredCandidacyBacksOff,
+    /// A follower of three voters takes its own acceptance of a slot for a
+    /// quorum, without its leader's: it executes a value that may never be
+    /// chosen.
+    FollowerCountsItselfTwice,
 }
 
 #[cfg(feature = "planted-bugs")]

@@ -180,9 +180,13 @@ fn a_restarted_acceptor_remembers_its_votes() {
 fn a_request_chosen_in_two_slots_is_applied_once() {
     let mut c = running();
     let slot = c.replica(N1).status().commit + 1;
-    // n1 proposes r; n2 and n3 accept it, but n1 never hears them.
+    // n1 proposes r; n2 and n3 accept it, but n1 never hears them, and
+    // they never hear that n1 accepted it too (which would tell them it
+    // is chosen).
     c.cut(N2, N1);
     c.cut(N3, N1);
+    c.cut_kind(N1, N2, "ACCEPTED");
+    c.cut_kind(N1, N3, "ACCEPTED");
     c.submit(N1, 9, 1, b"r");
     c.settle();
     assert!(c.replica(N3).accepted(slot).is_some());

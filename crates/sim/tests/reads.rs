@@ -94,3 +94,27 @@ fn catches_a_leader_that_answers_reads_unconfirmed() {
         assert!(clean.violations.is_empty(), "{:?}", clean.violations);
     }
 }
+
+/// A follower of three that counts acceptances learns a write chosen, and
+/// answers it, before its leader knows: a read at the leader that took the
+/// leader's commit point as its index missed that write (the swarm with
+/// reads, seeds 509, 1624, 3624, 4428, 7351, 9875, 13941 and 14652 of
+/// 20,000, 2026-12-06). The index is now at least the last slot the leader
+/// proposed.
+#[test]
+fn a_read_sees_a_write_a_follower_answered_before_its_leader_knew() {
+    let options = SimOptions {
+        mix: Mix::Swarm,
+        sizes: vec![3, 5],
+        reads: 30,
+        ..SimOptions::default()
+    };
+    for seed in [509, 1624, 3624, 4428, 7351, 9875, 13941, 14652] {
+        let report = run(seed, &options);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+    }
+}

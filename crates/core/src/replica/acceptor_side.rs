@@ -112,12 +112,7 @@ impl<S: StateMachine> Replica<S> {
         match self.acceptor.accept(ballot, slot, value) {
             Ok(op) => {
                 self.out.persist.push(op);
-                let accepted = Message::Accepted {
-                    ballot,
-                    first: slot,
-                    last: slot,
-                };
-                self.send_vote(from, accepted);
+                self.vote_accepted(from, ballot, slot, slot);
                 self.follow(ballot);
                 self.on_leader_commit(ballot, commit);
             }
@@ -160,14 +155,7 @@ impl<S: StateMachine> Replica<S> {
         }
         if entries.len() > skip {
             let last = start + entries.len() as u64 - 1;
-            self.send_vote(
-                from,
-                Message::Accepted {
-                    ballot,
-                    first: start + skip as u64,
-                    last,
-                },
-            );
+            self.vote_accepted(from, ballot, start + skip as u64, last);
         }
         self.out.events.push(Event::NewView {
             ballot,

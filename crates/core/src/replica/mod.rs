@@ -46,6 +46,7 @@ use std::collections::{BTreeMap, VecDeque};
 mod acceptor_side;
 mod candidate;
 mod checkpointing;
+mod follower_quorum;
 mod leader;
 mod learning;
 mod output;
@@ -137,6 +138,9 @@ pub struct Replica<S: StateMachine> {
     forwarded: BTreeMap<ClientId, (Request, Time)>,
     /// How far accepted entries were matched against a leader's COMMITs.
     commit_scan: CommitScan,
+    /// Acceptances of the followed ballot's slots this node heard of
+    /// (`follower_quorum.rs`).
+    follower_acks: follower_quorum::FollowerAcks,
     record_executions: bool,
     /// Checkpoints taken, built, announced and received.
     checkpoints: Checkpoints,
@@ -242,6 +246,7 @@ impl<S: StateMachine> Replica<S> {
             held: VecDeque::new(),
             forwarded: BTreeMap::new(),
             commit_scan: CommitScan::default(),
+            follower_acks: Default::default(),
             record_executions: false,
             out: Outbox::default(),
             gate: DurabilityGate::default(),
@@ -625,8 +630,10 @@ impl<S: StateMachine> Replica<S> {
         });
     }
 
-    /// Merges consecutive ACCEPTED messages to one leader into ranges: under
-    /// load a follower acknowledges many slots per turn.
+    /// Merges consecutive ACCEPTED messages to one node into ranges: under
+    /// load a follower acknowledges many slots per turn. An ACCEPTED joins
+    /// the last message to the same node, whatever went to other nodes in
+    /// between (a vote may go to the leader and to this node itself).
     pub(super) fn coalesce_accepted(&mut self) {
         let msgs = &mut self.out.votes;
         if msgs.len() < 2 {
@@ -634,9 +641,9 @@ impl<S: StateMachine> Replica<S> {
         }
         let mut merged: Vec<Envelope> = Vec::with_capacity(msgs.len());
         for env in msgs.drain(..) {
+            let last_to_same = merged.iter_mut().rev().find(|m| m.to == env.to);
             if let (
                 Some(Envelope {
-                    to: prev_to,
                     msg:
                         Message::Accepted {
                             ballot: pb,
@@ -650,8 +657,7 @@ impl<S: StateMachine> Replica<S> {
                     first,
                     last,
                 },
-            ) = (merged.last_mut(), &env.msg)
-                && *prev_to == env.to
+            ) = (last_to_same, &env.msg)
                 && *pb == *ballot
                 && *pl + 1 == *first
             {

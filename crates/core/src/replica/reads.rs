@@ -3,7 +3,9 @@
 //!
 //! A linearizable read at the leader takes the commit point it has when the
 //! read arrives (or the end of its NEW-VIEW, if that is further: those slots
-//! may hold values chosen under earlier leaders) as the read's index, then
+//! may hold values chosen under earlier leaders; and where followers count
+//! acceptances, the last slot it proposed: a follower may have answered a
+//! write in it before the leader knew it chosen) as the read's index, then
 //! confirms that it still leads: a quorum must acknowledge a heartbeat sent
 //! after the read arrived (reads arriving together share one round). A node
 //! acknowledges a heartbeat only while it has promised no higher ballot, so
@@ -47,8 +49,11 @@ impl<S: StateMachine> Replica<S> {
         let id = self.next_read;
         self.next_read += 1;
         match &mut self.phase {
-            Phase::Leader(l) => {
-                l.add_read(ReadOrigin::Local(id), self.learner.commit());
+            Phase::Leader(_) => {
+                let floor = self.read_floor();
+                if let Phase::Leader(l) = &mut self.phase {
+                    l.add_read(ReadOrigin::Local(id), floor);
+                }
             }
             _ => match self.view.leader() {
                 Some(leader) if leader != self.config.id && !self.election.suspecting() => {
@@ -67,6 +72,21 @@ impl<S: StateMachine> Replica<S> {
         self.confirm_reads();
     }
 
+    /// The least index a read arriving at this leader now may take: its
+    /// commit point, or, where followers count acceptances
+    /// (`follower_quorum.rs`), the last slot it proposed. A follower may
+    /// then learn a slot chosen, and answer its client, before this leader
+    /// knows it chosen, but never a slot this leader has not proposed (it
+    /// counts this leader's own acceptance).
+    fn read_floor(&self) -> Slot {
+        match &self.phase {
+            Phase::Leader(l) if self.followers_count(&l.voters) => {
+                self.learner.commit().max(l.next_slot.saturating_sub(1))
+            }
+            _ => self.learner.commit(),
+        }
+    }
+
     /// A follower asks us, as its leader, for a read index.
     pub(super) fn on_read_index(&mut self, from: NodeId, id: u64) {
         if matches!(self.phase, Phase::Leader(_)) && self.config.has_bug(Bug::UnconfirmedRead) {
@@ -74,9 +94,10 @@ impl<S: StateMachine> Replica<S> {
             self.send(from, Message::ReadIndexReply { id, index });
             return;
         }
+        let floor = self.read_floor();
         match &mut self.phase {
             Phase::Leader(l) => {
-                l.add_read(ReadOrigin::Remote(from, id), self.learner.commit());
+                l.add_read(ReadOrigin::Remote(from, id), floor);
                 self.confirm_reads();
             }
             _ => self.send(from, Message::ReadIndexReply { id, index: None }),

@@ -89,6 +89,8 @@ pub struct Cluster {
     frozen: BTreeSet<NodeId>,
     /// Directed links that drop everything: (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Directed links that drop messages of one kind: (from, to, kind).
+    cut_kind: BTreeSet<(NodeId, NodeId, &'static str)>,
     network: VecDeque<Envelope>,
     /// Every reply any node gave, with the node.
     pub replies: Vec<(NodeId, Reply)>,
@@ -154,6 +156,7 @@ impl Cluster {
             configs,
             frozen: BTreeSet::new(),
             cut: BTreeSet::new(),
+            cut_kind: BTreeSet::new(),
             network: VecDeque::new(),
             replies: Vec::new(),
             events: Vec::new(),
@@ -224,7 +227,10 @@ impl Cluster {
         while let Some(env) = self.network.pop_front() {
             steps += 1;
             assert!(steps < 1_000_000, "the network never quiets down");
-            if self.cut.contains(&(env.from, env.to)) || !self.live(env.to) {
+            if self.cut.contains(&(env.from, env.to))
+                || self.cut_kind.contains(&(env.from, env.to, env.msg.kind()))
+                || !self.live(env.to)
+            {
                 continue;
             }
             let (to, now) = (env.to, self.now);
@@ -356,6 +362,11 @@ impl Cluster {
         self.cut.insert((from, to));
     }
 
+    /// Drops the messages of one kind (`Message::kind`) from `from` to `to`.
+    pub fn cut_kind(&mut self, from: NodeId, to: NodeId, kind: &'static str) {
+        self.cut_kind.insert((from, to, kind));
+    }
+
     /// Cuts `id` off from everyone, both ways.
     pub fn isolate(&mut self, id: NodeId) {
         for other in self.ids() {
@@ -368,6 +379,7 @@ impl Cluster {
 
     pub fn heal(&mut self) {
         self.cut.clear();
+        self.cut_kind.clear();
     }
 
     /// The node takes no steps and hears nothing until thawed.
