@@ -17,8 +17,12 @@
 //! linearizable read at the leader takes at least the last slot the leader
 //! proposed as its index (`reads.rs`), not only its commit point.
 //!
-//! Counting needs the voters of the slot's epoch, and a follower knows the
-//! voters of the slots it has executed through. The quorum is taken from its
+//! Why two acceptances suffice: only a follower itself and its leader send
+//! it an ACCEPTED, and the leader only in a ballot of two or three voters,
+//! to those voters; any two of them are a quorum of the ballot.
+//!
+//! Counting also needs the voters of the slot's epoch, and a follower knows
+//! the voters of the slots it has executed through. The quorum is taken from its
 //! current membership only for a slot `s` such that every slot from its
 //! next to execute through `s` is held in the ballot counted: the ballot's
 //! leader proposes only from its candidacy's first slot on (its commit
