@@ -11,14 +11,8 @@ const N1: NodeId = NodeId(1);
 const N2: NodeId = NodeId(2);
 const N3: NodeId = NodeId(3);
 
-/// A cluster of `n` that has elected n1 and committed one command.
 fn running(n: u32) -> Cluster {
-    let mut c = Cluster::new(n, |_| {});
-    assert_eq!(c.wait_for_leader(1000 * MS), N1);
-    c.submit(N1, 1, 1, b"warm-up");
-    c.settle();
-    assert_eq!(c.replica(N2).status().executed, 1);
-    c
+    Cluster::running(n)
 }
 
 /// No COMMIT or heartbeat reaches n2, and no time passes (no next ACCEPT

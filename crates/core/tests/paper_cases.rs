@@ -12,14 +12,8 @@ const N1: NodeId = NodeId(1);
 const N2: NodeId = NodeId(2);
 const N3: NodeId = NodeId(3);
 
-/// A cluster of three that has elected n1 and committed one command.
 fn running() -> Cluster {
-    let mut c = Cluster::new(3, |_| {});
-    assert_eq!(c.wait_for_leader(1000 * MS), N1);
-    c.submit(N1, 1, 1, b"warm-up");
-    c.settle();
-    assert_eq!(c.replica(N3).status().executed, 1);
-    c
+    Cluster::running(3)
 }
 
 #[test]

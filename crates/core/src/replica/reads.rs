@@ -48,13 +48,9 @@ impl<S: StateMachine> Replica<S> {
         }
         let id = self.next_read;
         self.next_read += 1;
+        let floor = self.read_floor();
         match &mut self.phase {
-            Phase::Leader(_) => {
-                let floor = self.read_floor();
-                if let Phase::Leader(l) = &mut self.phase {
-                    l.add_read(ReadOrigin::Local(id), floor);
-                }
-            }
+            Phase::Leader(l) => l.add_read(ReadOrigin::Local(id), floor),
             _ => match self.view.leader() {
                 Some(leader) if leader != self.config.id && !self.election.suspecting() => {
                     self.send(leader, Message::ReadIndex { id });

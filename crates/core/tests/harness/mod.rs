@@ -268,6 +268,19 @@ impl Cluster {
             .max_by_key(|id| self.replica(*id).status().view)
     }
 
+    /// A cluster of `n` that has elected n1 and committed one command
+    /// (client 1's `warm-up`), executed everywhere.
+    pub fn running(n: u32) -> Self {
+        let mut c = Cluster::new(n, |_| {});
+        assert_eq!(c.wait_for_leader(1000 * MS), NodeId(1));
+        c.submit(NodeId(1), 1, 1, b"warm-up");
+        c.settle();
+        for id in c.ids() {
+            assert_eq!(c.replica(id).status().executed, 1, "{id}");
+        }
+        c
+    }
+
     /// Advances time until some node leads (at most `limit`).
     pub fn wait_for_leader(&mut self, limit: Time) -> NodeId {
         let end = self.now + limit;
