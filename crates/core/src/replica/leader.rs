@@ -115,9 +115,6 @@ impl<S: StateMachine> Replica<S> {
 
     pub(super) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, first: Slot, last: Slot) {
         let Phase::Leader(l) = &mut self.phase else {
-            if matches!(self.phase, Phase::Follower) {
-                self.learn_from_accepted(from, ballot, first, last);
-            }
             return;
         };
         if l.ballot != ballot {

@@ -370,7 +370,10 @@ impl<S: StateMachine> Replica<S> {
                 ballot,
                 first,
                 last,
-            } => self.on_accepted(from, ballot, first, last),
+            } => match self.phase {
+                Phase::Follower => self.learn_from_accepted(from, ballot, first, last),
+                _ => self.on_accepted(from, ballot, first, last),
+            },
             Message::NewView {
                 ballot,
                 start,
