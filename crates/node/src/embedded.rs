@@ -5,7 +5,7 @@
 //! processes. The caller's own runtime, if any, is untouched.
 
 use crate::config::ClusterFile;
-use crate::server::{NodeError, Start, run};
+use crate::server::{NodeError, Start, run_with};
 use synod_core::{Inspect, StateMachine};
 use tokio::sync::oneshot;
 
@@ -16,17 +16,24 @@ pub struct NodeHandle {
     id: u32,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), NodeError>>>,
+    /// Sent to once the node serves; disconnected if it stopped first.
+    serving: std::sync::mpsc::Receiver<()>,
+    serves: bool,
 }
 
 impl NodeHandle {
-    /// Starts node `id` of `cluster` running `app` (its initial state).
-    /// Errors in starting it (a port in use, a bad data directory) come
-    /// back from [`NodeHandle::stop`].
+    /// Starts node `id` of `cluster` running `app` (its initial state),
+    /// and returns at once, before the node binds its ports (which it
+    /// retries for a while if they are taken); [`NodeHandle::wait_serving`]
+    /// waits for it. Errors in starting it (a port in use, a bad data
+    /// directory) come back from [`NodeHandle::stop`].
     pub fn spawn<S>(cluster: ClusterFile, id: u32, start: Start, app: S) -> std::io::Result<Self>
     where
         S: StateMachine + Inspect + Send + 'static,
     {
         let (stop, stopped) = oneshot::channel::<()>();
+        // Sent by the node once it serves; dropped unsent if it fails first.
+        let (serving, ready) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name(format!("synod-n{id}"))
             .spawn(move || {
@@ -34,16 +41,35 @@ impl NodeHandle {
                     .enable_all()
                     .build()
                     .map_err(NodeError::Runtime)?;
-                runtime.block_on(run(cluster, id, start, app, async {
+                let shutdown = async {
                     // A dropped sender stops the node too.
                     let _ = stopped.await;
+                };
+                // The front end's hook runs once listeners are bound and
+                // accepting, and the core is about to run.
+                runtime.block_on(run_with(cluster, id, start, app, shutdown, move |_| {
+                    let _ = serving.send(());
+                    None
                 }))
             })?;
         Ok(NodeHandle {
             id,
             stop: Some(stop),
+            serving: ready,
+            serves: false,
             thread: Some(thread),
         })
+    }
+
+    /// Waits until the node serves (ports bound, log recovered, accepting
+    /// connections), or has stopped; whether it serves. A client started
+    /// before a node listens sends to a port that refuses it, and what it
+    /// sent there is lost until the client's own timer.
+    pub fn wait_serving(&mut self) -> bool {
+        // Sent once: a second call finds the channel empty and disconnected
+        // (the sender went with the hook that sent), hence the flag.
+        self.serves = self.serves || self.serving.recv().is_ok();
+        self.serves
     }
 
     pub fn id(&self) -> u32 {

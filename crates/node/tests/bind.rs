@@ -61,10 +61,12 @@ fn a_node_whose_port_stays_taken_fails_with_the_bind_error() {
     let node = &cluster.nodes[0];
     let _held = std::net::TcpListener::bind(&node.addr).unwrap();
     let started = Instant::now();
-    let handle = NodeHandle::spawn(cluster.clone(), 1, Start::Init, Services::default()).unwrap();
+    let mut handle =
+        NodeHandle::spawn(cluster.clone(), 1, Start::Init, Services::default()).unwrap();
     while handle.is_running() && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(!handle.wait_serving(), "a node that never bound served");
     let e = handle.stop().expect_err("the node must fail").to_string();
     assert!(
         e.starts_with(&format!("cannot listen on {} (peers): ", node.addr)),

@@ -31,12 +31,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = ClusterFile::on_free_ports("locks", data.path().to_path_buf(), 3)?;
     let mut nodes: Vec<Option<NodeHandle>> = Vec::new();
     for node in &cluster.nodes {
-        let handle = NodeHandle::spawn(
+        let mut handle = NodeHandle::spawn(
             cluster.clone(),
             node.id,
             Start::Init,
             LockService::default(),
         )?;
+        if !handle.wait_serving() {
+            return Err(format!("n{} did not start: {:?}", node.id, handle.stop().err()).into());
+        }
         nodes.push(Some(handle));
     }
     println!("started a 3-node cluster in {}", data.path().display());
