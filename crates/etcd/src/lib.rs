@@ -20,6 +20,7 @@ pub mod command;
 mod compactor;
 mod convert;
 pub mod error;
+mod history;
 mod key;
 pub mod lease;
 pub mod machine;

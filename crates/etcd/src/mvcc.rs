@@ -15,12 +15,13 @@
 //! Nothing here validates requests (see `txn`) or knows about time.
 
 use crate::error::EtcdError;
+use crate::history::History;
 use crate::key::Key;
 use crate::lease::Leases;
 use crate::request::{RangeRequest, RangeResult, SortOrder, SortTarget};
 use crate::snapshot_cache::CacheSlot;
 use crate::types::{Event, EventType, KeyRange, KeyValue};
-use imbl::{OrdMap, Vector};
+use imbl::OrdMap;
 use std::sync::Arc;
 
 /// A change's position: its transaction's main revision and its place in it.
@@ -47,7 +48,7 @@ pub struct Store {
     pub(crate) compact_revision: i64,
     /// Each key's changes in revision order. A key leaves the map once
     /// compaction has dropped all of its history.
-    pub(crate) keys: OrdMap<Key, Vector<Change>>,
+    pub(crate) keys: OrdMap<Key, History>,
     /// Each change from the compaction revision on and the key it
     /// touched, in revision order: the watch log, and the order snapshots
     /// list history in (the change itself is here, not only its key, so
@@ -111,13 +112,13 @@ impl Store {
 
     /// The key's pair at `rev` (latest change at or before it), if live.
     pub fn get_at(&self, key: &[u8], rev: i64) -> Option<&KeyValue> {
-        history_at(self.keys.get(key)?, rev)
+        self.keys.get(key)?.at(rev)
     }
 
     /// The key's current pair, if live (a write transaction's own changes
     /// included).
     pub fn get(&self, key: &[u8]) -> Option<&KeyValue> {
-        self.keys.get(key)?.last()?.kv.as_deref()
+        self.keys.get(key)?.last().kv.as_deref()
     }
 
     /// Every live pair in `range` at `rev`, in key order.
@@ -127,7 +128,7 @@ impl Store {
         };
         self.keys
             .range::<_, [u8]>(bounds)
-            .filter_map(|(_, history)| history_at(history, rev))
+            .filter_map(|(_, history)| history.at(rev))
             .collect()
     }
 
@@ -252,9 +253,9 @@ impl Store {
         // and a `Vec<u8>` key was an allocation each (2026-12-03).
         let (key, change, out) = match self.keys.get_key_value_mut(key) {
             Some((shared, history)) => {
-                let (kv, out) = change(history.last().and_then(|c| c.kv.as_deref()));
+                let (kv, out) = change(history.last().kv.as_deref());
                 let change = Change { rev, kv };
-                history.push_back(change.clone());
+                history.push(change.clone());
                 (shared.clone(), change, out)
             }
             None => {
@@ -262,7 +263,7 @@ impl Store {
                 let change = Change { rev, kv };
                 self.size += key.len() as i64;
                 let new = Key::new(key);
-                self.keys.insert(new.clone(), Vector::unit(change.clone()));
+                self.keys.insert(new.clone(), History::unit(change.clone()));
                 (new, change, out)
             }
         };
@@ -282,34 +283,37 @@ impl Store {
         }
         let mut updates = Vec::new();
         for (key, history) in self.keys.iter() {
-            let at_or_before =
-                history.binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less));
-            // `at_or_before` is always Err(n): n changes have main <= rev.
-            let n = at_or_before.unwrap_or_else(|n| n);
-            if n == 0 {
+            // The last change at or before `rev`, and how many there are.
+            let Some((last, n)) = history.last_to(rev) else {
                 continue;
-            }
+            };
             // Keep the state at `rev` (its last change at or before it),
             // unless that is a delete made before `rev`: a delete exactly at
             // `rev` stays, as an event a watch from `rev` must see.
-            let last = &history[n - 1];
             let keep_from = if last.kv.is_none() && last.rev.main < rev {
                 n
             } else {
                 n - 1
             };
             if keep_from > 0 {
-                let dropped: i64 = history.iter().take(keep_from).map(change_size).sum();
+                let dropped: i64 = history
+                    .newest_first()
+                    .skip(history.len() - keep_from)
+                    .map(change_size)
+                    .sum();
                 self.size -= dropped;
-                updates.push((key.clone(), history.skip(keep_from)));
+                updates.push((key.clone(), history.without_oldest(keep_from)));
             }
         }
         for (key, history) in updates {
-            if history.is_empty() {
-                self.size -= key.len() as i64;
-                self.keys.remove(&key);
-            } else {
-                self.keys.insert(key, history);
+            match history {
+                Some(history) => {
+                    self.keys.insert(key, history);
+                }
+                None => {
+                    self.size -= key.len() as i64;
+                    self.keys.remove(&key);
+                }
             }
         }
         let first = Revision { main: rev, sub: 0 };
@@ -361,13 +365,9 @@ impl Store {
     }
 
     fn event_at(&self, key: &[u8], rev: Revision) -> Option<Event> {
-        let history = self.keys.get(key)?;
-        let i = history.binary_search_by(|c| c.rev.cmp(&rev)).ok()?;
-        let prev_kv = i
-            .checked_sub(1)
-            .and_then(|p| history[p].kv.as_deref())
-            .cloned();
-        Some(match &history[i].kv {
+        let (change, before) = self.keys.get(key)?.change_at(rev)?;
+        let prev_kv = before.cloned();
+        Some(match &change.kv {
             Some(kv) => Event {
                 kind: EventType::Put,
                 kv: (**kv).clone(),
@@ -395,7 +395,9 @@ impl Store {
     pub(crate) fn count_size(&self) -> i64 {
         self.keys
             .iter()
-            .map(|(key, history)| key.len() as i64 + history.iter().map(change_size).sum::<i64>())
+            .map(|(key, history)| {
+                key.len() as i64 + history.newest_first().map(change_size).sum::<i64>()
+            })
             .sum()
     }
 }
@@ -406,14 +408,6 @@ fn change_size(change: &Change) -> i64 {
         .kv
         .as_ref()
         .map_or(0, |kv| kv.value.len() as i64 + 48)
-}
-
-/// The pair a history holds at `rev`: its last change at or before it.
-fn history_at(history: &Vector<Change>, rev: i64) -> Option<&KeyValue> {
-    let n = history
-        .binary_search_by(|c| c.rev.main.cmp(&rev).then(std::cmp::Ordering::Less))
-        .unwrap_or_else(|n| n);
-    history.get(n.checked_sub(1)?)?.kv.as_deref()
 }
 
 /// etcd's ordering: a target other than KEY with order NONE sorts

@@ -31,13 +31,14 @@
 //! Format 2 (each key's history in key order, one postcard struct) is still
 //! read, so a node restarts from the files an older version wrote.
 
+use crate::history::History;
 use crate::key::Key;
 use crate::lease::Leases;
 use crate::mvcc::{Change, Revision, Store};
 use crate::snapshot_cache::{CacheSlot, SnapshotCache};
 use crate::types::KeyValue;
 use bytes::Bytes;
-use imbl::{OrdMap, Vector};
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use synod_core::SnapshotError;
@@ -172,7 +173,8 @@ fn base_frame(store: &Store) -> Bytes {
         .iter()
         .flat_map(|(key, history)| {
             history
-                .iter()
+                .oldest_first()
+                .into_iter()
                 .take_while(|c| c.rev.main < store.compact_revision)
                 .map(|c| record(key, c))
         })
@@ -245,7 +247,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Store, SnapshotError> {
 
 /// A store being rebuilt, change by change, each key's in revision order.
 struct Rebuild {
-    keys: OrdMap<Key, Vector<Change>>,
+    keys: OrdMap<Key, History>,
     changes: OrdMap<Revision, (Key, Change)>,
 }
 
@@ -274,15 +276,15 @@ impl Rebuild {
         let change = Change { rev, kv };
         let key = match self.keys.get_key_value_mut(r.key) {
             Some((key, history)) => {
-                if history.last().is_some_and(|l| l.rev >= rev) {
+                if history.last().rev >= rev {
                     return Err(bad(format!("key {key:?}: change at {rev:?} out of order")));
                 }
-                history.push_back(change.clone());
+                history.push(change.clone());
                 key.clone()
             }
             None => {
                 let key = Key::new(r.key);
-                self.keys.insert(key.clone(), Vector::unit(change.clone()));
+                self.keys.insert(key.clone(), History::unit(change.clone()));
                 key
             }
         };
@@ -295,7 +297,7 @@ impl Rebuild {
     fn finish(self, meta: Meta) -> Result<Store, SnapshotError> {
         let mut leases = Leases::from_parts(meta.next_lease_id, meta.leases);
         for (key, history) in self.keys.iter() {
-            if let Some(Some(kv)) = history.last().map(|c| c.kv.as_ref())
+            if let Some(kv) = &history.last().kv
                 && kv.lease != 0
             {
                 if !leases.contains(kv.lease) {
@@ -522,7 +524,8 @@ mod tests {
                 .iter()
                 .map(|(key, history)| {
                     let changes = history
-                        .iter()
+                        .oldest_first()
+                        .into_iter()
                         .map(|c| KeyOrderChange {
                             main: c.rev.main,
                             sub: c.rev.sub,
