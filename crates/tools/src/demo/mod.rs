@@ -64,13 +64,16 @@ pub async fn run(
     let t0 = Instant::now();
     let mut say = |event| on_event(t0.elapsed(), event);
     let dir = tempfile::Builder::new().prefix("synod-demo-").tempdir()?;
+    // Scratch before it is announced: a user (or a test) who interrupts as
+    // soon as the directory is named must find it removed, and the process
+    // exits from the signal's thread, without `dir`'s own clean-up.
+    if !options.keep {
+        crate::local::scratch(dir.path());
+    }
     say(DemoEvent::Starting {
         nodes: options.nodes,
         dir: dir.path().to_path_buf(),
     });
-    if !options.keep {
-        crate::local::scratch(dir.path());
-    }
     let cluster = LocalCluster::create(dir.path(), options.nodes, options.binary.clone(), |_| {})?;
     let result = demo(&cluster, options.phase, t0, &mut say).await;
     cluster.down()?;
