@@ -6,7 +6,7 @@
 //! copy). Appending to a list shares what was there: one small
 //! allocation. An `imbl::Vector` copied its whole chunk (up to 64 changes,
 //! each an `Arc` to bump) at the first append after each capture, and
-//! took 64 bytes in each leaf of the key map where a list takes 16.
+//! took 64 bytes in each leaf of the key map where a list takes 8.
 //!
 //! What a put and a read at the current revision need (the latest change)
 //! is at the head. An older change (a read at an old revision, a watch
@@ -22,7 +22,6 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(crate) struct History {
     head: Arc<Node>,
-    len: usize,
 }
 
 struct Node {
@@ -65,7 +64,6 @@ impl History {
                 jump: None,
                 depth: 0,
             }),
-            len: 1,
         }
     }
 
@@ -89,7 +87,6 @@ impl History {
             older: Some(Arc::clone(head)),
         };
         self.head = Arc::new(node);
-        self.len += 1;
     }
 
     /// The newest node whose change is not after `rev` (`after` says
@@ -113,7 +110,7 @@ impl History {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.head.depth + 1
     }
 
     /// The changes, newest first.
@@ -163,7 +160,7 @@ impl History {
     /// nothing). The changes kept are linked anew: a list shares only its
     /// older part.
     pub(crate) fn without_oldest(&self, n: usize) -> Option<History> {
-        let kept = self.len.saturating_sub(n);
+        let kept = self.len().saturating_sub(n);
         let mut newest: Vec<Change> = self.newest_first().take(kept).cloned().collect();
         newest.reverse();
         History::from_oldest(newest)
@@ -185,7 +182,7 @@ fn jump_for(head: &Arc<Node>) -> Arc<Node> {
 
 impl PartialEq for History {
     fn eq(&self, other: &History) -> bool {
-        self.len == other.len && self.newest_first().eq(other.newest_first())
+        self.len() == other.len() && self.newest_first().eq(other.newest_first())
     }
 }
 
