@@ -86,12 +86,14 @@ pub trait EtcdBackend: Send + Sync + 'static {
     fn applied_revision(&self) -> watch::Receiver<i64>;
 
     /// Changes to `range` after revision `after`, about `max_events` at most
-    /// (see `Store::events`), from this node's applied history.
+    /// (see `Store::events_with`), from this node's applied history; with
+    /// the pair before each if `prev_kv`.
     async fn events(
         &self,
         range: KeyRange,
         after: i64,
         max_events: usize,
+        prev_kv: bool,
     ) -> Result<EventBatch, Compacted>;
 
     /// Renews a lease for its granted TTL; answers that TTL.

@@ -176,10 +176,11 @@ impl EtcdBackend for MemoryBackend {
         range: KeyRange,
         after: i64,
         max_events: usize,
+        prev_kv: bool,
     ) -> Result<EventBatch, Compacted> {
         // Read from a capture, so appliers are not held up by the scan.
         let store = self.store();
-        store.events(&range, after, max_events)
+        store.events_with(&range, after, max_events, prev_kv)
     }
 
     async fn lease_keep_alive(&self, id: i64) -> Result<i64, EtcdError> {

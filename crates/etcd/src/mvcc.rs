@@ -329,12 +329,27 @@ impl Store {
     /// The changes to `range` after revision `after`, at most about
     /// `max_events` of them (a revision's changes are never split, so a
     /// batch may run over by the rest of its last revision). Fails when
-    /// revisions after `after` have been compacted.
+    /// revisions after `after` have been compacted. Each event carries the
+    /// pair before it.
     pub fn events(
         &self,
         range: &KeyRange,
         after: i64,
         max_events: usize,
+    ) -> Result<EventBatch, Compacted> {
+        self.events_with(range, after, max_events, true)
+    }
+
+    /// [`Store::events`], with the pair before each event only if
+    /// `prev_kv`: most watchers do not ask for it, and finding and copying
+    /// it was most of an event's cost (without it the change log alone
+    /// answers, the keys' histories are not looked up).
+    pub fn events_with(
+        &self,
+        range: &KeyRange,
+        after: i64,
+        max_events: usize,
+        prev_kv: bool,
     ) -> Result<EventBatch, Compacted> {
         if after.saturating_add(1) < self.compact_revision {
             return Err(Compacted {
@@ -346,17 +361,21 @@ impl Store {
             main: after.saturating_add(1),
             sub: 0,
         };
-        for (rev, (key, _)) in self.changes.range(from..) {
+        for (rev, (key, change)) in self.changes.range(from..) {
             if events.len() >= max_events && events.last().is_some_and(|e| e.revision() != rev.main)
             {
                 let through = rev.main - 1;
                 return Ok(EventBatch { events, through });
             }
-            if range.contains(key)
-                && let Some(event) = self.event_at(key, *rev)
-            {
-                events.push(event);
+            if !range.contains(key) {
+                continue;
             }
+            let event = if prev_kv {
+                self.event_at(key, *rev)
+            } else {
+                Some(event(key, change, None))
+            };
+            events.extend(event);
         }
         Ok(EventBatch {
             events,
@@ -366,23 +385,7 @@ impl Store {
 
     fn event_at(&self, key: &[u8], rev: Revision) -> Option<Event> {
         let (change, before) = self.keys.get(key)?.change_at(rev)?;
-        let prev_kv = before.cloned();
-        Some(match &change.kv {
-            Some(kv) => Event {
-                kind: EventType::Put,
-                kv: (**kv).clone(),
-                prev_kv,
-            },
-            None => Event {
-                kind: EventType::Delete,
-                kv: KeyValue {
-                    key: key.to_vec(),
-                    mod_revision: rev.main,
-                    ..KeyValue::default()
-                },
-                prev_kv,
-            },
-        })
+        Some(event(key, change, before.cloned()))
     }
 
     /// A rough size of the data held, for Status's db size: each key, and
@@ -399,6 +402,26 @@ impl Store {
                 key.len() as i64 + history.newest_first().map(change_size).sum::<i64>()
             })
             .sum()
+    }
+}
+
+/// The watch event `change` to `key` makes, with `prev_kv` before it.
+fn event(key: &[u8], change: &Change, prev_kv: Option<KeyValue>) -> Event {
+    match &change.kv {
+        Some(kv) => Event {
+            kind: EventType::Put,
+            kv: (**kv).clone(),
+            prev_kv,
+        },
+        None => Event {
+            kind: EventType::Delete,
+            kv: KeyValue {
+                key: key.to_vec(),
+                mod_revision: change.rev.main,
+                ..KeyValue::default()
+            },
+            prev_kv,
+        },
     }
 }
 

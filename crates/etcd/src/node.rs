@@ -400,9 +400,10 @@ impl EtcdBackend for NodeBackend {
         range: KeyRange,
         after: i64,
         max_events: usize,
+        prev_kv: bool,
     ) -> Result<EventBatch, Compacted> {
         match self.store().await {
-            Some(store) => store.events(&range, after, max_events),
+            Some(store) => store.events_with(&range, after, max_events, prev_kv),
             // The node stopped: nothing more to tell (the stream ends with
             // it).
             None => Ok(EventBatch {

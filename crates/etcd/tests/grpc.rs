@@ -466,6 +466,10 @@ async fn compaction_is_reported_as_etcd_does() {
     let events = w.events(2).await;
     assert_eq!(ev(&events[0]).3, 3);
     assert_eq!(ev(&events[1]).3, 4);
+    assert!(
+        events.iter().all(|e| e.prev_kv.is_none()),
+        "no pair before an event unless asked for"
+    );
 }
 
 #[tokio::test]

@@ -71,8 +71,14 @@ impl EtcdBackend for Recording {
     fn applied_revision(&self) -> watch::Receiver<i64> {
         self.inner.applied_revision()
     }
-    async fn events(&self, r: KeyRange, after: i64, max: usize) -> Result<EventBatch, Compacted> {
-        self.inner.events(r, after, max).await
+    async fn events(
+        &self,
+        r: KeyRange,
+        after: i64,
+        max: usize,
+        prev_kv: bool,
+    ) -> Result<EventBatch, Compacted> {
+        self.inner.events(r, after, max, prev_kv).await
     }
     async fn lease_keep_alive(&self, id: i64) -> Result<i64, EtcdError> {
         self.inner.lease_keep_alive(id).await

@@ -95,6 +95,11 @@ proptest! {
         let mut replay = state_at(&s, start);
         let batch = s.events(&KeyRange::prefix(b""), start, usize::MAX).unwrap();
         prop_assert_eq!(batch.through, s.revision());
+        // Without the pairs before them, the same events.
+        let bare = s.events_with(&KeyRange::prefix(b""), start, usize::MAX, false).unwrap();
+        let mut stripped = batch.clone();
+        stripped.events.iter_mut().for_each(|e| e.prev_kv = None);
+        prop_assert_eq!(bare, stripped);
         let mut last = start;
         for e in batch.events {
             prop_assert!(e.revision() >= last);

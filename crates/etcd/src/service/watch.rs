@@ -233,7 +233,12 @@ impl<B: EtcdBackend> StreamTask<B> {
             let batch = self
                 .shared
                 .backend
-                .events(w.range.clone(), from, self.shared.options.watch_batch)
+                .events(
+                    w.range.clone(),
+                    from,
+                    self.shared.options.watch_batch,
+                    w.prev_kv,
+                )
                 .await;
             let batch = match batch {
                 Ok(batch) => batch,
@@ -255,12 +260,7 @@ impl<B: EtcdBackend> StreamTask<B> {
                     EventType::Put => !w.no_put,
                     EventType::Delete => !w.no_delete,
                 })
-                .map(|mut e| {
-                    if !w.prev_kv {
-                        e.prev_kv = None;
-                    }
-                    convert::event(e)
-                })
+                .map(convert::event)
                 .collect();
             w.sent_through = batch.through.max(from);
             if !events.is_empty() {
