@@ -62,7 +62,8 @@ impl NodeHandle {
     }
 
     /// Waits until the node serves (ports bound, log recovered, accepting
-    /// connections), or has stopped; whether it serves. A client started
+    /// connections), or has stopped; whether it came to serve (it may have
+    /// stopped since: see [`NodeHandle::is_running`]). A client started
     /// before a node listens sends to a port that refuses it, and what it
     /// sent there is lost until the client's own timer.
     pub fn wait_serving(&mut self) -> bool {
