@@ -37,6 +37,7 @@ mod snapshot;
 mod snapshot_cache;
 pub mod txn;
 pub mod types;
+mod unary;
 
 pub use backend::EtcdBackend;
 pub use command::{Command, Outcome, Response};
