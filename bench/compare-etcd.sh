@@ -12,6 +12,14 @@
 #
 #   bench/compare-etcd.sh            # clients 1 64 256 1024, 3 rounds, 5 s each
 #   CLIENTS="1 64" ROUNDS=5 SECONDS_PER_RUN=10 bench/compare-etcd.sh
+#   PIN=0:1 CLIENTS=64 bench/compare-etcd.sh  # servers on CPU 0, etcd-bench on CPU 1
+#
+# PIN=SERVERS:LOAD (CPU lists as taskset takes them) keeps each system's
+# servers on the first CPUs and etcd-bench on the second, so that the load
+# tool takes no CPU from the servers it drives: the ratio then compares the
+# servers alone. It applies to both etcd-bench columns; `synod bench
+# --local` runs its nodes and clients in one process, so the own-client
+# column runs unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-"1 64 256 1024"}
@@ -19,7 +27,18 @@ ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 TOOLS=${TOOLS:-../shared/tools}
 OUT=${OUT:-target/compare-etcd}
+PIN=${PIN:-}
 mkdir -p "$OUT"
+server_pin=() load_pin=()
+if [ -n "$PIN" ]; then
+  if ! [[ "$PIN" =~ ^[0-9,-]+:[0-9,-]+$ ]]; then
+    echo "PIN must be SERVER_CPUS:LOAD_CPUS, as taskset takes CPU lists (e.g. 0:1), not '$PIN'" >&2
+    exit 2
+  fi
+  command -v taskset >/dev/null 2>&1 || apt-get install -y util-linux >/dev/null
+  server_pin=(taskset -c "${PIN%%:*}")
+  load_pin=(taskset -c "${PIN##*:}")
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -54,10 +73,10 @@ etcd_gone() {
 
 run_etcd() {
   etcd_gone
-  ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" up >&2
+  ETCD_DIR=/tmp/synod-cmp-etcd "${server_pin[@]}" bash "$TOOLS/etcd-cluster.sh" up >&2
   # The members' data directories are below this one (its trailing slash
   # keeps synod's /tmp/synod-cmp-etcdapi.* clusters out of the count).
-  bench/cpu-per-op.py /tmp/synod-cmp-etcd/ -- "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
+  bench/cpu-per-op.py /tmp/synod-cmp-etcd/ -- "${load_pin[@]}" "$ETCD_BENCH" --endpoints http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
     --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
   ETCD_DIR=/tmp/synod-cmp-etcd bash "$TOOLS/etcd-cluster.sh" down >&2
   etcd_gone
@@ -68,10 +87,10 @@ run_etcd() {
 run_synod_etcd() {
   local dir
   dir=$(mktemp -d /tmp/synod-cmp-etcdapi.XXXXXX)
-  "$SYNOD" cluster up --nodes 3 --dir "$dir" --etcd --plain >&2
+  "${server_pin[@]}" "$SYNOD" cluster up --nodes 3 --dir "$dir" --etcd --plain >&2
   local endpoints
   endpoints=$(python3 -c "import tomllib,sys; f=tomllib.load(open(sys.argv[1],'rb')); print(','.join('http://'+n['etcd_addr'] for n in f['nodes']))" "$dir/cluster.toml")
-  bench/cpu-per-op.py "$dir" -- "$ETCD_BENCH" --endpoints "$endpoints" \
+  bench/cpu-per-op.py "$dir" -- "${load_pin[@]}" "$ETCD_BENCH" --endpoints "$endpoints" \
     --clients "$1" --conns "$(conns_for "$1")" --value-size 256 --seconds "$SECONDS_PER_RUN" | tail -n 1
   "$SYNOD" cluster down --dir "$dir" >&2
   rm -rf "$dir" # this script's own scratch cluster
@@ -86,6 +105,8 @@ median() { # median of numbers on stdin
 }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 
+# What this run was, for the results file it may become.
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): CLIENTS=\"$CLIENTS\" ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN${PIN:+ PIN=$PIN (servers on CPUs ${PIN%%:*}, etcd-bench on CPUs ${PIN##*:})}"
 printf "%-8s | %21s | %21s | %21s | %17s | %17s\n" "" "synod (own client)" "synod (etcd client)" "etcd" "own / etcd" "etcd-client / etcd"
 printf "%-8s | %9s %5s %5s | %9s %5s %5s | %9s %5s %5s | %8s %8s | %8s %8s\n" clients "ops/s" "p50" "p99" "ops/s" "p50" "p99" "ops/s" "p50" "p99" "x tput" "p99" "x tput" "p99"
 stat() { # median of field $2 over the runs in file $1
