@@ -14,6 +14,7 @@ use http::HeaderValue;
 use http_body::Frame;
 use http_body_util::BodyExt;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tonic::Status;
@@ -69,26 +70,27 @@ where
         Err(status) => return status.into_http(),
     };
     match method {
-        Method::Range => match decode(message) {
-            Ok(m) => answer(kv.range(tonic::Request::new(m)).await),
-            Err(e) => e.into_http(),
-        },
-        Method::Put => match decode(message) {
-            Ok(m) => answer(kv.put(tonic::Request::new(m)).await),
-            Err(e) => e.into_http(),
-        },
-        Method::DeleteRange => match decode(message) {
-            Ok(m) => answer(kv.delete_range(tonic::Request::new(m)).await),
-            Err(e) => e.into_http(),
-        },
-        Method::Txn => match decode(message) {
-            Ok(m) => answer(kv.txn(tonic::Request::new(m)).await),
-            Err(e) => e.into_http(),
-        },
-        Method::Compact => match decode(message) {
-            Ok(m) => answer(kv.compact(tonic::Request::new(m)).await),
-            Err(e) => e.into_http(),
-        },
+        Method::Range => respond(message, |m| kv.range(m)).await,
+        Method::Put => respond(message, |m| kv.put(m)).await,
+        Method::DeleteRange => respond(message, |m| kv.delete_range(m)).await,
+        Method::Txn => respond(message, |m| kv.txn(m)).await,
+        Method::Compact => respond(message, |m| kv.compact(m)).await,
+    }
+}
+
+/// Decodes `message` for `method` and answers with what it returns.
+async fn respond<M, R, F>(
+    message: Bytes,
+    method: impl FnOnce(tonic::Request<M>) -> F,
+) -> http::Response<Body>
+where
+    M: prost::Message + Default,
+    R: prost::Message,
+    F: Future<Output = Result<tonic::Response<R>, Status>>,
+{
+    match M::decode(message) {
+        Ok(m) => answer(method(tonic::Request::new(m)).await),
+        Err(e) => Status::internal(e.to_string()).into_http(),
     }
 }
 
@@ -155,10 +157,6 @@ where
         return Err(Status::internal("Unexpected EOF decoding stream."));
     }
     Ok(bytes.slice(PREFIX..PREFIX + len))
-}
-
-fn decode<M: prost::Message + Default>(message: Bytes) -> Result<M, Status> {
-    M::decode(message).map_err(|e| Status::internal(e.to_string()))
 }
 
 /// The service's answer as gRPC: the message and an OK trailer, or the
