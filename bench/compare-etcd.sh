@@ -109,15 +109,24 @@ field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'): CLIENTS=\"$CLIENTS\" ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN${PIN:+ PIN=$PIN (servers on CPUs ${PIN%%:*}, etcd-bench on CPUs ${PIN##*:})}"
 printf "%-8s | %21s | %21s | %21s | %17s | %17s\n" "" "synod (own client)" "synod (etcd client)" "etcd" "own / etcd" "etcd-client / etcd"
 printf "%-8s | %9s %5s %5s | %9s %5s %5s | %9s %5s %5s | %8s %8s | %8s %8s\n" clients "ops/s" "p50" "p99" "ops/s" "p50" "p99" "ops/s" "p50" "p99" "x tput" "p99" "x tput" "p99"
+record() { # appends a run's JSON line (stdin) to $1, or stops saying which run gave none
+  local line
+  line=$(cat)
+  if [[ "$line" != "{"* ]]; then
+    echo "compare-etcd: $2 at $3 clients, round $4, gave no result (its errors are above); stopping" >&2
+    exit 1
+  fi
+  echo "$line" >>"$1"
+}
 stat() { # median of field $2 over the runs in file $1
   while read -r l; do echo "$l" | field "$2"; done <"$1" | median
 }
 for c in $CLIENTS; do
   : >"$OUT/synod-$c.jsonl"; : >"$OUT/etcd-$c.jsonl"; : >"$OUT/synod-etcd-$c.jsonl"
   for r in $(seq "$ROUNDS"); do
-    run_etcd "$c" >>"$OUT/etcd-$c.jsonl"
-    run_synod "$c" >>"$OUT/synod-$c.jsonl"
-    run_synod_etcd "$c" >>"$OUT/synod-etcd-$c.jsonl"
+    run_etcd "$c" | record "$OUT/etcd-$c.jsonl" "etcd" "$c" "$r"
+    run_synod "$c" | record "$OUT/synod-$c.jsonl" "synod (own client)" "$c" "$r"
+    run_synod_etcd "$c" | record "$OUT/synod-etcd-$c.jsonl" "synod (etcd API)" "$c" "$r"
   done
   args=("$c" "$ROUNDS")
   for sys in synod synod-etcd etcd; do
