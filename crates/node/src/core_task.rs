@@ -9,13 +9,14 @@ use crate::log_writer::LogWriter;
 use crate::members::{Dialer, PeerView};
 use crate::metrics::{Metrics, Observer, ReplyOutcome};
 use crate::net::{FrameSender, NotQueued};
+use crate::protocol_log::ProtocolLog;
 use crate::server::NodeError;
 use crate::snapshot_file::SnapshotWriter;
 use crate::wire::{
     AdminReply, AdminRequest, Frame, MAX_SLOTS, NodeStatus, SlotState, SlotStatus, ViewRecord,
     encode,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,8 +29,6 @@ use tokio::sync::{mpsc, oneshot};
 /// How many NEW-VIEWs a node remembers for `synod admin views`.
 const MAX_VIEWS: usize = 256;
 
-/// Lines kept for `synod admin log`.
-const LOG_LINES: usize = 2000;
 /// At most this many inputs are taken into one turn.
 const MAX_TURN_INPUTS: usize = 8192;
 
@@ -106,7 +105,7 @@ pub(crate) struct NodeIo {
     writer: LogWriter,
     links: BTreeMap<NodeId, FrameSender>,
     clients: BTreeMap<ClientId, (u64, ReplySink)>,
-    log: VecDeque<(Time, String)>,
+    log: ProtocolLog,
     /// The last [`MAX_VIEWS`] NEW-VIEWs this node saw, for the admin views.
     views: Vec<ViewRecord>,
     /// Checkpoint digests that differed from a peer's (never expected).
@@ -159,7 +158,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
             writer,
             links,
             clients: BTreeMap::new(),
-            log: VecDeque::new(),
+            log: ProtocolLog::default(),
             views: Vec::new(),
             divergences: 0,
             drop_to: BTreeSet::new(),
@@ -221,11 +220,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                         if let Some(m) = &mut self.io.metrics {
                             m.received(from, &msg);
                         }
-                        if !routine(&msg) {
-                            self.io.note(now, || {
-                                format!("recv {} from {from}{}", msg.kind(), slot_of(&msg))
-                            });
-                        }
+                        self.io.log.received(now, from, &msg);
                         self.replica.on_message(now, from, msg);
                     }
                     Input::Request(request) => {
@@ -346,13 +341,7 @@ impl<S: StateMachine + Inspect + 'static> Core<S> {
                 executed: self.replica.status().executed,
                 state: self.replica.app().export(),
             },
-            AdminRequest::Log => AdminReply::Log(
-                self.io
-                    .log
-                    .iter()
-                    .map(|(t, line)| format!("{:>8}.{:03} {line}", t / 1000, t % 1000))
-                    .collect(),
-            ),
+            AdminRequest::Log => AdminReply::Log(self.io.log.render()),
             AdminRequest::Slot(slot) => {
                 let executed = self.replica.status().executed;
                 let accepted = self.replica.accepted(slot).cloned();
@@ -485,11 +474,7 @@ impl NodeIo {
 
     /// Records a line for `synod admin log`.
     fn note(&mut self, now: Time, line: impl FnOnce() -> String) {
-        let line = line();
-        if self.log.len() >= LOG_LINES {
-            self.log.pop_front();
-        }
-        self.log.push_back((now, line));
+        self.log.text(now, line);
     }
 }
 
@@ -554,11 +539,7 @@ impl<S: StateMachine + 'static> host::Io<S> for NodeIo {
         if self.drop_to.contains(&env.to) {
             return;
         }
-        if !routine(&env.msg) {
-            self.note(self.now, || {
-                format!("send {} to {}{}", env.msg.kind(), env.to, slot_of(&env.msg))
-            });
-        }
+        self.log.sent(self.now, env.to, &env.msg);
         if let Some(link) = self.links.get(&env.to) {
             if let Some(m) = &mut self.metrics {
                 m.sending(&env.msg);
@@ -754,25 +735,6 @@ fn describe(value: &Value, describe_command: fn(&[u8]) -> String) -> String {
                 .collect();
             parts.join("; ")
         }
-    }
-}
-
-/// Heartbeats are left out of `synod admin log`: they would drown the rest.
-fn routine(msg: &Message) -> bool {
-    matches!(
-        msg,
-        Message::Heartbeat { .. } | Message::HeartbeatAck { .. }
-    )
-}
-
-fn slot_of(msg: &Message) -> String {
-    match msg {
-        Message::Accept { slot, .. } => format!(" slot {slot}"),
-        Message::Accepted { first, last, .. } if first == last => format!(" slot {first}"),
-        Message::Accepted { first, last, .. } => format!(" slots {first}..={last}"),
-        Message::NewView { start, entries, .. } => format!(" slots {start}..+{}", entries.len()),
-        Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => format!(" {ballot}"),
-        _ => String::new(),
     }
 }
 

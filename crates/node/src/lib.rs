@@ -29,6 +29,7 @@ pub mod log_writer;
 mod members;
 pub mod metrics;
 pub mod net;
+mod protocol_log;
 pub mod server;
 pub mod snapshot_file;
 pub mod store;
