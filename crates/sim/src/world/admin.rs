@@ -78,6 +78,12 @@ pub(super) struct Admin {
     patient: bool,
     /// An impatient operator's change the leader took, not shown yet.
     expect: Option<(Change, Time)>,
+    /// The last change a leader took, patient operator or not, until it
+    /// shows. However long ago, it may still come into force: a later
+    /// leader carries an accepted reconfiguration forward. (A change taken
+    /// after it means it can no longer: the leader that took the later one
+    /// would have refused while it carried this one.)
+    taken: Option<Change>,
     /// Nodes removed for good: stopped a while after their removal, and
     /// at the heal.
     pub(super) removed: BTreeSet<NodeId>,
@@ -111,6 +117,7 @@ impl Admin {
             leader_bias: rng.random_range(0.2..0.8),
             patient: rng.random_bool(0.5),
             expect: None,
+            taken: None,
             removed: BTreeSet::new(),
             asked_changes: 0,
             operations: 0,
@@ -272,6 +279,7 @@ impl World<'_> {
                         )
                     });
                     if let Some(Ok(())) = answer {
+                        admin.taken = Some(change.clone());
                         admin.asked = Some(self.now);
                         admin.asked_changes += 1;
                         if !admin.patient {
@@ -317,6 +325,14 @@ impl World<'_> {
     /// false if none is possible now.
     fn plan(&mut self, admin: &mut Admin) -> bool {
         let actual = self.members().clone();
+        let latest = actual.voters();
+        let taken = admin
+            .taken
+            .as_ref()
+            .filter(|change| !done(&actual, change))
+            .and_then(|change| actual.apply(change).ok())
+            .map(|m| m.voters())
+            .unwrap_or_default();
         let m = match &admin.expect {
             Some((change, at)) if !done(&actual, change) && self.now < *at + STUCK => {
                 actual.apply(change).unwrap_or(actual)
@@ -336,9 +352,17 @@ impl World<'_> {
         let creation = self.opts.nodes as u32;
         let founders =
             |without: NodeId| m.ids().into_iter().any(|n| n.0 <= creation && n != without);
-        // The membership before the latest may still be the one in force
-        // (a quorum may not have executed the latest yet): both must keep
-        // a quorum of voters that did not lose their disk.
+        // Any of four memberships may be the one in force: the one the
+        // operator expects (`m`), the latest executed, the one before it (a
+        // quorum may not have executed the latest yet), and the one the
+        // last change a leader took would make, however long ago (`taken`;
+        // `m` forgets it after a while). Each must keep a quorum of voters
+        // that did not lose their disk. Leaving out the latest let the
+        // operator wipe a third voter of six for a replacement while the
+        // removal of one that had lost its disk was still to be chosen
+        // (seed 53255); leaving out `taken`, wipe the second of four voters
+        // once a removal it had given up waiting for was carried forward by
+        // a new leader (seed 167960).
         let previous = self
             .epochs
             .values()
@@ -346,13 +370,15 @@ impl World<'_> {
             .nth(1)
             .unwrap_or(&self.creation)
             .voters();
-        // Lost: its disk, or stopped for good; among the previous voters
-        // too (a voter removed by the latest change may have lost its disk
-        // before, and the previous epoch may still need it).
+        // Lost: its disk, or stopped for good; among the latest and the
+        // previous voters too (a voter removed by a change may have lost
+        // its disk before, and an earlier epoch may still need it).
         let lost: BTreeSet<NodeId> = m
             .ids()
             .into_iter()
+            .chain(latest.iter().copied())
             .chain(previous.iter().copied())
+            .chain(taken.iter().copied())
             .filter(|&n| self.lost_vote(n) || self.is_retired(n))
             .collect();
         // A voter may go (removed, or lost and removed) if what stays can
@@ -367,7 +393,9 @@ impl World<'_> {
             };
             voters.len() > MIN_VOTERS
                 && keeps_quorum(&voters)
+                && keeps_quorum(&latest)
                 && keeps_quorum(&previous)
+                && (taken.is_empty() || keeps_quorum(&taken))
                 && founders(*n)
         };
         let learners: Vec<NodeId> = m
