@@ -78,12 +78,13 @@ pub(super) struct Admin {
     patient: bool,
     /// An impatient operator's change the leader took, not shown yet.
     expect: Option<(Change, Time)>,
-    /// The last change a leader took, patient operator or not, until it
-    /// shows. However long ago, it may still come into force: a later
-    /// leader carries an accepted reconfiguration forward. (A change taken
-    /// after it means it can no longer: the leader that took the later one
-    /// would have refused while it carried this one.)
-    taken: Option<Change>,
+    /// Every change a leader took, patient operator or not, until it
+    /// shows. However long ago it was taken, and whatever was taken after
+    /// it, it may still come into force: a later leader carries a
+    /// reconfiguration some acceptor holds forward. One that is never
+    /// chosen stays here, and the operator is more careful than it needs
+    /// to be.
+    taken: Vec<Change>,
     /// Nodes removed for good: stopped a while after their removal, and
     /// at the heal.
     pub(super) removed: BTreeSet<NodeId>,
@@ -117,7 +118,7 @@ impl Admin {
             leader_bias: rng.random_range(0.2..0.8),
             patient: rng.random_bool(0.5),
             expect: None,
-            taken: None,
+            taken: Vec::new(),
             removed: BTreeSet::new(),
             asked_changes: 0,
             operations: 0,
@@ -279,7 +280,9 @@ impl World<'_> {
                         )
                     });
                     if let Some(Ok(())) = answer {
-                        admin.taken = Some(change.clone());
+                        if !admin.taken.contains(&change) {
+                            admin.taken.push(change.clone());
+                        }
                         admin.asked = Some(self.now);
                         admin.asked_changes += 1;
                         if !admin.patient {
@@ -326,13 +329,20 @@ impl World<'_> {
     fn plan(&mut self, admin: &mut Admin) -> bool {
         let actual = self.members().clone();
         let latest = actual.voters();
-        let taken = admin
-            .taken
-            .as_ref()
-            .filter(|change| !done(&actual, change))
-            .and_then(|change| actual.apply(change).ok())
-            .map(|m| m.voters())
-            .unwrap_or_default();
+        // What the changes taken and not shown would make, each alone and
+        // one after the other.
+        admin.taken.retain(|change| !done(&actual, change));
+        let mut taken: Vec<Vec<NodeId>> = Vec::new();
+        let mut chained = actual.clone();
+        for change in &admin.taken {
+            if let Ok(alone) = actual.apply(change) {
+                taken.push(alone.voters());
+            }
+            if let Ok(next) = chained.apply(change) {
+                chained = next;
+                taken.push(chained.voters());
+            }
+        }
         let m = match &admin.expect {
             Some((change, at)) if !done(&actual, change) && self.now < *at + STUCK => {
                 actual.apply(change).unwrap_or(actual)
@@ -352,17 +362,17 @@ impl World<'_> {
         let creation = self.opts.nodes as u32;
         let founders =
             |without: NodeId| m.ids().into_iter().any(|n| n.0 <= creation && n != without);
-        // Any of four memberships may be the one in force: the one the
+        // Any of these memberships may be the one in force: the one the
         // operator expects (`m`), the latest executed, the one before it (a
-        // quorum may not have executed the latest yet), and the one the
-        // last change a leader took would make, however long ago (`taken`;
-        // `m` forgets it after a while). Each must keep a quorum of voters
-        // that did not lose their disk. Leaving out the latest let the
-        // operator wipe a third voter of six for a replacement while the
-        // removal of one that had lost its disk was still to be chosen
-        // (seed 53255); leaving out `taken`, wipe the second of four voters
-        // once a removal it had given up waiting for was carried forward by
-        // a new leader (seed 167960).
+        // quorum may not have executed the latest yet), and those that the
+        // changes a leader took and that have not shown would make
+        // (`taken`; `m` forgets them after a while). Each must keep a
+        // quorum of voters that did not lose their disk. Leaving out the
+        // latest let the operator wipe a third voter of six for a
+        // replacement while the removal of one that had lost its disk was
+        // still to be chosen (seed 53255); leaving out `taken`, wipe the
+        // second of four voters once a removal it had given up waiting for
+        // was carried forward by a new leader (seed 167960).
         let previous = self
             .epochs
             .values()
@@ -378,7 +388,7 @@ impl World<'_> {
             .into_iter()
             .chain(latest.iter().copied())
             .chain(previous.iter().copied())
-            .chain(taken.iter().copied())
+            .chain(taken.iter().flatten().copied())
             .filter(|&n| self.lost_vote(n) || self.is_retired(n))
             .collect();
         // A voter may go (removed, or lost and removed) if what stays can
@@ -395,7 +405,7 @@ impl World<'_> {
                 && keeps_quorum(&voters)
                 && keeps_quorum(&latest)
                 && keeps_quorum(&previous)
-                && (taken.is_empty() || keeps_quorum(&taken))
+                && taken.iter().all(|t| keeps_quorum(t))
                 && founders(*n)
         };
         let learners: Vec<NodeId> = m
