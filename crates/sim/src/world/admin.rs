@@ -343,6 +343,30 @@ impl World<'_> {
                 taken.push(chained.voters());
             }
         }
+        // A voter that has executed less than the others acts on an older
+        // membership, maybe older than the one before the latest: a leader
+        // can run through several changes before the others learn them
+        // (seed 1202460). Every membership from the one the running voter
+        // furthest behind acts on to the latest may be in force. A voter
+        // that is down is left out: it must come back knowing what it
+        // executed (what the operator counts on here is what the checks
+        // hold a restart to; `ReconfigurationNotDurable` plants the bug).
+        let behind = self
+            .nodes
+            .iter()
+            .filter(|h| actual.is_voter(h.id) && !h.retired && !self.lost_vote(h.id))
+            .filter_map(|h| h.replica.as_ref().map(|r| r.status().executed))
+            .min()
+            .unwrap_or(0);
+        let lagging: Vec<Vec<NodeId>> = std::iter::once(
+            self.epochs
+                .range(..=behind)
+                .next_back()
+                .map_or(&self.creation, |(_, m)| m),
+        )
+        .chain(self.epochs.range(behind + 1..).map(|(_, m)| m))
+        .map(|m| m.voters())
+        .collect();
         let m = match &admin.expect {
             Some((change, at)) if !done(&actual, change) && self.now < *at + STUCK => {
                 actual.apply(change).unwrap_or(actual)
@@ -389,6 +413,7 @@ impl World<'_> {
             .chain(latest.iter().copied())
             .chain(previous.iter().copied())
             .chain(taken.iter().flatten().copied())
+            .chain(lagging.iter().flatten().copied())
             .filter(|&n| self.lost_vote(n) || self.is_retired(n))
             .collect();
         // A voter may go (removed, or lost and removed) if what stays can
@@ -406,6 +431,7 @@ impl World<'_> {
                 && keeps_quorum(&latest)
                 && keeps_quorum(&previous)
                 && taken.iter().all(|t| keeps_quorum(t))
+                && lagging.iter().all(|l| keeps_quorum(l))
                 && founders(*n)
         };
         let learners: Vec<NodeId> = m
