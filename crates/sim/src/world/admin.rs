@@ -328,7 +328,6 @@ impl World<'_> {
     /// false if none is possible now.
     fn plan(&mut self, admin: &mut Admin) -> bool {
         let actual = self.members().clone();
-        let latest = actual.voters();
         // What the changes taken and not shown would make, each alone and
         // one after the other.
         admin.taken.retain(|change| !done(&actual, change));
@@ -347,10 +346,11 @@ impl World<'_> {
         // membership, maybe older than the one before the latest: a leader
         // can run through several changes before the others learn them
         // (seed 1202460). Every membership from the one the running voter
-        // furthest behind acts on to the latest may be in force. A voter
-        // that is down is left out: it must come back knowing what it
-        // executed (what the operator counts on here is what the checks
-        // hold a restart to; `ReconfigurationNotDurable` plants the bug).
+        // furthest behind acts on to the latest executed may be in force
+        // (`lagging` always ends with the latest). A voter that is down is
+        // left out: it must come back knowing what it executed (what the
+        // operator counts on here is what the checks hold a restart to;
+        // `ReconfigurationNotDurable` plants the bug).
         let behind = self
             .nodes
             .iter()
@@ -387,10 +387,11 @@ impl World<'_> {
         let founders =
             |without: NodeId| m.ids().into_iter().any(|n| n.0 <= creation && n != without);
         // Any of these memberships may be the one in force: the one the
-        // operator expects (`m`), the latest executed, the one before it (a
-        // quorum may not have executed the latest yet), and those that the
-        // changes a leader took and that have not shown would make
-        // (`taken`; `m` forgets them after a while). Each must keep a
+        // operator expects (`m`), those from the one the voter furthest
+        // behind acts on to the latest executed (`lagging`), the one before
+        // the latest (a quorum may not have executed the latest yet), and
+        // those that the changes a leader took and that have not shown
+        // would make (`taken`; `m` forgets them after a while). Each must keep a
         // quorum of voters that did not lose their disk. Leaving out the
         // latest let the operator wipe a third voter of six for a
         // replacement while the removal of one that had lost its disk was
@@ -404,13 +405,12 @@ impl World<'_> {
             .nth(1)
             .unwrap_or(&self.creation)
             .voters();
-        // Lost: its disk, or stopped for good; among the latest and the
-        // previous voters too (a voter removed by a change may have lost
+        // Lost: its disk, or stopped for good; among the voters of every
+        // membership checked (a voter removed by a change may have lost
         // its disk before, and an earlier epoch may still need it).
         let lost: BTreeSet<NodeId> = m
             .ids()
             .into_iter()
-            .chain(latest.iter().copied())
             .chain(previous.iter().copied())
             .chain(taken.iter().flatten().copied())
             .chain(lagging.iter().flatten().copied())
@@ -428,7 +428,6 @@ impl World<'_> {
             };
             voters.len() > MIN_VOTERS
                 && keeps_quorum(&voters)
-                && keeps_quorum(&latest)
                 && keeps_quorum(&previous)
                 && taken.iter().all(|t| keeps_quorum(t))
                 && lagging.iter().all(|l| keeps_quorum(l))
