@@ -294,6 +294,15 @@ impl Leadership {
         });
     }
 
+    /// Whether a linearizable read arriving now can be confirmed here: not
+    /// after a stop-sign. The slots after it belong to the next epoch,
+    /// whose voters may already have chosen some of them under a leader of
+    /// their own (docs/membership.md), and this leader's index stops at the
+    /// stop-sign while its quorum speaks for this epoch only.
+    pub fn takes_reads(&self) -> bool {
+        self.stop_sign.is_none()
+    }
+
     /// Whether reads wait for a heartbeat round not sent yet.
     pub fn round_due(&self) -> bool {
         self.reads.iter().any(|r| r.round > self.round)
@@ -444,10 +453,27 @@ impl Leadership {
     }
 
     /// Whether `slot` can no longer gather a quorum in this ballot: so many
-    /// acceptors truncated their logs through it that fewer than a quorum
-    /// would still vote on it.
-    pub fn quorum_truncated_through(&self, slot: Slot) -> bool {
-        let voters = self.peer_truncated.iter().filter(|&&t| t < slot).count();
+    /// acceptors truncated their logs through it, or fell silent (none
+    /// answered within `window`), that fewer than a quorum (this node, `me`,
+    /// included) would still vote on it. A silent voter counts for nothing
+    /// here as everywhere: with one of three down and the other past the
+    /// slot's checkpoint, the leader could otherwise lead on forever, never
+    /// deciding the slot nor learning it.
+    pub fn quorum_truncated_through(
+        &self,
+        slot: Slot,
+        me: NodeId,
+        now: Time,
+        window: Time,
+    ) -> bool {
+        let me = self.voters.index_of(me);
+        let voters = self
+            .peer_truncated
+            .iter()
+            .zip(&self.last_contact)
+            .enumerate()
+            .filter(|&(i, (&t, &heard))| t < slot && (Some(i) == me || now < heard + window))
+            .count();
         voters < self.voters.quorum()
     }
 

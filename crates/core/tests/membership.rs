@@ -215,3 +215,46 @@ fn a_removed_node_is_not_heard() {
     write(&mut c, next, 2);
     c.assert_agreement();
 }
+
+/// With one of three voters down, a leader whose next slot the other voter
+/// already executed, checkpointed and truncated (a reconfiguration is
+/// checkpointed at once) can neither decide that slot nor learn it while it
+/// leads. It must step down and catch up, not lead on without committing.
+#[test]
+fn a_leader_behind_the_only_other_live_voters_checkpoint_steps_down() {
+    let mut c = Cluster::new(3, |_| {});
+    assert_eq!(c.wait_for_leader(1000 * MS), N1);
+    c.submit(N1, 1, 1, b"w1");
+    c.settle();
+    c.add_node(N4, &[N1, N2, N3]);
+    // n2 misses a reconfiguration and a write that n1 and n3 choose; n3
+    // learns neither chosen.
+    c.isolate(N2);
+    for kind in ["COMMIT", "HEARTBEAT", "ACCEPTED", "CATCH-UP-REPLY"] {
+        c.cut_kind(N1, N3, kind);
+    }
+    c.change(N1, add(N4)).unwrap();
+    c.settle();
+    let stop_sign = c.replica(N1).status().commit;
+    c.submit(N1, 1, 2, b"w2");
+    c.settle();
+    assert!(c.reply(1, 2).is_some(), "write 2 acknowledged");
+    // n1 goes down for good. n2 is elected with n3's promise; n3 learns the
+    // reconfiguration chosen from n2's own acceptance and checkpoints it,
+    // but n2 never hears n3 accept it.
+    c.freeze(N1);
+    c.heal();
+    for (kind, to) in [("PREPARE", N1), ("PREPARE", N2), ("ACCEPTED", N2)] {
+        c.cut_kind(N3, to, kind);
+    }
+    assert_eq!(c.wait_for_leader_other_than(N1, 3000 * MS), N2);
+    assert!(c.replica(N3).status().truncated >= stop_sign);
+    assert!(c.replica(N2).status().commit < stop_sign);
+    // From here n2 and n3 hear each other fully: a write must commit.
+    c.heal();
+    c.advance(3000 * MS);
+    let leader = c.leader().expect("a leader");
+    c.submit(leader, 2, 1, b"after");
+    c.advance(500 * MS);
+    assert!(c.reply(2, 1).is_some(), "no write commits with n1 down");
+}

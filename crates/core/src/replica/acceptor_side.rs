@@ -190,6 +190,13 @@ impl<S: StateMachine> Replica<S> {
         if let Some(round) = heartbeat {
             let commit = self.learner.commit();
             let truncated = self.acceptor.truncated().max(self.votes_above);
+            // An acknowledged round confirms reads: it says this node has
+            // promised no higher ballot. A node that lost its disk cannot
+            // say that (it forgot what it promised before), so its
+            // acknowledgement confirms no round: counted, it could make a
+            // quorum with a deposed leader that misses a newer leader's
+            // writes (docs/protocol.md, "Reads").
+            let round = if self.votes_above == 0 { round } else { 0 };
             let ack = Message::HeartbeatAck {
                 ballot,
                 commit,

@@ -26,7 +26,8 @@ impl<S: StateMachine> Replica<S> {
             }
             return;
         }
-        if l.quorum_truncated_through(self.learner.commit() + 1) {
+        if l.quorum_truncated_through(self.learner.commit() + 1, cfg.id, now, cfg.election_timeout)
+        {
             // Too many acceptors hold the next slot we need as chosen and
             // no longer vote on it: we cannot decide it, only learn it.
             self.step_down("behind a quorum's checkpoint; catching up first");

@@ -16,7 +16,11 @@
 //! index (READ-INDEX) and answers itself once it has executed that far.
 //! A command the application does not answer as a query goes through the
 //! log instead. Reads that lose their leader are dropped: their clients
-//! retry, as after any lost request.
+//! retry, as after any lost request. So are reads that reach a leader
+//! whose epoch ends at a stop-sign (a reconfiguration in its NEW-VIEW or
+//! proposed by it): the slots after the stop-sign are the next epoch's,
+//! and its voters may have chosen some of them already; the next epoch's
+//! leader serves the retry.
 
 use super::*;
 use crate::proposer::ReadOrigin;
@@ -50,7 +54,10 @@ impl<S: StateMachine> Replica<S> {
         self.next_read += 1;
         let floor = self.read_floor();
         match &mut self.phase {
-            Phase::Leader(l) => l.add_read(ReadOrigin::Local(id), floor),
+            Phase::Leader(l) if l.takes_reads() => l.add_read(ReadOrigin::Local(id), floor),
+            // Its epoch ends at a stop-sign: dropped, the client retries
+            // (and finds the next epoch's leader).
+            Phase::Leader(_) => return,
             _ => match self.view.leader() {
                 Some(leader) if leader != self.config.id && !self.election.suspecting() => {
                     self.send(leader, Message::ReadIndex { id });
@@ -92,7 +99,7 @@ impl<S: StateMachine> Replica<S> {
         }
         let floor = self.read_floor();
         match &mut self.phase {
-            Phase::Leader(l) => {
+            Phase::Leader(l) if l.takes_reads() => {
                 l.add_read(ReadOrigin::Remote(from, id), floor);
                 self.confirm_reads();
             }
