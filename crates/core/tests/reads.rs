@@ -51,16 +51,22 @@ fn a_read_at_a_follower_asks_the_leader_for_the_index() {
     assert!(c.count_sent("READ-INDEX") >= 1);
 }
 
-#[test]
-fn a_deposed_leader_never_answers_a_linearizable_read() {
+/// n1 leads and commits write 1, then stops taking steps; n2 and n3 elect
+/// a leader (returned) and commit writes 2 to 4.
+fn deposed_n1() -> (Cluster, NodeId) {
     let mut c = cluster_with(1);
-    // n1 stops taking steps; n2 and n3 elect a leader and commit more.
     c.freeze(N1);
     let leader = c.wait_for_leader_other_than(N1, 2000 * MS);
     for ts in 2..=4 {
         c.submit(leader, 1, ts, b"w");
         c.settle();
     }
+    (c, leader)
+}
+
+#[test]
+fn a_deposed_leader_never_answers_a_linearizable_read() {
+    let (mut c, leader) = deposed_n1();
     // n1 wakes up cut off, still believing it leads, and gets a read: it
     // must not answer from its old state.
     c.thaw(N1);
@@ -82,14 +88,7 @@ fn a_deposed_leader_never_answers_a_linearizable_read() {
 
 #[test]
 fn a_node_that_lost_its_disk_does_not_confirm_a_deposed_leaders_read() {
-    let mut c = cluster_with(1);
-    // n1 stops taking steps; n2 and n3 elect a leader and commit more.
-    c.freeze(N1);
-    let leader = c.wait_for_leader_other_than(N1, 2000 * MS);
-    for ts in 2..=4 {
-        c.submit(leader, 1, ts, b"w");
-        c.settle();
-    }
+    let (mut c, leader) = deposed_n1();
     // The follower of the new leader loses its disk: the writes are now
     // only on the new leader, and the wiped node forgot what it promised.
     let wiped = if leader == N2 { N3 } else { N2 };
