@@ -76,7 +76,9 @@ pub enum Message {
     /// reaches a quorum. `truncated`: the follower votes only on slots above
     /// it (it truncated its log through it; a node that never votes, having
     /// lost its disk, reports `Slot::MAX`). A leader that needs a quorum
-    /// below it must catch up first.
+    /// below it must catch up first. `round`: the heartbeat's, which
+    /// confirms the reads waiting for it; 0 from a node that lost its disk,
+    /// which cannot vouch that it promised no higher ballot.
     HeartbeatAck {
         ballot: Ballot,
         commit: Slot,
